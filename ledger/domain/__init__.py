@@ -1,0 +1,1 @@
+"""The registry's aggregates: every rule lives in the aggregate that owns it."""

@@ -1,0 +1,425 @@
+"""The tamper-evident log, built into eventsourcing's own recorders.
+
+Every event eventsourcing records gets, in the same database transaction:
+- a global sequence number `seq` (0-based, gap-free: the event's leaf index in the Merkle tree);
+- `leaf = SHA-256(0x00 || canonical event bytes)` (see `ledger.canonical`);
+- `chain = SHA-256(chain_{seq-1} || leaf)`, with 32 zero bytes before the first event;
+- the interior nodes of the RFC 9162 Merkle tree that the new leaf completes.
+
+So no committed event ever sits outside the chain, and any tree root, inclusion proof or
+consistency proof is built from O(log n) stored nodes, never from all leaves.
+
+The recorders subclass eventsourcing's SQLite and PostgreSQL application recorders and are
+selected with eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting. eventsourcing already
+serialises writers (SQLite's write lock; an EXCLUSIVE table lock on PostgreSQL), and this module
+relies on that: the head of the log read inside the insert transaction cannot move under us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from ledger.canonical import canonical_event, originator_hex
+from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.merkle import (
+    CompactRange,
+    consistency_proof,
+    frontier_nodes,
+    inclusion_proof,
+    leaf_hash,
+    root,
+)
+
+ZERO_CHAIN = bytes(32)
+
+_LOG_TABLES = ("log_leaves", "log_nodes", "log_checkpoints")
+
+
+def sqlite_schema(events_table: str) -> list[str]:
+    """Log tables, and triggers that refuse UPDATE and DELETE on them and on the events."""
+    return [
+        "CREATE TABLE IF NOT EXISTS log_leaves ("
+        " seq INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL UNIQUE,"
+        " leaf BLOB NOT NULL, chain BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS log_nodes ("
+        " level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
+        " PRIMARY KEY (level, idx)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS log_checkpoints ("
+        " tree_size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL,"
+        " signed_at TEXT NOT NULL)",
+        *(
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
+            f"BEGIN SELECT RAISE(ABORT, 'OneClaim log tables are append-only'); END"
+            for t in (events_table, *_LOG_TABLES)
+            for op in ("UPDATE", "DELETE")
+        ),
+    ]
+
+
+def postgres_schema(events_table: str) -> list[str]:
+    """Log tables, and triggers that refuse UPDATE, DELETE and TRUNCATE on them and the events."""
+    return [
+        "CREATE TABLE IF NOT EXISTS log_leaves ("
+        " seq BIGINT PRIMARY KEY, notification_id BIGINT NOT NULL UNIQUE,"
+        " leaf BYTEA NOT NULL, chain BYTEA NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS log_nodes ("
+        " level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,"
+        " PRIMARY KEY (level, idx))",
+        "CREATE TABLE IF NOT EXISTS log_checkpoints ("
+        " tree_size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL,"
+        " signed_at TEXT NOT NULL)",
+        "CREATE OR REPLACE FUNCTION oneclaim_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'OneClaim log tables are append-only (% on %)',"
+        " TG_OP, TG_TABLE_NAME; END $$",
+        *(
+            f"CREATE OR REPLACE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE"
+            f" ON {t} FOR EACH STATEMENT EXECUTE FUNCTION oneclaim_append_only()"
+            for t in (events_table, *_LOG_TABLES)
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class LeafRecord:
+    seq: int
+    notification_id: int
+    leaf: bytes
+    chain: bytes
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    root_hash: bytes
+    hashes: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    hashes: list[bytes]
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    tree_size: int
+    root: bytes
+    note: str
+    signed_at: str
+
+
+Cursor = Any  # an eventsourcing SQLite cursor or a psycopg cursor with dict rows
+
+
+class LogStore:
+    """Reads and appends the log tables. SQL is written with `?` and adapted per dialect."""
+
+    def __init__(
+        self,
+        dialect: str,
+        read_cursor: Callable[[], AbstractContextManager[Cursor]],
+        write_cursor: Callable[[], AbstractContextManager[Cursor]],
+    ) -> None:
+        self.dialect = dialect
+        self._read_cursor = read_cursor
+        self._write_cursor = write_cursor
+        self._lock = threading.Lock()
+        # (size, chain, frontier) after this process's last append; checked against the
+        # database head before use, so a rolled-back append or another writer only costs a reload.
+        self._frontier: tuple[int, bytes, CompactRange] | None = None
+
+    def _sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    # ----------------------------------------------------------------- write path
+
+    def append(self, cur: Cursor, items: Sequence[tuple[int, bytes]]) -> list[int]:
+        """Give each (notification_id, canonical_bytes) its seq, leaf and chain, in `cur`'s
+        transaction, which must be the one inserting the events."""
+        with self._lock:
+            size, chain = self._head(cur)
+            frontier = self._load_frontier(cur, size, chain)
+            leaves, nodes = [], []
+
+            def on_node(level: int, index: int, digest: bytes) -> None:
+                nodes.append((level, index, digest))
+
+            first = size
+            for notification_id, data in items:
+                leaf = leaf_hash(data)
+                chain = hashlib.sha256(chain + leaf).digest()
+                leaves.append((size, notification_id, leaf, chain))
+                frontier.append(leaf, on_node)
+                size += 1
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO log_leaves (seq, notification_id, leaf, chain) VALUES (?,?,?,?)"
+                ),
+                leaves,
+            )
+            if nodes:
+                cur.executemany(
+                    self._sql("INSERT INTO log_nodes (level, idx, hash) VALUES (?,?,?)"), nodes
+                )
+            self._frontier = (size, chain, frontier)
+            return list(range(first, size))
+
+    def _head(self, cur: Cursor) -> tuple[int, bytes]:
+        cur.execute(self._sql("SELECT seq, chain FROM log_leaves ORDER BY seq DESC LIMIT 1"))
+        row = cur.fetchone()
+        if row is None:
+            return 0, ZERO_CHAIN
+        return row["seq"] + 1, bytes(row["chain"])
+
+    def _load_frontier(self, cur: Cursor, size: int, chain: bytes) -> CompactRange:
+        cached = self._frontier
+        if cached is not None and cached[0] == size and cached[1] == chain:
+            return cached[2]
+        return CompactRange.from_frontier(size, self._get_nodes(cur, frontier_nodes(size)))
+
+    # ----------------------------------------------------------------- read path
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self._read_cursor() as cur:
+            yield cur
+
+    def _get_nodes(self, cur: Cursor, addresses: list[tuple[int, int]]) -> list[bytes]:
+        """Fetch perfect-subtree hashes by (level, index) in one or two indexed queries."""
+        found: dict[tuple[int, int], bytes] = {}
+        seqs = sorted({i for level, i in addresses if level == 0})
+        pairs = sorted({(level, i) for level, i in addresses if level > 0})
+        if seqs:
+            marks = ",".join("?" * len(seqs))
+            cur.execute(self._sql(f"SELECT seq, leaf FROM log_leaves WHERE seq IN ({marks})"), seqs)
+            found.update(((0, r["seq"]), bytes(r["leaf"])) for r in cur.fetchall())
+        if pairs:
+            marks = ",".join(["(?,?)"] * len(pairs))
+            cur.execute(
+                self._sql(
+                    f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {marks})"
+                ),
+                [v for pair in pairs for v in pair],
+            )
+            found.update(((r["level"], r["idx"]), bytes(r["hash"])) for r in cur.fetchall())
+        missing = [a for a in addresses if a not in found]
+        if missing:
+            raise LedgerError(
+                f"the log is missing Merkle node(s) {missing[:3]}: the database was altered; "
+                "run `oneclaim audit verify`",
+                code="LOG_NODE_MISSING",
+            )
+        return [found[a] for a in addresses]
+
+    def size(self) -> int:
+        with self.reading() as cur:
+            return self._head(cur)[0]
+
+    def head(self) -> tuple[int, bytes, bytes]:
+        """(tree size, chain hash, root hash) read in one transaction."""
+        with self.reading() as cur:
+            size, chain = self._head(cur)
+            return size, chain, root(size, lambda a: self._get_nodes(cur, a))
+
+    def root(self, size: int) -> bytes:
+        with self.reading() as cur:
+            self._check_size(cur, size)
+            return root(size, lambda a: self._get_nodes(cur, a))
+
+    def _check_size(self, cur: Cursor, size: int) -> int:
+        current = self._head(cur)[0]
+        if not 0 <= size <= current:
+            raise InvalidInput(
+                f"tree size {size} is out of range: the log holds {current} events",
+                code="TREE_SIZE_OUT_OF_RANGE",
+                tree_size=size,
+                log_size=current,
+            )
+        return current
+
+    def leaf(self, seq: int) -> LeafRecord:
+        with self.reading() as cur:
+            cur.execute(
+                self._sql("SELECT seq, notification_id, leaf, chain FROM log_leaves WHERE seq = ?"),
+                [seq],
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no event with sequence number {seq}", code="SEQ_NOT_FOUND", seq=seq)
+        return LeafRecord(
+            row["seq"], row["notification_id"], bytes(row["leaf"]), bytes(row["chain"])
+        )
+
+    def seqs_for_notifications(self, notification_ids: Sequence[int]) -> dict[int, int]:
+        if not notification_ids:
+            return {}
+        marks = ",".join("?" * len(notification_ids))
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT notification_id, seq FROM log_leaves WHERE notification_id IN ({marks})"
+                ),
+                list(notification_ids),
+            )
+            return {r["notification_id"]: r["seq"] for r in cur.fetchall()}
+
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> InclusionProof:
+        with self.reading() as cur:
+            current = self._head(cur)[0]
+            size = current if tree_size is None else tree_size
+            self._check_size(cur, size)
+            if not 0 <= seq < size:
+                raise InvalidInput(
+                    f"sequence number {seq} is not in a tree of size {size}",
+                    code="SEQ_OUT_OF_RANGE",
+                    seq=seq,
+                    tree_size=size,
+                )
+            get = lambda a: self._get_nodes(cur, a)  # noqa: E731
+            return InclusionProof(
+                leaf_index=seq,
+                tree_size=size,
+                leaf_hash=get([(0, seq)])[0],
+                root_hash=root(size, get),
+                hashes=inclusion_proof(seq, size, get),
+            )
+
+    def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof:
+        with self.reading() as cur:
+            self._check_size(cur, new_size)
+            if not 0 <= old_size <= new_size:
+                raise InvalidInput(
+                    f"old size {old_size} must be between 0 and the new size {new_size}",
+                    code="TREE_SIZE_OUT_OF_RANGE",
+                    old_size=old_size,
+                    new_size=new_size,
+                )
+            get = lambda a: self._get_nodes(cur, a)  # noqa: E731
+            return ConsistencyProof(
+                old_size=old_size,
+                new_size=new_size,
+                old_root=root(old_size, get),
+                new_root=root(new_size, get),
+                hashes=consistency_proof(old_size, new_size, get),
+            )
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self.reading() as cur:
+            cur.execute(
+                "SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size"
+            )
+            return [
+                StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
+                for r in cur.fetchall()
+            ]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.reading() as cur:
+            cur.execute(
+                "SELECT tree_size, root, note, signed_at FROM log_checkpoints"
+                " ORDER BY tree_size DESC LIMIT 1"
+            )
+            r = cur.fetchone()
+        return (
+            None
+            if r is None
+            else StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
+        )
+
+    def add_checkpoint(self, tree_size: int, root_hash: bytes, note: str) -> StoredCheckpoint:
+        """Store a signed checkpoint; storing the same tree size twice keeps the first."""
+        signed_at = datetime.now(UTC).isoformat(timespec="seconds")
+        conflict = "ON CONFLICT (tree_size) DO NOTHING"
+        with self._write_cursor() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO log_checkpoints (tree_size, root, note, signed_at) "
+                    f"VALUES (?,?,?,?) {conflict}"
+                ),
+                [tree_size, root_hash, note, signed_at],
+            )
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT tree_size, root, note, signed_at FROM log_checkpoints WHERE tree_size = ?"
+                ),
+                [tree_size],
+            )
+            r = cur.fetchone()
+        return StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
+
+
+def _canonical_items(notification_ids: Sequence[int], stored_events: Sequence[StoredEvent]):
+    return [
+        (
+            nid,
+            canonical_event(
+                originator_hex(s.originator_id), s.originator_version, s.topic, s.state
+            ),
+        )
+        for nid, s in zip(notification_ids, stored_events, strict=True)
+    ]
+
+
+class SQLiteLogRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite application recorder, plus the log tables in the same transaction."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self.log = LogStore(
+            "sqlite",
+            lambda: self.datastore.transaction(commit=False),
+            lambda: self.datastore.transaction(commit=True),
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            *sqlite_schema(self.events_table_name),
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        self.log.append(c, _canonical_items(notification_ids, stored_events))
+        return notification_ids
+
+
+class PostgresLogRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL application recorder, plus the log tables in the same transaction.
+
+    eventsourcing takes an EXCLUSIVE lock on the events table before inserting, so appends to
+    the log are serialised exactly as the notification ids are.
+    """
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.extend(postgres_schema(self.events_table_name))
+        self.log = LogStore(
+            "postgres",
+            lambda: self.datastore.transaction(commit=False),
+            lambda: self.datastore.transaction(commit=True),
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ):
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self.log.append(curs, _canonical_items(notification_ids, stored_events))
+        return notification_ids

@@ -1,0 +1,106 @@
+"""The data directory (`ONECLAIM_HOME`, default `./.oneclaim`): settings, the log's signing key
+and, by default, the SQLite database."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.app import Ledger, dialect
+from ledger.errors import InvalidInput, LedgerError, NotInitialised
+from ledger.note import NoteError, Signer, generate_signer
+
+DEFAULT_ORIGIN = "oneclaim.local/registry"
+CONFIG = "config.json"
+KEY = "log.key"
+VERIFIER_KEY = "log.vkey"
+DB_FILE = "ledger.sqlite"
+
+
+def home_path(home: str | os.PathLike | None = None) -> Path:
+    return Path(home or os.environ.get("ONECLAIM_HOME") or ".oneclaim").resolve()
+
+
+@dataclass
+class Home:
+    path: Path
+
+    @classmethod
+    def at(cls, home: str | os.PathLike | None = None) -> Home:
+        return cls(home_path(home))
+
+    @property
+    def initialised(self) -> bool:
+        return (self.path / CONFIG).exists()
+
+    @property
+    def config(self) -> dict:
+        if not self.initialised:
+            raise NotInitialised(
+                f"no ledger at {self.path}: run `oneclaim init` (or set ONECLAIM_HOME)",
+                code="NOT_INITIALISED",
+            )
+        return json.loads((self.path / CONFIG).read_text())
+
+    @property
+    def origin(self) -> str:
+        return self.config["origin"]
+
+    @property
+    def db_url(self) -> str:
+        return os.environ.get("ONECLAIM_DB_URL") or self.config["db_url"]
+
+    def init(self, origin: str = DEFAULT_ORIGIN, db_url: str | None = None) -> bool:
+        """Create the home, its key and database. Returns False if it already existed as asked."""
+        if self.initialised:
+            if self.origin != origin:
+                raise LedgerError(
+                    f"{self.path} is already initialised for origin {self.origin!r}",
+                    code="ALREADY_INITIALISED",
+                )
+            return False
+        url = db_url or os.environ.get("ONECLAIM_DB_URL") or f"sqlite:///{self.path / DB_FILE}"
+        dialect(url)
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key_file = self.path / KEY
+        if key_file.exists():  # an earlier init that crashed before writing its settings
+            signer = self.signer()
+            if signer.name != origin:
+                raise LedgerError(
+                    f"{key_file} holds a key for {signer.name!r}, not {origin!r}",
+                    code="ALREADY_INITIALISED",
+                )
+        else:
+            try:
+                signer = generate_signer(origin)
+            except NoteError as e:
+                raise InvalidInput(
+                    f"origin {origin!r} cannot name a key: {e}", code="ORIGIN_INVALID"
+                ) from e
+            # Created 0600 from the start: the key never exists with wider permissions.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(signer.private_key_string() + "\n")
+        (self.path / VERIFIER_KEY).write_text(signer.verifier_key() + "\n")
+        ledger = Ledger(url)
+        try:
+            ledger.sign_checkpoint(signer, origin)
+        finally:
+            ledger.close()
+        # Written last: a crash before this line leaves a home that `init` can redo.
+        (self.path / CONFIG).write_text(
+            json.dumps({"origin": origin, "db_url": url}, indent=2) + "\n"
+        )
+        return True
+
+    def signer(self) -> Signer:
+        return Signer.from_private_key_string((self.path / KEY).read_text().strip())
+
+    def verifier_key(self) -> str:
+        self.config  # noqa: B018  (raises NotInitialised)
+        return (self.path / VERIFIER_KEY).read_text().strip()
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.db_url)
