@@ -28,6 +28,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL
 
 from ledger.canonical import canonical_event, originator_hex
 from ledger.errors import InvalidInput, LedgerError, NotFound
@@ -302,9 +303,10 @@ class LogStore:
     def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof:
         with self.reading() as cur:
             self._check_size(cur, new_size)
-            if not 0 <= old_size <= new_size:
+            if not 1 <= old_size <= new_size:
+                # RFC 9162 defines consistency proofs for 0 < old size <= new size only.
                 raise InvalidInput(
-                    f"old size {old_size} must be between 0 and the new size {new_size}",
+                    f"old size {old_size} must be between 1 and the new size {new_size}",
                     code="TREE_SIZE_OUT_OF_RANGE",
                     old_size=old_size,
                     new_size=new_size,
@@ -410,7 +412,7 @@ class PostgresLogRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.sql_create_statements.extend(postgres_schema(self.events_table_name))
+        self.sql_create_statements.extend(SQL(s) for s in postgres_schema(self.events_table_name))
         self.log = LogStore(
             "postgres",
             lambda: self.datastore.transaction(commit=False),

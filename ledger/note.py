@@ -355,9 +355,7 @@ class Signer:
         """Sign ``text``; return the signature line, including its final "\\n"."""
         _check_text(text)
         if text.startswith(COSIGNATURE_V1_HEADER):
-            raise NoteError(
-                NOTE_MALFORMED, "refusing to sign text that looks like a cosignature message"
-            )
+            raise NoteError(NOTE_MALFORMED, "refusing to sign text that looks like a cosignature message")
         signature = self._private_key.sign(text.encode("utf-8"))
         return _signature_line(self.name, self.key_hash, signature)
 
@@ -453,9 +451,7 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier]) -> tuple[str, li
         if verifier is None:
             continue  # unknown key: ignored, as the spec requires
         if not verifier.verify(text, sig.signature):
-            raise NoteError(
-                NOTE_BAD_SIGNATURE, f"invalid signature for key {sig.name}+{sig.key_id:08x}"
-            )
+            raise NoteError(NOTE_BAD_SIGNATURE, f"invalid signature for key {sig.name}+{sig.key_id:08x}")
         if sig.name not in names:
             names.append(sig.name)
     if not names:
@@ -564,8 +560,7 @@ def verify_cosignature(checkpoint_text: str, line: str, verifier: Verifier) -> i
     if (sig.name, sig.key_id) != (verifier.name, verifier.key_hash):
         raise NoteError(
             NOTE_UNKNOWN_KEY,
-            f"cosignature is from {sig.name}+{sig.key_id:08x}, "
-            f"not {verifier.name}+{verifier.key_hash:08x}",
+            f"cosignature is from {sig.name}+{sig.key_id:08x}, not {verifier.name}+{verifier.key_hash:08x}",
         )
     if len(sig.signature) != 8 + _ED25519_SIG_LEN:
         raise NoteError(NOTE_MALFORMED, "cosignature is not timestamp (8) + signature (64) bytes")

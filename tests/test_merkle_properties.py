@@ -31,9 +31,7 @@ from ledger.merkle import (
 )
 
 MAX_SIZE = 600
-SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------------------ reference
@@ -140,9 +138,7 @@ def variants(proof: list[bytes], rnd: random.Random) -> list[tuple[str, list[byt
 def test_hasher_known_answers() -> None:
     assert EMPTY_ROOT.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     # Leaf hash of the empty string, as in the RFC 6962 test vectors.
-    assert leaf_hash(b"").hex() == (
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
-    )
+    assert leaf_hash(b"").hex() == ("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
     assert node_hash(b"a" * 32, b"b" * 32) == hashlib.sha256(b"\x01" + b"a" * 32 + b"b" * 32).digest()
 
 
@@ -274,7 +270,8 @@ def test_consistency_proofs_verify(tree: Tree, data: st.DataObject) -> None:
         calls = tree.take_calls()
         assert len(calls) == (1 if proof else 0)
         assert all(len(c) <= 2 * ceil_log2(size2) + 2 for c in calls)
-        assert len(proof) <= ceil_log2(size2)
+        # One more than an inclusion proof: the seed subtree's hash (e.g. 3 -> 4 needs 3 hashes).
+        assert len(proof) <= ceil_log2(size2) + 1
         root1, root2 = tree.ref.root(size1), tree.ref.root(size2)
         if size1 == 0:
             assert proof == []
@@ -381,3 +378,17 @@ def test_consistency_mutations_are_rejected(tree: Tree, data: st.DataObject) -> 
                 verify_consistency(size1, wrong2, proof, root1, tree.ref.root(wrong2))
     with pytest.raises(ProofError):
         verify_consistency(size2, size1, proof, root2, root1)  # sizes reversed
+
+
+def test_every_proof_up_to_64_leaves() -> None:
+    """Exhaustive over small trees, where off-by-one shapes would show first."""
+    tree = Tree([i.to_bytes(2, "big") for i in range(64)])
+    for size2 in range(1, 65):
+        root2 = tree.ref.root(size2)
+        for index in range(size2):
+            proof = inclusion_proof(index, size2, tree.get_nodes)
+            verify_inclusion(index, size2, tree.store[(0, index)], proof, root2)
+        for size1 in range(1, size2 + 1):
+            proof = consistency_proof(size1, size2, tree.get_nodes)
+            verify_consistency(size1, size2, proof, tree.ref.root(size1), root2)
+        assert all(len(c) <= 2 * ceil_log2(size2) + 2 for c in tree.take_calls())

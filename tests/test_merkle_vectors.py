@@ -67,9 +67,7 @@ def test_consistency_vector(path: Path | None) -> None:
     v = _load(path)
     _expect(
         v,
-        lambda: verify_consistency(
-            v["size1"], v["size2"], _proof(v), _b64(v["root1"]), _b64(v["root2"])
-        ),
+        lambda: verify_consistency(v["size1"], v["size2"], _proof(v), _b64(v["root1"]), _b64(v["root2"])),
     )
 
 

@@ -90,9 +90,7 @@ class CompactRange:
             raise ValueError(f"tree size must be an int >= 0, got {size!r}")
         want = size.bit_count()
         if len(hashes) != want:
-            raise ValueError(
-                f"a tree of size {size} has {want} frontier hash(es), got {len(hashes)}"
-            )
+            raise ValueError(f"a tree of size {size} has {want} frontier hash(es), got {len(hashes)}")
         for i, h in enumerate(hashes):
             if len(h) != HASH_SIZE:
                 raise ValueError(f"frontier hash {i} has {len(h)} bytes, want {HASH_SIZE}")

@@ -194,9 +194,7 @@ def _mismatch(name: str, calculated: bytes, expected: bytes) -> ProofError:
     )
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:
     """The root that `proof` gives for leaf `leaf_hash` at `index` in a tree of `size`.
 
     RFC 9162 §2.1.3.2, steps 1-4. Raises ProofError unless 0 <= index < size, the hashes are
@@ -224,9 +222,7 @@ def root_from_inclusion_proof(
     return r
 
 
-def verify_inclusion(
-    index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> None:
     """Check that `proof` shows leaf `leaf_hash` at `index` in the tree of `size` with `root`.
 
     RFC 9162 §2.1.3.2. Returns None on success, raises ProofError otherwise.
@@ -237,9 +233,7 @@ def verify_inclusion(
         raise _mismatch("root", calculated, root)
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Check that the tree of `size2` with `root2` extends the tree of `size1` with `root1`.
 
     RFC 9162 §2.1.4.2. Returns None on success, raises ProofError otherwise. Edge cases follow
