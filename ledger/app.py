@@ -29,9 +29,7 @@ def persistence_env(db_url: str) -> dict[str, str]:
     if parts.scheme == "sqlite":
         path = db_url[len("sqlite:///") :]
         if not path:
-            raise InvalidInput(
-                "sqlite URL needs a file path: sqlite:///PATH", code="DB_URL_INVALID"
-            )
+            raise InvalidInput("sqlite URL needs a file path: sqlite:///PATH", code="DB_URL_INVALID")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
@@ -132,9 +130,7 @@ class Ledger(Application[UUID]):
             return self.repository.get(device_id(code))
         except Exception as e:  # eventsourcing's AggregateNotFoundError
             if type(e).__name__ == "AggregateNotFoundError":
-                raise NotFound(
-                    f"unknown device {code}", code="DEVICE_NOT_FOUND", device=code
-                ) from None
+                raise NotFound(f"unknown device {code}", code="DEVICE_NOT_FOUND", device=code) from None
             raise
 
     def record_reading(

@@ -87,8 +87,7 @@ def _check_checkpoint(cp: CheckpointRow, verifier: Verifier, origin: str | None)
             Failure(
                 "CHECKPOINT_ORIGIN",
                 None,
-                f"checkpoint at size {cp.tree_size} is for origin {checkpoint.origin!r},"
-                f" not {origin!r}",
+                f"checkpoint at size {cp.tree_size} is for origin {checkpoint.origin!r}, not {origin!r}",
             )
         )
     return checkpoint.root
@@ -124,8 +123,7 @@ def verify_stream(
                     Failure(
                         "ROOT_MISMATCH",
                         size - 1 if size else None,
-                        f"the Merkle root over the first {size} events differs from the signed"
-                        " checkpoint",
+                        f"the Merkle root over the first {size} events differs from the signed checkpoint",
                     )
                 )
 
@@ -135,9 +133,7 @@ def verify_stream(
         for seq, data, leaf, stored_chain in batch:
             if seq != expected:
                 raise VerificationFailed(
-                    Failure(
-                        "LEAF_MISSING", expected, f"log entry {expected} is missing (next is {seq})"
-                    )
+                    Failure("LEAF_MISSING", expected, f"log entry {expected} is missing (next is {seq})")
                 )
             if data is None:
                 raise VerificationFailed(
@@ -197,9 +193,7 @@ def _run(
     try:
         batches, checkpoints, total = produce()
         progress = progress_factory(total) if progress_factory else None
-        events, root = verify_stream(
-            batches, checkpoints, verifier, origin=origin, progress=progress
-        )
+        events, root = verify_stream(batches, checkpoints, verifier, origin=origin, progress=progress)
         if extra_check is not None:
             extra_check(events)
     except VerificationFailed as e:
@@ -338,9 +332,7 @@ def verify_database(
             (total,) = db.one("SELECT COUNT(*) FROM log_leaves")
             return db.batches(), db.checkpoints(), total
 
-        return _run(
-            produce, verifier, origin, key_source, progress_factory, db.check_no_unlogged_events
-        )
+        return _run(produce, verifier, origin, key_source, progress_factory, db.check_no_unlogged_events)
     finally:
         db.close()
 
@@ -460,6 +452,4 @@ def verify_bundle(
             if batch:
                 yield batch
 
-    return _run(
-        lambda: (batches(), checkpoints, total), verifier, origin, key_source, progress_factory
-    )
+    return _run(lambda: (batches(), checkpoints, total), verifier, origin, key_source, progress_factory)

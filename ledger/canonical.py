@@ -59,9 +59,7 @@ def originator_hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex
 
 
-def canonical_event(
-    originator_id_hex: str, originator_version: int, topic: str, state: bytes
-) -> bytes:
+def canonical_event(originator_id_hex: str, originator_version: int, topic: str, state: bytes) -> bytes:
     """The RFC 8785 bytes of one stored event (see the module docstring)."""
     return b'{"originator_id":"%s","originator_version":%d,"state":%s,"topic":%s}' % (
         originator_id_hex.encode(),

@@ -168,15 +168,11 @@ class LogStore:
                 frontier.append(leaf, on_node)
                 size += 1
             cur.executemany(
-                self._sql(
-                    "INSERT INTO log_leaves (seq, notification_id, leaf, chain) VALUES (?,?,?,?)"
-                ),
+                self._sql("INSERT INTO log_leaves (seq, notification_id, leaf, chain) VALUES (?,?,?,?)"),
                 leaves,
             )
             if nodes:
-                cur.executemany(
-                    self._sql("INSERT INTO log_nodes (level, idx, hash) VALUES (?,?,?)"), nodes
-                )
+                cur.executemany(self._sql("INSERT INTO log_nodes (level, idx, hash) VALUES (?,?,?)"), nodes)
             self._frontier = (size, chain, frontier)
             return list(range(first, size))
 
@@ -212,9 +208,7 @@ class LogStore:
         if pairs:
             marks = ",".join(["(?,?)"] * len(pairs))
             cur.execute(
-                self._sql(
-                    f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {marks})"
-                ),
+                self._sql(f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {marks})"),
                 [v for pair in pairs for v in pair],
             )
             found.update(((r["level"], r["idx"]), bytes(r["hash"])) for r in cur.fetchall())
@@ -262,9 +256,7 @@ class LogStore:
             row = cur.fetchone()
         if row is None:
             raise NotFound(f"no event with sequence number {seq}", code="SEQ_NOT_FOUND", seq=seq)
-        return LeafRecord(
-            row["seq"], row["notification_id"], bytes(row["leaf"]), bytes(row["chain"])
-        )
+        return LeafRecord(row["seq"], row["notification_id"], bytes(row["leaf"]), bytes(row["chain"]))
 
     def seqs_for_notifications(self, notification_ids: Sequence[int]) -> dict[int, int]:
         if not notification_ids:
@@ -272,9 +264,7 @@ class LogStore:
         marks = ",".join("?" * len(notification_ids))
         with self.reading() as cur:
             cur.execute(
-                self._sql(
-                    f"SELECT notification_id, seq FROM log_leaves WHERE notification_id IN ({marks})"
-                ),
+                self._sql(f"SELECT notification_id, seq FROM log_leaves WHERE notification_id IN ({marks})"),
                 list(notification_ids),
             )
             return {r["notification_id"]: r["seq"] for r in cur.fetchall()}
@@ -324,9 +314,7 @@ class LogStore:
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self.reading() as cur:
-            cur.execute(
-                "SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size"
-            )
+            cur.execute("SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size")
             return [
                 StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
                 for r in cur.fetchall()
@@ -335,8 +323,7 @@ class LogStore:
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.reading() as cur:
             cur.execute(
-                "SELECT tree_size, root, note, signed_at FROM log_checkpoints"
-                " ORDER BY tree_size DESC LIMIT 1"
+                "SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1"
             )
             r = cur.fetchone()
         return (
@@ -359,9 +346,7 @@ class LogStore:
             )
         with self.reading() as cur:
             cur.execute(
-                self._sql(
-                    "SELECT tree_size, root, note, signed_at FROM log_checkpoints WHERE tree_size = ?"
-                ),
+                self._sql("SELECT tree_size, root, note, signed_at FROM log_checkpoints WHERE tree_size = ?"),
                 [tree_size],
             )
             r = cur.fetchone()
@@ -372,9 +357,7 @@ def _canonical_items(notification_ids: Sequence[int], stored_events: Sequence[St
     return [
         (
             nid,
-            canonical_event(
-                originator_hex(s.originator_id), s.originator_version, s.topic, s.state
-            ),
+            canonical_event(originator_hex(s.originator_id), s.originator_version, s.topic, s.state),
         )
         for nid, s in zip(notification_ids, stored_events, strict=True)
     ]
@@ -419,9 +402,7 @@ class PostgresLogRecorder(PostgresApplicationRecorder):
             lambda: self.datastore.transaction(commit=True),
         )
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ):
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         self.log.append(curs, _canonical_items(notification_ids, stored_events))
         return notification_ids

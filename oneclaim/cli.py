@@ -26,9 +26,7 @@ from ledger.note import NoteError, parse_verifier_key
 from oneclaim.home import DEFAULT_ORIGIN, Home
 
 app = typer.Typer(help="OneClaim: the registry ledger. One MWh, one claim.", no_args_is_help=True)
-log_app = typer.Typer(
-    help="The tamper-evident log: checkpoints, keys and proofs.", no_args_is_help=True
-)
+log_app = typer.Typer(help="The tamper-evident log: checkpoints, keys and proofs.", no_args_is_help=True)
 audit_app = typer.Typer(help="Export and verify audit bundles.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
 app.add_typer(audit_app, name="audit")
@@ -157,11 +155,7 @@ def log_sign(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         finally:
             ledger.close()
     if as_json:
-        print(
-            json.dumps(
-                {"tree_size": cp.tree_size, "root_hash": b64(cp.root), "note": cp.note}, indent=2
-            )
-        )
+        print(json.dumps({"tree_size": cp.tree_size, "root_hash": b64(cp.root), "note": cp.note}, indent=2))
     else:
         sys.stdout.write(cp.note)
 
@@ -280,15 +274,11 @@ def audit_verify(
     directory: Annotated[Path | None, typer.Argument(help="An audit bundle folder.")] = None,
     db: Annotated[
         str | None,
-        typer.Option(
-            "--db", help="Verify a live database instead: sqlite:///PATH or postgresql://..."
-        ),
+        typer.Option("--db", help="Verify a live database instead: sqlite:///PATH or postgresql://..."),
     ] = None,
     key: Annotated[
         str | None,
-        typer.Option(
-            "--key", help="The verifier key to trust (default: the bundle's or the home's)."
-        ),
+        typer.Option("--key", help="The verifier key to trust (default: the bundle's or the home's)."),
     ] = None,
     origin: Annotated[
         str | None, typer.Option("--origin", help="Require checkpoints for this origin.")

@@ -35,9 +35,7 @@ def _month_bounds(year: int, month: int) -> tuple[str, str]:
     return start, end
 
 
-def run_demo(
-    home: Home, *, devices: int = 300, console: Console | None = None, year: int = 2025
-) -> bool:
+def run_demo(home: Home, *, devices: int = 300, console: Console | None = None, year: int = 2025) -> bool:
     console = console or Console()
     rng = random.Random(20250101)
     if home.initialised:
@@ -78,9 +76,7 @@ def run_demo(
                     mean = capacity_kw * FULL_LOAD_HOURS * MONTHLY_SHARE[month - 1] // 1000
                     on_grid = max(0, int(rng.gauss(mean, mean * 0.08)))
                     self_used = on_grid * rng.randrange(0, 30) // 100
-                    version = ledger.record_reading(
-                        code, start, end, on_grid - self_used, self_used
-                    )
+                    version = ledger.record_reading(code, start, end, on_grid - self_used, self_used)
                     if rng.random() < 0.005:  # a meter re-read: the grid company revises the figure
                         ledger.correct_reading(
                             code,
@@ -110,9 +106,7 @@ def run_demo(
 
     verifier = parse_verifier_key(home.verifier_key())
     url = home.db_url
-    report = audit.verify_database(
-        url, verifier, events_table=EVENTS_TABLE[dialect(url)], origin=ORIGIN
-    )
+    report = audit.verify_database(url, verifier, events_table=EVENTS_TABLE[dialect(url)], origin=ORIGIN)
     _show(console, "audit verify (database)", report)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"

@@ -76,9 +76,7 @@ class Home:
             try:
                 signer = generate_signer(origin)
             except NoteError as e:
-                raise InvalidInput(
-                    f"origin {origin!r} cannot name a key: {e}", code="ORIGIN_INVALID"
-                ) from e
+                raise InvalidInput(f"origin {origin!r} cannot name a key: {e}", code="ORIGIN_INVALID") from e
             # Created 0600 from the start: the key never exists with wider permissions.
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -90,9 +88,7 @@ class Home:
         finally:
             ledger.close()
         # Written last: a crash before this line leaves a home that `init` can redo.
-        (self.path / CONFIG).write_text(
-            json.dumps({"origin": origin, "db_url": url}, indent=2) + "\n"
-        )
+        (self.path / CONFIG).write_text(json.dumps({"origin": origin, "db_url": url}, indent=2) + "\n")
         return True
 
     def signer(self) -> Signer:

@@ -65,9 +65,7 @@ def create_database(server_url: str, hint: str = "") -> str:
 def drop_database(server_url: str, db_url: str) -> None:
     dbname = urlsplit(db_url).path.lstrip("/")
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,9 @@ def fill(ledger: Ledger, devices: int, months: int = 0, prefix: str = "SIP-PV") 
     appended = 0
     for d in range(devices):
         code = f"{prefix}-{d:04d}"
-        ledger.register_device(code, "distributed_pv", 100 + d, "江苏", "苏州工业园区", f"acct:{d:06x}", "2023-05-01")
+        ledger.register_device(
+            code, "distributed_pv", 100 + d, "江苏", "苏州工业园区", f"acct:{d:06x}", "2023-05-01"
+        )
         appended += 1
         for m in range(1, months + 1):
             ledger.record_reading(code, *month(2025, m), 8_000 + 37 * d + m, 100)

@@ -118,7 +118,15 @@ def test_proof_requests_out_of_range_are_refused(ledger: Ledger) -> None:
 def test_one_save_of_several_aggregates_gets_consecutive_seqs_in_one_transaction(ledger: Ledger) -> None:
     fill(ledger, devices=1)
     devices = [
-        Device(code=f"WIND-{i}", technology="wind", capacity_kw=2000, province="江苏", city="盐城", owner="acct:w", commissioned_on="2024-01-01")
+        Device(
+            code=f"WIND-{i}",
+            technology="wind",
+            capacity_kw=2000,
+            province="江苏",
+            city="盐城",
+            owner="acct:w",
+            commissioned_on="2024-01-01",
+        )
         for i in range(5)
     ]
     recordings = ledger.save(*devices)
@@ -146,7 +154,9 @@ def test_two_writers_on_one_database_share_one_chain(db_url: str, signer) -> Non
     a, b = Ledger(db_url), Ledger(db_url)
     try:
         for i in range(6):
-            (a if i % 2 else b).register_device(f"D-{i}", "utility_pv", 5_000, "安徽", "滁州", "acct:c", "2024-06-01")
+            (a if i % 2 else b).register_device(
+                f"D-{i}", "utility_pv", 5_000, "安徽", "滁州", "acct:c", "2024-06-01"
+            )
             (b if i % 3 else a).record_reading(f"D-{i}", *month(2025, 1), 400_000)
         a.sign_checkpoint(signer, ORIGIN)
         report = audit.verify_database(db_url, signer.verifier(), events_table=a.events_table)

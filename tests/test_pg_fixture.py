@@ -4,9 +4,7 @@ import psycopg
 def test_pg_url_is_a_fresh_durable_database(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT current_database()").fetchone()[0] == pg_url.rsplit("/", 1)[1]
-        assert conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
         conn.execute("CREATE TABLE claims (id int PRIMARY KEY, mwh numeric NOT NULL)")
         conn.execute("INSERT INTO claims VALUES (1, 1.5), (2, 2.25)")
         conn.commit()

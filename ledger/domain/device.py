@@ -79,14 +79,10 @@ class Device(Aggregate):
         # reading version -> (start, end, on_grid_kwh, self_consumed_kwh); superseded ones removed
         self.readings: dict[int, tuple[str, str, int, int]] = {}
 
-    def record_reading(
-        self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0
-    ) -> None:
+    def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
         begin, finish = parse_instant("start", start), parse_instant("end", end)
         if finish <= begin:
-            raise InvalidInput(
-                f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID"
-            )
+            raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
         for version, (s, e, *_rest) in self.readings.items():
@@ -101,9 +97,7 @@ class Device(Aggregate):
         self._record_reading(begin.isoformat(), finish.isoformat(), on_grid_kwh, self_consumed_kwh)
 
     @event("ReadingRecorded")
-    def _record_reading(
-        self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int
-    ) -> None:
+    def _record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int) -> None:
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
 
     def correct_reading(
