@@ -115,17 +115,24 @@ def verify_stream(
     expected = 0
     append = tree.append
 
+    good = [0]  # the largest checkpointed size verified so far
+
     def check_roots(size: int) -> None:
         while roots and roots[-1][0] == size:
             _, want = roots.pop()
             if tree.root() != want:
+                # Every leaf and chain hash matched, so hashes were rewritten after an event was
+                # altered: the signed roots bound where, not exactly which.
                 raise VerificationFailed(
                     Failure(
                         "ROOT_MISMATCH",
-                        size - 1 if size else None,
-                        f"the Merkle root over the first {size} events differs from the signed checkpoint",
+                        good[0],
+                        f"the Merkle root over the first {size} events differs from the signed"
+                        f" checkpoint: an event in seq {good[0]}..{size - 1} was altered and its"
+                        " leaf and chain hashes rewritten",
                     )
                 )
+            good[0] = size
 
     check_roots(0)
     next_checkpoint = roots[-1][0] if roots else -1
