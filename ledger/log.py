@@ -42,6 +42,7 @@ from ledger.merkle import (
 )
 
 ZERO_CHAIN = bytes(32)
+SCHEMA_LOCK = 0x0C1A1B  # PostgreSQL advisory lock id for schema creation
 
 _LOG_TABLES = ("log_leaves", "log_nodes", "log_checkpoints")
 
@@ -401,6 +402,16 @@ class PostgresLogRecorder(PostgresApplicationRecorder):
             lambda: self.datastore.transaction(commit=False),
             lambda: self.datastore.transaction(commit=True),
         )
+
+    def create_table(self) -> None:
+        # Several processes may start at once; DDL on the same functions and triggers would
+        # deadlock, so schema creation is serialised with a session advisory lock.
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK])
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK])
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
