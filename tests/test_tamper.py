@@ -140,7 +140,8 @@ def test_a_forged_row_with_a_recomputed_leaf_and_chain_breaks_the_signed_root(se
     key, mark, table = key_column(sealed), p(sealed), sealed.events_table
     with raw(sealed.db_url) as conn:
         rows = conn.execute(
-            f"SELECT l.seq, e.originator_id, e.originator_version, e.topic, e.state, l.chain FROM log_leaves l"
+            f"SELECT l.seq, e.originator_id, e.originator_version, e.topic, e.state, l.chain"
+            " FROM log_leaves l"
             f" JOIN {table} e ON e.{key} = l.notification_id ORDER BY l.seq"
         ).fetchall()
         chain = bytes(rows[target - 1][5])
