@@ -1,0 +1,146 @@
+"""The auditor's commands, used as an auditor would: keys, checkpoints, proofs, bundles."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.note import open_note, parse_checkpoint, parse_verifier_key
+from oneclaim.cli import app
+from oneclaim.home import Home
+from tests.support import fill
+
+ORIGIN = "oneclaim.local/suzhou-sip"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Home:
+    monkeypatch.setenv("ONECLAIM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ONECLAIM_DB_URL", raising=False)
+    result = run("init", "--origin", ORIGIN, "--db", db_url)
+    assert "Initialised ledger oneclaim.local/suzhou-sip" in result.stdout
+    h = Home.at()
+    ledger = h.ledger()
+    try:
+        fill(ledger, devices=4, months=6)  # 28 events
+        ledger.sign_checkpoint(h.signer(), ORIGIN)
+        fill(ledger, devices=1, months=2, prefix="LATE")  # 31 events
+        ledger.sign_checkpoint(h.signer(), ORIGIN)
+    finally:
+        ledger.close()
+    return h
+
+
+def run(*args: str, code: int = 0):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def b64(s: str) -> bytes:
+    return base64.b64decode(s)
+
+
+def test_init_creates_a_private_key_readable_only_by_its_owner(home: Home) -> None:
+    mode = stat.S_IMODE((home.path / "log.key").stat().st_mode)
+    assert mode == 0o600
+    again = run("init", "--origin", ORIGIN, "--json")
+    assert json.loads(again.stdout)["created"] is False
+    other = run("init", "--origin", "oneclaim.local/other", code=2)
+    assert "ALREADY_INITIALISED" in other.stderr
+
+
+def test_the_checkpoint_verifies_with_the_printed_verifier_key(home: Home) -> None:
+    vkey = run("log", "verifier-key").stdout.strip()
+    name, key_hash, key = vkey.split("+", 2)
+    assert name == ORIGIN and len(key_hash) == 8 and b64(key)[0] == 0x01
+    note = run("log", "checkpoint").stdout
+    text, names = open_note(note, [parse_verifier_key(vkey)])
+    assert names == [ORIGIN]
+    checkpoint = parse_checkpoint(text)
+    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 31)
+
+
+def test_inclusion_proofs_verify_against_the_signed_root(home: Home) -> None:
+    checkpoint = parse_checkpoint(run("log", "checkpoint").stdout.split("\n\n")[0] + "\n")
+    for seq in (0, 13, 30):
+        proof = json.loads(run("log", "prove-inclusion", str(seq)).stdout)
+        assert set(proof) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "hashes"}
+        assert b64(proof["root_hash"]) == checkpoint.root
+        verify_inclusion(seq, 31, b64(proof["leaf_hash"]), [b64(h) for h in proof["hashes"]], checkpoint.root)
+    old = json.loads(run("log", "prove-inclusion", "5", "--tree-size", "28").stdout)
+    assert old["tree_size"] == 28
+    verify_inclusion(5, 28, b64(old["leaf_hash"]), [b64(h) for h in old["hashes"]], b64(old["root_hash"]))
+
+
+def test_consistency_proofs_link_the_two_checkpoints(home: Home) -> None:
+    proof = json.loads(run("log", "prove-consistency", "28", "31").stdout)
+    assert set(proof) == {"old_size", "new_size", "old_root", "new_root", "hashes"}
+    ledger = home.ledger()
+    try:
+        roots = {cp.tree_size: cp.root for cp in ledger.log.checkpoints()}
+    finally:
+        ledger.close()
+    assert b64(proof["old_root"]) == roots[28] and b64(proof["new_root"]) == roots[31]
+    verify_consistency(28, 31, [b64(h) for h in proof["hashes"]], roots[28], roots[31])
+
+
+def test_bad_proof_requests_get_a_stable_code(home: Home) -> None:
+    result = run("log", "prove-inclusion", "31", code=2)
+    assert json.loads(result.stdout)["error"]["code"] == "SEQ_OUT_OF_RANGE"
+    result = run("log", "prove-consistency", "5", "99", code=2)
+    assert json.loads(result.stdout)["error"]["code"] == "TREE_SIZE_OUT_OF_RANGE"
+
+
+def test_an_exported_bundle_verifies_and_a_flipped_byte_is_named(home: Home, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    manifest = json.loads(run("audit", "export", str(bundle), "--json").stdout)
+    assert manifest["tree_size"] == 31 and manifest["checkpoints"] == [0, 28, 31]
+    assert {p.name for p in bundle.iterdir()} >= {
+        "README.md",
+        "manifest.json",
+        "events.jsonl",
+        "verifier.key",
+    }
+    vkey = run("log", "verifier-key").stdout.strip()
+    ok = json.loads(run("audit", "verify", str(bundle), "--key", vkey, "--json").stdout)
+    assert ok["ok"] and ok["events"] == 31 and ok["checkpoints"] == 3
+
+    lines = (bundle / "events.jsonl").read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[17])["seq"] == 17
+    lines[17] = lines[17].replace(b'"on_grid_kwh":', b'"on_grid_kwh":7', 1)
+    (bundle / "events.jsonl").write_bytes(b"".join(lines))
+    bad = json.loads(run("audit", "verify", str(bundle), "--key", vkey, "--json", code=1).stdout)
+    assert bad["failure"]["code"] == "LEAF_MISMATCH" and bad["failure"]["seq"] == 17
+
+
+def test_verify_refuses_checkpoints_under_a_key_the_auditor_did_not_give(home: Home, tmp_path: Path) -> None:
+    from ledger.note import generate_signer
+
+    other = generate_signer(ORIGIN).verifier_key()
+    result = run("audit", "verify", "--db", home.db_url, "--key", other, "--json", code=1)
+    assert json.loads(result.stdout)["failure"]["code"] == "CHECKPOINT_SIGNATURE"
+    assert json.loads(run("audit", "verify", "--db", home.db_url, "--json").stdout)["ok"]
+
+
+def test_commands_on_an_uninitialised_home_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONECLAIM_HOME", str(tmp_path / "nothing"))
+    result = run("log", "checkpoint", code=2)
+    assert "NOT_INITIALISED" in result.stderr
+
+
+def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONECLAIM_HOME", str(tmp_path / "demo"))
+    monkeypatch.delenv("ONECLAIM_DB_URL", raising=False)
+    result = run("demo", "--devices", "12")
+    assert "✔ audit verify (database): 157 events" in result.stdout
+    assert "✔ audit verify (exported bundle): 157 events" in result.stdout
+    again = run("demo", "--devices", "12", code=2)
+    assert "DEMO_HOME_NOT_EMPTY" in again.stderr
+    run("demo", "--devices", "3", "--reset")
