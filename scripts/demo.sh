@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/_venv.sh
 oneclaim_venv
 
-exec .venv/bin/oneclaim demo "$@"
+exec .venv/bin/oneclaim demo --reset "$@"
