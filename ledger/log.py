@@ -207,11 +207,17 @@ class LogStore:
             cur.execute(self._sql(f"SELECT seq, leaf FROM log_leaves WHERE seq IN ({marks})"), seqs)
             found.update(((0, r["seq"]), bytes(r["leaf"])) for r in cur.fetchall())
         if pairs:
-            marks = ",".join(["(?,?)"] * len(pairs))
-            cur.execute(
-                self._sql(f"SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (VALUES {marks})"),
-                [v for pair in pairs for v in pair],
-            )
+            # One point-lookup branch per level, so both SQLite and PostgreSQL use the primary key.
+            by_level: dict[int, list[int]] = {}
+            for level, i in pairs:
+                by_level.setdefault(level, []).append(i)
+            branches, params = [], []
+            for level, idxs in by_level.items():
+                branches.append(
+                    f"SELECT level, idx, hash FROM log_nodes WHERE level = ? AND idx IN ({','.join('?' * len(idxs))})"
+                )
+                params += [level, *idxs]
+            cur.execute(self._sql(" UNION ALL ".join(branches)), params)
             found.update(((r["level"], r["idx"]), bytes(r["hash"])) for r in cur.fetchall())
         missing = [a for a in addresses if a not in found]
         if missing:
