@@ -213,8 +213,9 @@ class LogStore:
                 by_level.setdefault(level, []).append(i)
             branches, params = [], []
             for level, idxs in by_level.items():
+                marks = ",".join("?" * len(idxs))
                 branches.append(
-                    f"SELECT level, idx, hash FROM log_nodes WHERE level = ? AND idx IN ({','.join('?' * len(idxs))})"
+                    f"SELECT level, idx, hash FROM log_nodes WHERE level = ? AND idx IN ({marks})"
                 )
                 params += [level, *idxs]
             cur.execute(self._sql(" UNION ALL ".join(branches)), params)
