@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ledger.canonical import canonical_event, originator_hex
-from ledger.merkle import EMPTY_ROOT, BulkTree
+from ledger.merkle import EMPTY_ROOT, CompactRange, fold, perfect_root
 from ledger.note import NoteError, Verifier, open_note, parse_checkpoint
 
 BUNDLE_FORMAT = "oneclaim-audit-bundle/1"
@@ -97,79 +100,83 @@ Columns = tuple[list[int], list, list[bytes], list[bytes]]
 """A batch of log rows as columns: seqs, canonical event bytes (None where the event row is
 gone), stored leaf hashes, stored chain hashes."""
 
+BLOCK = 1 << 10
+"""Leaves are reduced to Merkle roots a block at a time; ranges start on block boundaries."""
+
 
 def _first_difference(a: list, b: list) -> int:
     return next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
 
 
-def verify_stream(
-    batches: Iterable[Columns],
-    checkpoints: list[CheckpointRow],
-    verifier: Verifier,
-    *,
-    origin: str | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[int, bytes]:
-    """Verify batches of log rows, in seq order, against the signed checkpoints.
+@dataclass
+class RangeResult:
+    """What checking the rows of one seq range found.
 
-    Returns (events, final root); raises VerificationFailed at the first bad seq. Work is done a
-    batch at a time with list comprehensions and whole-list comparisons, so that a million events
-    verify in a few seconds; only on a mismatch is the first bad position searched for.
+    `items` are, in seq order, ("block", root) for each full block of BLOCK leaves and
+    ("cut", size, hashes) at each checkpoint size inside the range, where `hashes` are the perfect
+    subtrees of the leaves since the last block boundary. `tail` is the same at the range's end.
     """
-    roots = sorted(
-        ((cp.tree_size, _check_checkpoint(cp, verifier, origin)) for cp in checkpoints), reverse=True
-    )
-    tree = BulkTree()
+
+    events: int
+    items: list
+    tail: list[bytes]
+    failure: Failure | None = None
+
+
+def _subtree_hashes(leaves: list[bytes]) -> list[bytes]:
+    """Perfect-subtree roots covering leaves that start on a block boundary, largest first."""
+    hashes, offset, rest = [], 0, len(leaves)
+    for level in range(rest.bit_length() - 1, -1, -1):
+        if rest >> level & 1:
+            hashes.append(perfect_root(leaves[offset : offset + (1 << level)]))
+            offset += 1 << level
+    return hashes
+
+
+def check_range(
+    batches: Iterable[Columns],
+    lo: int,
+    hi: int | None,
+    prev_chain: bytes,
+    cuts: list[int],
+    progress: Callable[[int], None] | None = None,
+) -> RangeResult:
+    """Check the rows with seq in [lo, hi) (hi None: to the end): every seq present, every event
+    present, every leaf recomputed from its event's bytes, every chain link. Stops at the first
+    failure. Batches are checked with list comprehensions and whole-list comparisons, and the first
+    bad position is searched for only on a mismatch. `lo` must be a multiple of BLOCK.
+    """
+    assert lo % BLOCK == 0
     sha256 = hashlib.sha256
-    chain = ZERO_CHAIN
-    expected = 0
-    good = 0  # the largest checkpointed size verified so far
+    cuts = sorted(c for c in cuts if c > lo)
+    items: list = []
+    pending: list[bytes] = []
+    chain, expected = prev_chain, lo
 
-    def check_roots() -> None:
-        nonlocal good
-        size = tree.size
-        while roots and roots[-1][0] == size:
-            _, want = roots.pop()
-            if tree.root() != want:
-                # Every leaf and chain hash matched, so hashes were rewritten after an event was
-                # altered: the signed roots bound where, not exactly which.
-                raise VerificationFailed(
-                    Failure(
-                        "ROOT_MISMATCH",
-                        good,
-                        f"the Merkle root over the first {size} events differs from the signed"
-                        f" checkpoint: an event in seq {good}..{size - 1} was altered and its"
-                        " leaf and chain hashes rewritten",
-                    )
-                )
-            good = size
+    def add(leaves: list[bytes]) -> None:
+        pending.extend(leaves)
+        full = len(pending) // BLOCK * BLOCK
+        items.extend(("block", perfect_root(pending[i : i + BLOCK])) for i in range(0, full, BLOCK))
+        del pending[:full]
 
-    check_roots()
+    def stop(failure: Failure) -> RangeResult:
+        return RangeResult(expected - lo, items, _subtree_hashes(pending), failure)
+
     for seqs, datas, leaves, chains in batches:
         n = len(seqs)
-        failures = []
-        if seqs != list(range(expected, expected + n)):
-            i = _first_difference(seqs, list(range(expected, expected + n)))
-            failures.append(
-                (i, Failure("LEAF_MISSING", expected + i, f"log entry {expected + i} is missing"))
-            )
+        want = list(range(expected, expected + n))
+        found = []
+        if seqs != want:
+            i = _first_difference(seqs, want)
+            found.append((i, Failure("LEAF_MISSING", expected + i, f"log entry {expected + i} is missing")))
         if None in datas:
             i = datas.index(None)
-            failures.append(
-                (
-                    i,
-                    Failure(
-                        "EVENT_MISSING",
-                        seqs[i],
-                        f"the event logged at seq {seqs[i]} is not in the event store",
-                    ),
-                )
-            )
+            found.append((i, Failure("EVENT_MISSING", seqs[i], f"the event logged at seq {seqs[i]} is gone")))
         else:
             computed = [sha256(b"\x00" + d).digest() for d in datas]
             if computed != leaves:
                 i = _first_difference(computed, leaves)
-                failures.append(
+                found.append(
                     (
                         i,
                         Failure(
@@ -184,71 +191,91 @@ def verify_stream(
         recomputed = [(c := sha256(c + leaf).digest()) for leaf in leaves]
         if recomputed != chains:
             i = _first_difference(recomputed, chains)
-            failures.append(
+            found.append(
                 (i, Failure("CHAIN_MISMATCH", seqs[i], f"the chain hash at seq {seqs[i]} does not follow"))
             )
-        if failures:
-            raise VerificationFailed(min(failures, key=lambda f: f[0])[1])
+        if found:
+            i, failure = min(found, key=lambda f: f[0])
+            add(leaves[:i])
+            expected += i
+            return stop(failure)
         chain = c
         start = 0
-        while roots and roots[-1][0] <= expected + n:
-            cut = roots[-1][0] - expected
-            tree.extend(leaves[start:cut])
-            start = cut
-            check_roots()
-        tree.extend(leaves[start:])
+        while cuts and cuts[0] <= expected + n:
+            cut = cuts.pop(0)
+            add(leaves[start : cut - expected])
+            start = cut - expected
+            items.append(("cut", cut, _subtree_hashes(pending)))
+        add(leaves[start:])
         expected += n
         if progress is not None:
-            progress(expected)
-    if roots:
-        size = roots[0][0]  # the largest checkpoint, beyond the end of the log
+            progress(n)
+    if hi is not None and expected < hi:
+        return stop(Failure("LEAF_MISSING", expected, f"log entry {expected} is missing"))
+    return RangeResult(expected - lo, items, _subtree_hashes(pending))
+
+
+def combine(
+    results: Iterable[RangeResult], checkpoints: list[CheckpointRow], verifier: Verifier, origin: str | None
+) -> tuple[int, bytes]:
+    """Join consecutive range results: check every signed checkpoint's root, in seq order, and
+    raise the first failure. Returns (events, root of the whole log)."""
+    signed = {cp.tree_size: _check_checkpoint(cp, verifier, origin) for cp in checkpoints}
+    blocks = CompactRange()  # over block roots: the RFC tree over whole blocks of leaves
+    events, good = 0, 0
+
+    def check(size: int, subtrees: list[bytes]) -> None:
+        nonlocal good
+        if fold(blocks.hashes + subtrees) != signed[size]:
+            # Every leaf and chain hash matched, so hashes were rewritten after an event was
+            # altered: the signed roots bound where, not exactly which.
+            raise VerificationFailed(
+                Failure(
+                    "ROOT_MISMATCH",
+                    good,
+                    f"the Merkle root over the first {size} events differs from the signed"
+                    f" checkpoint: an event in seq {good}..{size - 1} was altered and its"
+                    " leaf and chain hashes rewritten",
+                )
+            )
+        good = size
+
+    if 0 in signed:
+        check(0, [])
+    tail: list[bytes] = []
+    for result in results:
+        for item in result.items:
+            if item[0] == "block":
+                blocks.append(item[1])
+            else:
+                check(item[1], item[2])
+        events += result.events
+        tail = result.tail
+        if result.failure is not None:
+            raise VerificationFailed(result.failure)
+    beyond = [size for size in signed if size > events]
+    if beyond:
         raise VerificationFailed(
             Failure(
                 "LOG_TRUNCATED",
-                expected,
-                f"a checkpoint covers {size} events but the log ends after {expected}:"
-                f" events {expected}..{size - 1} are gone",
+                events,
+                f"a checkpoint covers {max(beyond)} events but the log ends after {events}:"
+                f" events {events}..{max(beyond) - 1} are gone",
             )
         )
-    return expected, tree.root()
+    return events, fold(blocks.hashes + tail)
 
 
-def _run(
-    produce: Callable[[], tuple[Iterator, list[CheckpointRow], int]],
-    verifier: Verifier,
-    origin: str | None,
-    key_source: str,
-    progress_factory: Callable[[int], Callable[[int], None]] | None,
-    extra_check: Callable[[int], None] | None = None,
-) -> Report:
-    started = time.perf_counter()
-    events = 0
-    root = EMPTY_ROOT
-    checkpoints: list[CheckpointRow] = []
-    try:
-        batches, checkpoints, total = produce()
-        progress = progress_factory(total) if progress_factory else None
-        events, root = verify_stream(batches, checkpoints, verifier, origin=origin, progress=progress)
-        if extra_check is not None:
-            extra_check(events)
-    except VerificationFailed as e:
-        return Report(
-            ok=False,
-            events=events,
-            tree_size_checked=events,
-            checkpoints=len(checkpoints),
-            root=root.hex(),
-            seconds=time.perf_counter() - started,
-            failure=e.failure,
-            key_source=key_source,
-        )
+def _report(started: float, checkpoints: list, key_source: str, outcome) -> Report:
+    events, root, failure = outcome
     return Report(
-        ok=True,
+        ok=failure is None,
         events=events,
         tree_size_checked=events,
         checkpoints=len(checkpoints),
         root=root.hex(),
         seconds=time.perf_counter() - started,
+        failure=failure,
         key_source=key_source,
     )
 
@@ -287,13 +314,15 @@ class _Database:
         ).fetchall()
         return [CheckpointRow(size, bytes(root), note) for size, root, note in rows]
 
-    def batches(self) -> Iterator[Columns]:
-        """Log rows in seq order, as columns, with each event's canonical bytes rebuilt from the
-        stored event row (None where that row is gone)."""
+    def batches(self, lo: int = 0, hi: int | None = None) -> Iterator[Columns]:
+        """Log rows with seq in [lo, hi), in seq order, as columns, with each event's canonical
+        bytes rebuilt from the stored event row (None where that row is gone)."""
         sql = (
             "SELECT l.seq, e.originator_id, e.originator_version, e.topic, e.state, l.leaf, l.chain"
             f" FROM log_leaves l LEFT JOIN {self.events_table} e"
-            f" ON e.{self.event_key} = l.notification_id ORDER BY l.seq"
+            f" ON e.{self.event_key} = l.notification_id WHERE l.seq >= {int(lo)}"
+            + ("" if hi is None else f" AND l.seq < {int(hi)}")
+            + " ORDER BY l.seq"
         )
         cur = self.conn.cursor(name="oneclaim_audit") if self.postgres else self.conn.cursor()
         try:
@@ -338,6 +367,53 @@ class _Database:
         )
 
 
+def _accumulating(update: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """check_range reports rows done per batch; progress bars want the running total."""
+    if update is None:
+        return None
+    done = 0
+
+    def add(n: int) -> None:
+        nonlocal done
+        done += n
+        update(done)
+
+    return add
+
+
+def _outcome(run: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes, Failure | None]:
+    try:
+        events, root = run()
+    except VerificationFailed as e:
+        return 0, EMPTY_ROOT, e.failure
+    return events, root, None
+
+
+_progress_counter = None  # a shared counter, inherited by forked workers
+
+
+def _check_db_range(db_url: str, events_table: str, lo: int, hi: int | None, cuts: list[int]) -> RangeResult:
+    db = _Database(db_url, events_table)
+    try:
+        prev = ZERO_CHAIN
+        if lo > 0:
+            row = db.one(f"SELECT chain FROM log_leaves WHERE seq = {db.mark}", [lo - 1])
+            if row is None:  # the range before reports this gap first
+                return RangeResult(
+                    0, [], [], Failure("LEAF_MISSING", lo - 1, f"log entry {lo - 1} is missing")
+                )
+            prev = bytes(row[0])
+
+        def tick(n: int) -> None:
+            if _progress_counter is not None:
+                with _progress_counter.get_lock():
+                    _progress_counter.value += n
+
+        return check_range(db.batches(lo, hi), lo, hi, prev, cuts, tick)
+    finally:
+        db.close()
+
+
 def verify_database(
     db_url: str,
     verifier: Verifier,
@@ -346,16 +422,58 @@ def verify_database(
     origin: str | None = None,
     key_source: str = "",
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """Verify a live OneClaim database, opened read-only and read directly."""
+    """Verify a live OneClaim database, opened read-only and read directly.
+
+    Large logs are split into seq ranges checked by parallel worker processes (leaf and chain
+    checks need only each row and the stored chain before it); the ranges' block roots are then
+    joined in order, so the result is exactly that of one pass.
+    """
+    global _progress_counter
+    started = time.perf_counter()
     db = _Database(db_url, events_table)
     try:
+        checkpoints = db.checkpoints()
+        (top,) = db.one("SELECT MAX(seq) FROM log_leaves")
+        end = 0 if top is None else top + 1
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if end >= 100_000 else 1
+        per = max(BLOCK, -(-end // workers // BLOCK) * BLOCK)
+        bounds = [(lo, min(lo + per, end)) for lo in range(0, end, per)] or [(0, 0)]
+        bounds[-1] = (bounds[-1][0], None)  # the last range reads to the end, whatever is there
+        cuts = [cp.tree_size for cp in checkpoints]
+        update = progress_factory(end) if progress_factory else None
 
-        def produce():
-            (total,) = db.one("SELECT COUNT(*) FROM log_leaves")
-            return db.batches(), db.checkpoints(), total
+        def run() -> tuple[int, bytes]:
+            global _progress_counter
+            if len(bounds) == 1:
+                return combine(
+                    [check_range(db.batches(), 0, None, ZERO_CHAIN, cuts, update)],
+                    checkpoints,
+                    verifier,
+                    origin,
+                )
+            context = multiprocessing.get_context("fork")
+            _progress_counter = context.Value("q", 0)
+            with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
+                futures = [
+                    pool.submit(_check_db_range, db_url, events_table, lo, hi, cuts) for lo, hi in bounds
+                ]
+                while update is not None and not all(f.done() for f in futures):
+                    wait(futures, timeout=0.2)
+                    update(_progress_counter.value)
+                results = [f.result() for f in futures]
+            return combine(results, checkpoints, verifier, origin)
 
-        return _run(produce, verifier, origin, key_source, progress_factory, db.check_no_unlogged_events)
+        events, root, failure = _outcome(run)
+        _progress_counter = None
+        if failure is None:
+            try:
+                db.check_no_unlogged_events(events)
+            except VerificationFailed as e:
+                failure = e.failure
+        return _report(started, checkpoints, key_source, (events, root, failure))
     finally:
         db.close()
 
@@ -450,6 +568,7 @@ def verify_bundle(
     key_source: str = "",
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
 ) -> Report:
+    started = time.perf_counter()
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
     if manifest.get("format") != BUNDLE_FORMAT:
@@ -462,7 +581,7 @@ def verify_bundle(
         except NoteError as e:
             raise ValueError(f"{path.name} is not a checkpoint: {e}") from e
         checkpoints.append(CheckpointRow(parsed.size, parsed.root, note))
-    total = int(manifest["tree_size"])
+    update = progress_factory(int(manifest["tree_size"])) if progress_factory else None
 
     def batches() -> Iterator[Columns]:
         with open(directory / "events.jsonl", "rb") as f:
@@ -475,4 +594,10 @@ def verify_bundle(
             if batch:
                 yield tuple(map(list, zip(*batch, strict=True)))
 
-    return _run(lambda: (batches(), checkpoints, total), verifier, origin, key_source, progress_factory)
+    def run() -> tuple[int, bytes]:
+        cuts = [cp.tree_size for cp in checkpoints]
+        return combine(
+            [check_range(batches(), 0, None, ZERO_CHAIN, cuts, update)], checkpoints, verifier, origin
+        )
+
+    return _report(started, checkpoints, key_source, _outcome(run))

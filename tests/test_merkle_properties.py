@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from ledger.merkle import (
     EMPTY_ROOT,
-    BulkTree,
     CompactRange,
     ProofError,
     consistency_proof,
@@ -393,34 +392,3 @@ def test_every_proof_up_to_64_leaves() -> None:
             proof = consistency_proof(size1, size2, tree.get_nodes)
             verify_consistency(size1, size2, proof, tree.ref.root(size1), root2)
         assert all(len(c) <= 2 * ceil_log2(size2) + 2 for c in tree.take_calls())
-
-
-class _SmallBlocks(BulkTree):
-    BLOCK = 4
-
-
-@settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8))
-def test_bulk_tree_gives_compact_range_roots_whatever_the_batches(sizes: list[int]) -> None:
-    """The verifier's bulk accumulator agrees with the incremental one at every batch boundary."""
-    compact, small, real = CompactRange(), _SmallBlocks(), BulkTree()
-    n = 0
-    for size in sizes:
-        batch = [hashlib.sha256(f"leaf {n + i}".encode()).digest() for i in range(size)]
-        n += size
-        for leaf in batch:
-            compact.append(leaf)
-        small.extend(batch)
-        real.extend(batch)
-        assert small.size == real.size == compact.size == n
-        assert small.root() == real.root() == compact.root()
-
-
-def test_bulk_tree_across_real_block_boundaries() -> None:
-    compact, bulk = CompactRange(), BulkTree()
-    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(3 * BulkTree.BLOCK + 5)]
-    for chunk in (leaves[:1000], leaves[1000:1024], leaves[1024:2100], leaves[2100:]):
-        for leaf in chunk:
-            compact.append(leaf)
-        bulk.extend(chunk)
-        assert bulk.root() == compact.root()

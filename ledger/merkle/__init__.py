@@ -7,7 +7,7 @@
   and verifying them (§2.1.3, §2.1.4).
 """
 
-from ledger.merkle.compact import BulkTree, CompactRange, decompose, fold, frontier_nodes, perfect_root
+from ledger.merkle.compact import CompactRange, decompose, fold, frontier_nodes, perfect_root
 from ledger.merkle.proof import (
     ProofError,
     consistency_proof,
@@ -22,7 +22,6 @@ from ledger.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
-    "BulkTree",
     "CompactRange",
     "ProofError",
     "consistency_proof",
