@@ -6,16 +6,22 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.canonical import CanonicalJSONTranscoder
-from ledger.domain.device import Device, device_id
-from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.domain.batch import Batch, batch_id, gec_valid_through
+from ledger.domain.device import CHINA, Device, device_id, parse_month
+from ledger.domain.participant import Account, Participant, account_id, participant_id
+from ledger.domain.project import Programme, Project, programme_id, project_id
+from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES
+from ledger.domain.rules import kg_co2e as kg_co2e_from
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
 
@@ -91,6 +97,50 @@ class Ledger(Application[UUID]):
         text = Checkpoint(origin=origin, size=size, root=root_hash).text()
         return self.log.add_checkpoint(size, root_hash, sign_note(text, signer))
 
+    # ------------------------------------------------------------------ loading and saving
+
+    def _get(self, aggregate_id: UUID, kind: str, key: str):
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"unknown {kind} {key}", code=f"{kind.upper()}_NOT_FOUND", **{kind: key}) from None
+
+    def _create(self, aggregate: Any, kind: str, key: str, *others: Any) -> None:
+        try:
+            self.save(aggregate, *others)
+        except IntegrityError:
+            raise Conflict(f"{kind} {key} already exists", code=f"{kind.upper()}_EXISTS", **{kind: key}) from None
+
+    def _save_or_conflict(self, *aggregates: Any) -> None:
+        """Save atomically; a concurrent change to the same aggregate loses with a clear error."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise Conflict(
+                "another command changed the same records at the same time; nothing was written, retry",
+                code="CONCURRENT_UPDATE",
+            ) from None
+
+    # ------------------------------------------------------------------ participants and accounts
+
+    def add_participant(self, code: str, name: str, role: str, province: str, city: str) -> Participant:
+        participant = Participant.register(code, name, role, province, city)
+        self._create(participant, "participant", code)
+        return participant
+
+    def participant(self, code: str) -> Participant:
+        return self._get(participant_id(code), "participant", code)
+
+    def open_account(self, account: str, owner: str, purpose: str = "holding") -> Account:
+        participant = self.participant(owner)
+        opened = Account.open(account, owner, purpose)
+        participant.add_account(account)
+        self._create(opened, "account", account, participant)
+        return opened
+
+    def account(self, account: str) -> Account:
+        return self._get(account_id(account), "account", account)
+
     # ------------------------------------------------------------------ devices and readings
 
     def register_device(
@@ -102,63 +152,253 @@ class Ledger(Application[UUID]):
         city: str,
         owner: str,
         commissioned_on: str,
-    ) -> UUID:
-        if type(capacity_kw) is not int or capacity_kw <= 0:
-            raise InvalidInput(
-                f"capacity_kw must be a positive integer, got {capacity_kw!r}",
-                code="QUANTITY_OUT_OF_RANGE",
-            )
-        device = Device(
-            code=code,
-            technology=technology,
-            capacity_kw=capacity_kw,
-            province=province,
-            city=city,
-            owner=owner,
-            commissioned_on=commissioned_on,
-        )
-        try:
-            self.save(device)
-        except IntegrityError:
-            raise Conflict(
-                f"device {code} is already registered", code="DEVICE_EXISTS", device=code
-            ) from None
-        return device.id
+        schemes: tuple[str, ...] = ("GEC",),
+    ) -> Device:
+        self.participant(owner)
+        device = Device.register(code, technology, capacity_kw, province, city, owner, commissioned_on, tuple(schemes))
+        self._create(device, "device", code)
+        return device
 
     def device(self, code: str) -> Device:
-        try:
-            return self.repository.get(device_id(code))
-        except Exception as e:  # eventsourcing's AggregateNotFoundError
-            if type(e).__name__ == "AggregateNotFoundError":
-                raise NotFound(f"unknown device {code}", code="DEVICE_NOT_FOUND", device=code) from None
-            raise
+        return self._get(device_id(code), "device", code)
 
-    def record_reading(
-        self, code: str, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0
-    ) -> int:
+    def record_reading(self, code: str, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> int:
         device = self.device(code)
         device.record_reading(start, end, on_grid_kwh, self_consumed_kwh)
         self._save_or_conflict(device)
         return device.version
 
     def correct_reading(
-        self,
-        code: str,
-        corrects_version: int,
-        on_grid_kwh: int,
-        self_consumed_kwh: int,
-        reason: str,
+        self, code: str, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str
     ) -> int:
         device = self.device(code)
         device.correct_reading(corrects_version, on_grid_kwh, self_consumed_kwh, reason)
         self._save_or_conflict(device)
         return device.version
 
-    def _save_or_conflict(self, *aggregates: Any) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
+    def import_readings(self, rows: list[dict], progress: Any = None) -> dict:
+        """Record many readings in one transaction: all are checked first, and if any row is bad
+        nothing is written and every bad row is reported with its line number. Rows identical to
+        a reading already recorded are skipped, so re-importing a file is harmless."""
+        devices: dict[str, Device] = {}
+        errors: list[dict] = []
+        recorded = skipped = 0
+        for row in rows:
+            line = row.get("line")
+            try:
+                code = row["device"]
+                if code not in devices:
+                    devices[code] = self.device(code)
+                device = devices[code]
+                reading = (row["start"], row["end"], row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
+                if device.has_reading(*reading):
+                    skipped += 1
+                else:
+                    device.record_reading(*reading)
+                    recorded += 1
+            except LedgerError as e:
+                errors.append({"line": line, "code": e.code, "message": e.message})
+            if progress is not None:
+                progress(1)
+        if errors:
+            raise InvalidInput(
+                f"{len(errors)} bad row(s); nothing was imported."
+                f" First: line {errors[0]['line']}: {errors[0]['message']}",
+                code="IMPORT_REJECTED",
+                errors=errors,
+            )
+        changed = [d for d in devices.values() if d.pending_events]
+        self._save_or_conflict(*changed)
+        return {"recorded": recorded, "skipped": skipped, "devices": len(devices)}
+
+    # ------------------------------------------------------------------ issuance
+
+    def _holding_account(self, account: str, owner: str) -> Account:
+        holding = self.account(account)
+        if holding.owner != owner:
             raise Conflict(
-                "another command changed the same records at the same time; retry",
-                code="CONCURRENT_UPDATE",
-            ) from None
+                f"account {account} belongs to {holding.owner}, not {owner}", code="ACCOUNT_NOT_OWNED", account=account
+            )
+        return holding
+
+    def batch(self, code: str) -> Batch:
+        return self._get(batch_id(code), "batch", code)
+
+    def issue_gec(self, device_code: str, month: str, account: str) -> list[Batch]:
+        """绿证核发 for one device and production month, into the generator's account."""
+        device = self.device(device_code)
+        self._holding_account(account, device.owner)
+        specs = device.issue_gec(month)
+        valid_through = gec_valid_through(parse_month(month)).isoformat()
+        batches = [
+            Batch(
+                code=spec["code"],
+                instrument="GEC",
+                quantity=spec["quantity"],
+                holder=account,
+                tradable=spec["tradable"],
+                valid_through=valid_through,
+                origin={"device": device.code, "month": month, "kwh": spec["kwh"], "technology": device.technology},
+            )
+            for spec in specs
+        ]
+        self._save_or_conflict(device, *batches)
+        return batches
+
+    def register_ccer_project(
+        self, code: str, methodology: str, owner: str, devices: list[str], crediting_start: str, crediting_end: str
+    ) -> Project:
+        self.participant(owner)
+        for device in devices:
+            self.device(device)
+        project = Project.register(code, methodology, owner, devices, crediting_start, crediting_end)
+        self._create(project, "project", code)
+        return project
+
+    def issue_ccer(self, project_code: str, period_start: str, period_end: str, kg_co2e: int, account: str) -> Batch:
+        project = self._get(project_id(project_code), "project", project_code)
+        self._holding_account(account, project.owner)
+        code = project.register_reductions(period_start, period_end, kg_co2e)
+        batch = Batch(
+            code=code,
+            instrument="CCER",
+            quantity=kg_co2e,
+            holder=account,
+            tradable=True,
+            valid_through=None,
+            origin={"project": project.code, "period": [period_start, period_end], "methodology": project.methodology},
+        )
+        self._save_or_conflict(project, batch)
+        return batch
+
+    def establish_programme(
+        self, code: str, name: str, region: str, methodologies: list[str], factor: str
+    ) -> Programme:
+        programme = Programme.establish(code, name, region, methodologies, factor)
+        self._create(programme, "programme", code)
+        return programme
+
+    def issue_inclusion(
+        self,
+        programme_code: str,
+        methodology: str,
+        account: str,
+        *,
+        device: str | None = None,
+        month: str | None = None,
+        subject: str | None = None,
+        period: str | None = None,
+        kg_co2e: int | None = None,
+        evidence_sha256: str | None = None,
+    ) -> Batch:
+        """碳普惠签发. Generation-based methodologies take a device and month and convert its
+        metered on-grid kWh through the programme's emission factor; others take kgCO2e."""
+        programme = self._get(programme_id(programme_code), "programme", programme_code)
+        holding = self.account(account)
+        origin: dict[str, Any] = {"programme": programme.code, "methodology": methodology}
+        if INCLUSION_METHODOLOGIES.get(methodology):
+            if device is None or month is None:
+                raise InvalidInput(f"{methodology} credits need a device and a month", code="SELECTION_INVALID")
+            generator = self.device(device)
+            if holding.owner != generator.owner:
+                raise Conflict(
+                    f"account {account} belongs to {holding.owner}, not the device owner {generator.owner}",
+                    code="ACCOUNT_NOT_OWNED",
+                )
+            kwh, _ = generator.month_totals(month)
+            factor = EMISSION_FACTORS[programme.factor]
+            kg_co2e = kg_co2e_from(kwh, factor)
+            if kg_co2e == 0:
+                raise Conflict(f"{device} has no metered on-grid electricity in {month}", code="NO_READINGS")
+            subject, period = device, month
+            origin |= {
+                "device": device,
+                "month": month,
+                "kwh": kwh,
+                "factor": factor.code,
+                "g_per_mwh": factor.g_per_mwh,
+            }
+        else:
+            if subject is None or period is None or kg_co2e is None:
+                raise InvalidInput(
+                    f"{methodology} credits need a subject, a period and kgCO2e", code="SELECTION_INVALID"
+                )
+            origin |= {"subject": subject, "period": period, "evidence_sha256": evidence_sha256}
+        code = programme.credit(methodology, subject, period, kg_co2e)
+        batch = Batch(
+            code=code,
+            instrument="INCLUSION",
+            quantity=kg_co2e,
+            holder=account,
+            tradable=True,
+            valid_through=None,
+            origin=origin,
+        )
+        self._save_or_conflict(programme, batch)
+        return batch
+
+    # ------------------------------------------------------------------ moving and ending units
+
+    def transfer(
+        self,
+        batch_code: str,
+        from_account: str,
+        to_account: str,
+        *,
+        quantity: int | None = None,
+        spans: list[tuple[int, int]] | None = None,
+        on: date | None = None,
+        request_id: str | None = None,
+    ) -> list[list[int]]:
+        self.account(from_account)
+        self.account(to_account)
+        batch = self.batch(batch_code)
+        ranges = batch.transfer(from_account, to_account, on or today(), quantity, spans, request_id)
+        self._save_or_conflict(batch)
+        return ranges
+
+    def retire(
+        self,
+        batch_code: str,
+        account: str,
+        *,
+        beneficiary: str,
+        purpose: str,
+        reporting_period: str,
+        location: str,
+        quantity: int | None = None,
+        spans: list[tuple[int, int]] | None = None,
+        on: date | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        self.account(account)
+        batch = self.batch(batch_code)
+        retirement_id = batch.retire(
+            account, on or today(), beneficiary, purpose, reporting_period, location, quantity, spans, request_id
+        )
+        self._save_or_conflict(batch)
+        return retirement_id
+
+    def cancel(
+        self, batch_code: str, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
+    ) -> list[list[int]]:
+        batch = self.batch(batch_code)
+        ranges = batch.cancel(reason, spans, request_id)
+        self._save_or_conflict(batch)
+        return ranges
+
+    def expire_batches(self, codes: list[str], as_of: date) -> dict[str, list[list[int]]]:
+        """Expire the named batches as of a date; batches with nothing to expire are untouched."""
+        expired = {}
+        for code in codes:
+            batch = self.batch(code)
+            ranges = batch.expire(as_of)
+            if ranges:
+                self._save_or_conflict(batch)
+                expired[code] = ranges
+        return expired
+
+
+def today() -> date:
+    """The business date in China (UTC+8)."""
+    return datetime.now(CHINA).date()

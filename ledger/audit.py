@@ -191,9 +191,7 @@ def check_range(
         recomputed = [(c := sha256(c + leaf).digest()) for leaf in leaves]
         if recomputed != chains:
             i = _first_difference(recomputed, chains)
-            found.append(
-                (i, Failure("CHAIN_MISMATCH", seqs[i], f"the chain hash at seq {seqs[i]} does not follow"))
-            )
+            found.append((i, Failure("CHAIN_MISMATCH", seqs[i], f"the chain hash at seq {seqs[i]} does not follow")))
         if found:
             i, failure = min(found, key=lambda f: f[0])
             add(leaves[:i])
@@ -309,9 +307,7 @@ class _Database:
         return self.conn.execute(sql, params or []).fetchone()
 
     def checkpoints(self) -> list[CheckpointRow]:
-        rows = self.conn.execute(
-            "SELECT tree_size, root, note FROM log_checkpoints ORDER BY tree_size"
-        ).fetchall()
+        rows = self.conn.execute("SELECT tree_size, root, note FROM log_checkpoints ORDER BY tree_size").fetchall()
         return [CheckpointRow(size, bytes(root), note) for size, root, note in rows]
 
     def batches(self, lo: int = 0, hi: int | None = None) -> Iterator[Columns]:
@@ -350,9 +346,7 @@ class _Database:
             f" (SELECT 1 FROM log_leaves l WHERE l.notification_id = e.{key})"
         )
         if notification_id is None:
-            raise VerificationFailed(
-                Failure("EVENT_COUNT", events, f"{stored} events stored but {events} logged")
-            )
+            raise VerificationFailed(Failure("EVENT_COUNT", events, f"{stored} events stored but {events} logged"))
         (position,) = self.one(
             f"SELECT COUNT(*) FROM log_leaves WHERE notification_id < {self.mark}",
             [notification_id],
@@ -399,9 +393,7 @@ def _check_db_range(db_url: str, events_table: str, lo: int, hi: int | None, cut
         if lo > 0:
             row = db.one(f"SELECT chain FROM log_leaves WHERE seq = {db.mark}", [lo - 1])
             if row is None:  # the range before reports this gap first
-                return RangeResult(
-                    0, [], [], Failure("LEAF_MISSING", lo - 1, f"log entry {lo - 1} is missing")
-                )
+                return RangeResult(0, [], [], Failure("LEAF_MISSING", lo - 1, f"log entry {lo - 1} is missing"))
             prev = bytes(row[0])
 
         def tick(n: int) -> None:
@@ -457,9 +449,7 @@ def verify_database(
             context = multiprocessing.get_context("fork")
             _progress_counter = context.Value("q", 0)
             with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
-                futures = [
-                    pool.submit(_check_db_range, db_url, events_table, lo, hi, cuts) for lo, hi in bounds
-                ]
+                futures = [pool.submit(_check_db_range, db_url, events_table, lo, hi, cuts) for lo, hi in bounds]
                 while update is not None and not all(f.done() for f in futures):
                     wait(futures, timeout=0.2)
                     update(_progress_counter.value)
@@ -546,17 +536,13 @@ def _parse_bundle_line(line: bytes, lineno: int) -> tuple[int, bytes, bytes, byt
     # Slicing, not json.loads: the event's bytes must be hashed exactly as written.
     cut = line.rfind(_LEAF_KEY)
     if not line.startswith(_LINE_HEAD) or line[74:84] != _EVENT_KEY or cut < 0:
-        raise VerificationFailed(
-            Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1} is malformed")
-        )
+        raise VerificationFailed(Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1} is malformed"))
     try:
         chain = bytes.fromhex(line[10:74].decode())
         leaf = bytes.fromhex(line[cut + 9 : cut + 73].decode())
         seq = int(line[cut + 81 : line.rindex(b"}")])
     except ValueError as e:
-        raise VerificationFailed(
-            Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1}: {e}")
-        ) from e
+        raise VerificationFailed(Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1}: {e}")) from e
     return seq, line[84:cut], leaf, chain
 
 
@@ -596,8 +582,6 @@ def verify_bundle(
 
     def run() -> tuple[int, bytes]:
         cuts = [cp.tree_size for cp in checkpoints]
-        return combine(
-            [check_range(batches(), 0, None, ZERO_CHAIN, cuts, update)], checkpoints, verifier, origin
-        )
+        return combine([check_range(batches(), 0, None, ZERO_CHAIN, cuts, update)], checkpoints, verifier, origin)
 
     return _report(started, checkpoints, key_source, _outcome(run))

@@ -214,9 +214,7 @@ class LogStore:
             branches, params = [], []
             for level, idxs in by_level.items():
                 marks = ",".join("?" * len(idxs))
-                branches.append(
-                    f"SELECT level, idx, hash FROM log_nodes WHERE level = ? AND idx IN ({marks})"
-                )
+                branches.append(f"SELECT level, idx, hash FROM log_nodes WHERE level = ? AND idx IN ({marks})")
                 params += [level, *idxs]
             cur.execute(self._sql(" UNION ALL ".join(branches)), params)
             found.update(((r["level"], r["idx"]), bytes(r["hash"])) for r in cur.fetchall())
@@ -324,21 +322,14 @@ class LogStore:
         with self.reading() as cur:
             cur.execute("SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size")
             return [
-                StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
-                for r in cur.fetchall()
+                StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"]) for r in cur.fetchall()
             ]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.reading() as cur:
-            cur.execute(
-                "SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1"
-            )
+            cur.execute("SELECT tree_size, root, note, signed_at FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1")
             r = cur.fetchone()
-        return (
-            None
-            if r is None
-            else StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
-        )
+        return None if r is None else StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
 
     def add_checkpoint(self, tree_size: int, root_hash: bytes, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint; storing the same tree size twice keeps the first."""
@@ -347,8 +338,7 @@ class LogStore:
         with self._write_cursor() as cur:
             cur.execute(
                 self._sql(
-                    "INSERT INTO log_checkpoints (tree_size, root, note, signed_at) "
-                    f"VALUES (?,?,?,?) {conflict}"
+                    f"INSERT INTO log_checkpoints (tree_size, root, note, signed_at) VALUES (?,?,?,?) {conflict}"
                 ),
                 [tree_size, root_hash, note, signed_at],
             )

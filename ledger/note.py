@@ -504,9 +504,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise NoteError(CHECKPOINT_MALFORMED, "checkpoint needs origin, size and root lines")
     origin, size, root_b64, *extensions = lines
     if not _TREE_SIZE.fullmatch(size):
-        raise NoteError(
-            CHECKPOINT_MALFORMED, f"tree size {size[:30]!r} is not a decimal without leading zeros"
-        )
+        raise NoteError(CHECKPOINT_MALFORMED, f"tree size {size[:30]!r} is not a decimal without leading zeros")
     root = _b64decode(root_b64)
     if root is None or len(root) != 32:
         raise NoteError(CHECKPOINT_MALFORMED, "root hash is not base64 of 32 bytes")

@@ -100,9 +100,7 @@ def init(
     origin: Annotated[
         str, typer.Option(help="The log's origin line, e.g. oneclaim.local/suzhou-sip.")
     ] = DEFAULT_ORIGIN,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (default: a SQLite file in the home).")
-    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: a SQLite file in the home).")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -138,9 +136,7 @@ def log_checkpoint(home: HomeOpt = None) -> None:
         finally:
             ledger.close()
         if latest is None:
-            raise LedgerError(
-                "no checkpoint has been signed yet: run `oneclaim log sign`", code="NO_CHECKPOINT"
-            )
+            raise LedgerError("no checkpoint has been signed yet: run `oneclaim log sign`", code="NO_CHECKPOINT")
     sys.stdout.write(latest.note)
 
 
@@ -232,9 +228,7 @@ BUNDLE_README = Path(__file__).parent / "bundle_readme.md"
 
 @audit_app.command("export")
 def audit_export(
-    directory: Annotated[
-        Path, typer.Argument(help="Folder to write the bundle into (must be empty or new).")
-    ],
+    directory: Annotated[Path, typer.Argument(help="Folder to write the bundle into (must be empty or new).")],
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -280,9 +274,7 @@ def audit_verify(
         str | None,
         typer.Option("--key", help="The verifier key to trust (default: the bundle's or the home's)."),
     ] = None,
-    origin: Annotated[
-        str | None, typer.Option("--origin", help="Require checkpoints for this origin.")
-    ] = None,
+    origin: Annotated[str | None, typer.Option("--origin", help="Require checkpoints for this origin.")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -347,9 +339,7 @@ def audit_verify(
 def demo(
     home: HomeOpt = None,
     devices: Annotated[int, typer.Option(help="Distributed-PV devices to register.")] = 300,
-    reset: Annotated[
-        bool, typer.Option("--reset", help="Remove a previous demo's data directory first.")
-    ] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Remove a previous demo's data directory first.")] = False,
 ) -> None:
     """The end-to-end demo on the embedded default (SQLite file)."""
     from oneclaim.demo import run_demo

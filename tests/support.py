@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import psycopg
 
 from ledger.app import Ledger, dialect
+from ledger.errors import NotFound
 
 
 def month(year: int, m: int) -> tuple[str, str]:
@@ -15,14 +16,26 @@ def month(year: int, m: int) -> tuple[str, str]:
     return f"{year}-{m:02d}-01T00:00:00+08:00", f"{end_year}-{end_month:02d}-01T00:00:00+08:00"
 
 
+OWNER = "SIP-GEN"
+
+
+def ensure_owner(ledger: Ledger) -> int:
+    """The generator that owns the test devices; returns the events it took (0 or 1)."""
+    try:
+        ledger.participant(OWNER)
+        return 0
+    except NotFound:
+        ledger.add_participant(OWNER, "苏州工业园区分布式光伏运营商", "generator", "江苏", "苏州")
+        return 1
+
+
 def fill(ledger: Ledger, devices: int, months: int = 0, prefix: str = "SIP-PV") -> int:
-    """Register devices and record monthly readings; returns the number of events appended."""
-    appended = 0
+    """Register devices (and their owner, the first time) and record monthly readings;
+    returns the number of events appended."""
+    appended = ensure_owner(ledger)
     for d in range(devices):
         code = f"{prefix}-{d:04d}"
-        ledger.register_device(
-            code, "distributed_pv", 100 + d, "江苏", "苏州工业园区", f"acct:{d:06x}", "2023-05-01"
-        )
+        ledger.register_device(code, "distributed_pv", 100 + d, "江苏", "苏州工业园区", OWNER, "2023-05-01")
         appended += 1
         for m in range(1, months + 1):
             ledger.record_reading(code, *month(2025, m), 8_000 + 37 * d + m, 100)

@@ -28,9 +28,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Home:
     h = Home.at()
     ledger = h.ledger()
     try:
-        fill(ledger, devices=4, months=6)  # 28 events
+        fill(ledger, devices=4, months=6)  # 29 events (the owner, 4 devices, 24 readings)
         ledger.sign_checkpoint(h.signer(), ORIGIN)
-        fill(ledger, devices=1, months=2, prefix="LATE")  # 31 events
+        fill(ledger, devices=1, months=2, prefix="LATE")  # 32 events
         ledger.sign_checkpoint(h.signer(), ORIGIN)
     finally:
         ledger.close()
@@ -64,35 +64,35 @@ def test_the_checkpoint_verifies_with_the_printed_verifier_key(home: Home) -> No
     text, names = open_note(note, [parse_verifier_key(vkey)])
     assert names == [ORIGIN]
     checkpoint = parse_checkpoint(text)
-    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 31)
+    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 32)
 
 
 def test_inclusion_proofs_verify_against_the_signed_root(home: Home) -> None:
     checkpoint = parse_checkpoint(run("log", "checkpoint").stdout.split("\n\n")[0] + "\n")
-    for seq in (0, 13, 30):
+    for seq in (0, 13, 31):
         proof = json.loads(run("log", "prove-inclusion", str(seq)).stdout)
         assert set(proof) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "hashes"}
         assert b64(proof["root_hash"]) == checkpoint.root
-        verify_inclusion(seq, 31, b64(proof["leaf_hash"]), [b64(h) for h in proof["hashes"]], checkpoint.root)
-    old = json.loads(run("log", "prove-inclusion", "5", "--tree-size", "28").stdout)
-    assert old["tree_size"] == 28
-    verify_inclusion(5, 28, b64(old["leaf_hash"]), [b64(h) for h in old["hashes"]], b64(old["root_hash"]))
+        verify_inclusion(seq, 32, b64(proof["leaf_hash"]), [b64(h) for h in proof["hashes"]], checkpoint.root)
+    old = json.loads(run("log", "prove-inclusion", "5", "--tree-size", "29").stdout)
+    assert old["tree_size"] == 29
+    verify_inclusion(5, 29, b64(old["leaf_hash"]), [b64(h) for h in old["hashes"]], b64(old["root_hash"]))
 
 
 def test_consistency_proofs_link_the_two_checkpoints(home: Home) -> None:
-    proof = json.loads(run("log", "prove-consistency", "28", "31").stdout)
+    proof = json.loads(run("log", "prove-consistency", "29", "32").stdout)
     assert set(proof) == {"old_size", "new_size", "old_root", "new_root", "hashes"}
     ledger = home.ledger()
     try:
         roots = {cp.tree_size: cp.root for cp in ledger.log.checkpoints()}
     finally:
         ledger.close()
-    assert b64(proof["old_root"]) == roots[28] and b64(proof["new_root"]) == roots[31]
-    verify_consistency(28, 31, [b64(h) for h in proof["hashes"]], roots[28], roots[31])
+    assert b64(proof["old_root"]) == roots[29] and b64(proof["new_root"]) == roots[32]
+    verify_consistency(29, 32, [b64(h) for h in proof["hashes"]], roots[29], roots[32])
 
 
 def test_bad_proof_requests_get_a_stable_code(home: Home) -> None:
-    result = run("log", "prove-inclusion", "31", code=2)
+    result = run("log", "prove-inclusion", "32", code=2)
     assert json.loads(result.stdout)["error"]["code"] == "SEQ_OUT_OF_RANGE"
     result = run("log", "prove-consistency", "5", "99", code=2)
     assert json.loads(result.stdout)["error"]["code"] == "TREE_SIZE_OUT_OF_RANGE"
@@ -101,7 +101,7 @@ def test_bad_proof_requests_get_a_stable_code(home: Home) -> None:
 def test_an_exported_bundle_verifies_and_a_flipped_byte_is_named(home: Home, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     manifest = json.loads(run("audit", "export", str(bundle), "--json").stdout)
-    assert manifest["tree_size"] == 31 and manifest["checkpoints"] == [0, 28, 31]
+    assert manifest["tree_size"] == 32 and manifest["checkpoints"] == [0, 29, 32]
     assert {p.name for p in bundle.iterdir()} >= {
         "README.md",
         "manifest.json",
@@ -110,7 +110,7 @@ def test_an_exported_bundle_verifies_and_a_flipped_byte_is_named(home: Home, tmp
     }
     vkey = run("log", "verifier-key").stdout.strip()
     ok = json.loads(run("audit", "verify", str(bundle), "--key", vkey, "--json").stdout)
-    assert ok["ok"] and ok["events"] == 31 and ok["checkpoints"] == 3
+    assert ok["ok"] and ok["events"] == 32 and ok["checkpoints"] == 3
 
     lines = (bundle / "events.jsonl").read_bytes().splitlines(keepends=True)
     assert json.loads(lines[17])["seq"] == 17

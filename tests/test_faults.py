@@ -18,6 +18,7 @@ import pytest
 from ledger import audit
 from ledger.app import Ledger
 from ledger.domain.device import device_id
+from tests.support import ensure_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,9 +36,7 @@ def start_writer(db_url: str, prefix: str, count: int, signer) -> subprocess.Pop
 
 
 def acks(lines: list[str]) -> list[tuple[str, int]]:
-    return [
-        (parts[1], int(parts[2])) for parts in (line.split() for line in lines) if parts and parts[0] == "ack"
-    ]
+    return [(parts[1], int(parts[2])) for parts in (line.split() for line in lines) if parts and parts[0] == "ack"]
 
 
 def assert_present(db_url: str, acked: list[tuple[str, int]]) -> None:
@@ -53,6 +52,14 @@ def assert_present(db_url: str, acked: list[tuple[str, int]]) -> None:
         ledger.close()
 
 
+def prepare(db_url: str) -> None:
+    ledger = Ledger(db_url)
+    try:
+        ensure_owner(ledger)
+    finally:
+        ledger.close()
+
+
 def verify(db_url: str, signer) -> audit.Report:
     events_table = "stored_events" if db_url.startswith("sqlite") else "oneclaim_events"
     return audit.verify_database(db_url, signer.verifier(), events_table=events_table)
@@ -61,7 +68,7 @@ def verify(db_url: str, signer) -> audit.Report:
 @pytest.mark.slow
 def test_a_writer_killed_at_random_points_20_times_leaves_a_ledger_that_verifies(db_url: str, signer) -> None:
     rng = random.Random(9162)
-    Ledger(db_url).close()  # create the schema once, so every kill lands in the write path
+    prepare(db_url)  # the schema and the devices' owner exist before any kill
     acked: list[tuple[str, int]] = []
     kills = 0
     for round_ in range(20):
@@ -85,7 +92,7 @@ def test_a_writer_killed_at_random_points_20_times_leaves_a_ledger_that_verifies
 
 @pytest.mark.slow
 def test_concurrent_writers_produce_one_gap_free_chain(db_url: str, signer) -> None:
-    Ledger(db_url).close()
+    prepare(db_url)
     writers = [start_writer(db_url, f"W{i}", 60, signer) for i in range(4)]
     acked = []
     for proc in writers:
@@ -95,5 +102,5 @@ def test_concurrent_writers_produce_one_gap_free_chain(db_url: str, signer) -> N
     assert len(acked) == 240
     report = verify(db_url, signer)
     assert report.ok, report.failure
-    assert report.events == 240  # seqs 0..239 with no gap: verify checks each seq in order
+    assert report.events == 241  # the owner, then 240 appends: seqs 0..240 with no gap
     assert_present(db_url, acked)

@@ -18,7 +18,7 @@ from ledger.errors import Conflict, InvalidInput
 from ledger.merkle import ProofError, verify_consistency, verify_inclusion
 from ledger.note import open_note, parse_checkpoint
 from tests.conftest import ORIGIN
-from tests.support import fill, month, raw
+from tests.support import OWNER, ensure_owner, fill, month, raw
 
 
 def reference_root(leaves: list[bytes]) -> bytes:
@@ -48,7 +48,7 @@ def stored_rows(ledger: Ledger) -> list[tuple]:
 def test_every_event_gets_seq_leaf_and_chain_recomputable_without_oneclaim(ledger: Ledger) -> None:
     fill(ledger, devices=3, months=4)
     rows = stored_rows(ledger)
-    assert [r[0] for r in rows] == list(range(15))
+    assert [r[0] for r in rows] == list(range(16))  # the owner, 3 devices, 12 readings
     assert [r[1] for r in rows] == sorted(r[1] for r in rows)
     chain = bytes(32)
     for _seq, _nid, oid, version, topic, state, leaf, stored_chain in rows:
@@ -103,7 +103,7 @@ def test_every_proof_the_log_produces_verifies_and_mutations_fail(ledger: Ledger
 def test_proof_requests_out_of_range_are_refused(ledger: Ledger) -> None:
     fill(ledger, devices=1, months=2)
     with pytest.raises(InvalidInput) as e:
-        ledger.log.inclusion_proof(3)
+        ledger.log.inclusion_proof(4)
     assert e.value.code == "SEQ_OUT_OF_RANGE"
     with pytest.raises(InvalidInput) as e:
         ledger.log.inclusion_proof(0, tree_size=99)
@@ -132,14 +132,14 @@ def test_one_save_of_several_aggregates_gets_consecutive_seqs_in_one_transaction
     recordings = ledger.save(*devices)
     nids = [r.notification.id for r in recordings]
     seqs = ledger.log.seqs_for_notifications(nids)
-    assert sorted(seqs.values()) == [1, 2, 3, 4, 5]
+    assert sorted(seqs.values()) == [2, 3, 4, 5, 6]
 
 
 def test_a_refused_save_leaves_no_trace_and_the_log_continues(ledger: Ledger, signer) -> None:
     fill(ledger, devices=2, months=1)
     size = ledger.log.size()
     with pytest.raises(Conflict) as e:
-        ledger.register_device("SIP-PV-0000", "distributed_pv", 1, "江苏", "苏州", "acct:x", "2024-01-01")
+        ledger.register_device("SIP-PV-0000", "distributed_pv", 1, "江苏", "苏州", OWNER, "2024-01-01")
     assert e.value.code == "DEVICE_EXISTS"
     assert ledger.log.size() == size
     ledger.record_reading("SIP-PV-0000", *month(2025, 2), 5_000)
@@ -153,15 +153,14 @@ def test_two_writers_on_one_database_share_one_chain(db_url: str, signer) -> Non
     """Each process caches its frontier; the other writer's appends must invalidate it."""
     a, b = Ledger(db_url), Ledger(db_url)
     try:
+        ensure_owner(a)
         for i in range(6):
-            (a if i % 2 else b).register_device(
-                f"D-{i}", "utility_pv", 5_000, "安徽", "滁州", "acct:c", "2024-06-01"
-            )
+            (a if i % 2 else b).register_device(f"D-{i}", "utility_pv", 5_000, "安徽", "滁州", OWNER, "2024-06-01")
             (b if i % 3 else a).record_reading(f"D-{i}", *month(2025, 1), 400_000)
         a.sign_checkpoint(signer, ORIGIN)
         report = audit.verify_database(db_url, signer.verifier(), events_table=a.events_table)
         assert report.ok, report.failure
-        assert report.events == 12
+        assert report.events == 13
     finally:
         a.close()
         b.close()
@@ -181,7 +180,7 @@ def test_log_tables_and_events_are_append_only(ledger: Ledger, signer) -> None:
     for statement in statements:
         with pytest.raises(Exception, match="append-only"), ledger.log._write_cursor() as cur:
             cur.execute(statement)
-    assert ledger.log.size() == 2
+    assert ledger.log.size() == 3
 
 
 def test_a_correction_is_a_new_event_naming_the_reading_it_supersedes(ledger: Ledger) -> None:
@@ -215,5 +214,5 @@ def test_signed_checkpoints_commit_to_the_root_and_are_idempotent(ledger: Ledger
     text, names = open_note(cp.note, [signer.verifier()])
     assert names == [ORIGIN]
     parsed = parse_checkpoint(text)
-    assert (parsed.origin, parsed.size, parsed.root) == (ORIGIN, 6, ledger.log.root(6))
-    assert [c.tree_size for c in ledger.log.checkpoints()] == [0, 6]
+    assert (parsed.origin, parsed.size, parsed.root) == (ORIGIN, 7, ledger.log.root(7))
+    assert [c.tree_size for c in ledger.log.checkpoints()] == [0, 7]

@@ -56,9 +56,7 @@ def test_inclusion_vector(path: Path | None) -> None:
     v = _load(path)
     _expect(
         v,
-        lambda: verify_inclusion(
-            v["leafIdx"], v["treeSize"], _b64(v["leafHash"]), _proof(v), _b64(v["root"])
-        ),
+        lambda: verify_inclusion(v["leafIdx"], v["treeSize"], _b64(v["leafHash"]), _proof(v), _b64(v["root"])),
     )
 
 

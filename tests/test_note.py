@@ -47,16 +47,12 @@ EM = "\u2014"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-GO_TEXT = (
-    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-)
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 GO_PETER_SIG = (
-    f"{EM} PeterNeumann "
-    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    f"{EM} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 )
 GO_ENOCH_SIG = (
-    f"{EM} EnochRoot "
-    "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+    f"{EM} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 )
 GO_SIGNED = GO_TEXT + "\n" + GO_PETER_SIG
 
@@ -67,13 +63,9 @@ SPEC_FOO_NOTE = (
     "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
 )
 
-REAL_LOG_VKEY = (
-    "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f"
-)
+REAL_LOG_VKEY = "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f"
 REAL_WITNESS_VKEY = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
-REAL_TEXT = (
-    "arche2025h1.staging.ct.transparency.dev\n1432088532\nU7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n"
-)
+REAL_TEXT = "arche2025h1.staging.ct.transparency.dev\n1432088532\nU7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n"
 REAL_WITNESS_LINE = (
     f"{EM} remora.n621.de "
     "2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==\n"
@@ -315,9 +307,7 @@ def test_colliding_verifiers_are_rejected(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(note_module, "_key_id", lambda name, key: 0x12345678)
     one = Verifier("n", b"\x01" * 32)
     two = Verifier("n", b"\x02" * 32)
-    assert error_code(open_note, "t\n\n" + sig_line("n", 0x12345678, b"s" * 64), [one, two]) == (
-        "KEY_MALFORMED"
-    )
+    assert error_code(open_note, "t\n\n" + sig_line("n", 0x12345678, b"s" * 64), [one, two]) == ("KEY_MALFORMED")
 
 
 lines_text = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20), min_size=1).map(
@@ -398,9 +388,7 @@ def test_bad_verifier_key_algorithm_byte() -> None:
         assert error_code(parse_verifier_key, vkey) == "KEY_MALFORMED"
 
 
-@pytest.mark.parametrize(
-    "name", ["a+b", "", "a b", "a\tb", "a\u00a0b", "a\u3000b", "a\u2028b", "a\nb", "\x00"]
-)
+@pytest.mark.parametrize("name", ["a+b", "", "a b", "a\tb", "a\u00a0b", "a\u3000b", "a\u2028b", "a\nb", "\x00"])
 def test_invalid_key_names(name: str) -> None:
     key = Ed25519PrivateKey.generate()
     assert error_code(Signer, name, key) == "KEY_MALFORMED"
@@ -583,18 +571,14 @@ def test_cosignature_key_checks() -> None:
     assert error_code(open_note, cosig_only, [witness.verifier()]) == "NOTE_NO_VERIFIED_SIGNATURE"
     # A plain signature presented under the cosigner's key ID fails.
     forged = sig_line(witness.name, witness.cosignature_verifier().key_hash, bytes(72))
-    assert error_code(open_note, text + "\n" + forged, [witness.cosignature_verifier()]) == (
-        "NOTE_BAD_SIGNATURE"
-    )
+    assert error_code(open_note, text + "\n" + forged, [witness.cosignature_verifier()]) == ("NOTE_BAD_SIGNATURE")
 
 
 def test_cosign_requires_a_checkpoint() -> None:
     witness = generate_signer("w")
     assert error_code(cosign, "not a checkpoint\n", witness, 1) == "CHECKPOINT_MALFORMED"
     line = cosign(SPEC_CHECKPOINT_TEXT, witness, 1)
-    assert (
-        error_code(verify_cosignature, "x\n", line, witness.cosignature_verifier()) == "CHECKPOINT_MALFORMED"
-    )
+    assert error_code(verify_cosignature, "x\n", line, witness.cosignature_verifier()) == "CHECKPOINT_MALFORMED"
 
 
 def test_plain_signer_refuses_cosignature_shaped_text() -> None:

@@ -19,15 +19,15 @@ from ledger.app import Ledger, dialect
 from tests.conftest import ORIGIN
 from tests.support import fill, raw
 
-EVENTS = 30  # 5 devices x (registration + 5 monthly readings)
+EVENTS = 31  # the owner, then 5 devices x (registration + 5 monthly readings)
 
 
 @pytest.fixture
 def sealed(ledger: Ledger, signer):
-    """A ledger with 30 events, a checkpoint at 20 and one at 30, verifying cleanly."""
+    """A ledger with 31 events, a checkpoint at 19 and one at 31, verifying cleanly."""
     fill(ledger, devices=3, months=5)
     ledger.sign_checkpoint(signer, ORIGIN)
-    assert ledger.log.size() == 18
+    assert ledger.log.size() == 19
     fill(ledger, devices=2, months=5, prefix="SIP-PV-B")
     ledger.sign_checkpoint(signer, ORIGIN)
     assert ledger.log.size() == EVENTS
@@ -37,9 +37,7 @@ def sealed(ledger: Ledger, signer):
 
 
 def verify(ledger: Ledger, signer) -> audit.Report:
-    return audit.verify_database(
-        ledger.db_url, signer.verifier(), events_table=ledger.events_table, origin=ORIGIN
-    )
+    return audit.verify_database(ledger.db_url, signer.verifier(), events_table=ledger.events_table, origin=ORIGIN)
 
 
 def key_column(ledger: Ledger) -> str:
@@ -55,12 +53,10 @@ def p(ledger: Ledger) -> str:
 
 
 def test_changing_one_byte_of_a_payload_is_caught_at_its_seq(sealed: Ledger, signer) -> None:
-    target = 13
+    target = 14  # a monthly reading
     nid, key, mark = notification_of(sealed, target), key_column(sealed), p(sealed)
     with raw(sealed.db_url) as conn:
-        (state,) = conn.execute(
-            f"SELECT state FROM {sealed.events_table} WHERE {key} = {mark}", [nid]
-        ).fetchone()
+        (state,) = conn.execute(f"SELECT state FROM {sealed.events_table} WHERE {key} = {mark}", [nid]).fetchone()
         state = bytes(state)
         i = state.index(b"on_grid_kwh") + len(b'on_grid_kwh":')  # the first digit of the quantity
         forged = state[:i] + (b"9" if state[i : i + 1] != b"9" else b"8") + state[i + 1 :]
@@ -136,7 +132,7 @@ def test_a_forged_row_with_a_recomputed_leaf_and_chain_breaks_the_signed_root(se
 
     from ledger.canonical import canonical_event
 
-    target = 25
+    target = 26  # a monthly reading
     key, mark, table = key_column(sealed), p(sealed), sealed.events_table
     with raw(sealed.db_url) as conn:
         rows = conn.execute(
@@ -156,13 +152,11 @@ def test_a_forged_row_with_a_recomputed_leaf_and_chain_breaks_the_signed_root(se
             oid_hex = oid if isinstance(oid, str) else oid.hex
             leaf = hashlib.sha256(b"\x00" + canonical_event(oid_hex, version, topic, state)).digest()
             chain = hashlib.sha256(chain + leaf).digest()
-            conn.execute(
-                f"UPDATE log_leaves SET leaf = {mark}, chain = {mark} WHERE seq = {mark}", [leaf, chain, seq]
-            )
+            conn.execute(f"UPDATE log_leaves SET leaf = {mark}, chain = {mark} WHERE seq = {mark}", [leaf, chain, seq])
     report = verify(sealed, signer)
     assert (report.ok, report.failure.code) == (False, "ROOT_MISMATCH")
-    # The checkpoint at 18 still verifies; the one at 30 does not: the forgery is in 18..29.
-    assert report.failure.seq == 18 and "18..29" in report.failure.message
+    # The checkpoint at 19 still verifies; the one at 31 does not: the forgery is in 19..30.
+    assert report.failure.seq == 19 and "19..30" in report.failure.message
 
 
 def test_truncating_the_tail_after_a_checkpoint_is_caught(sealed: Ledger, signer) -> None:

@@ -14,7 +14,7 @@ import sys
 
 from ledger.app import Ledger
 from ledger.note import Signer
-from tests.support import month
+from tests.support import OWNER, month
 
 ORIGIN = "oneclaim.test/log"
 
@@ -28,7 +28,7 @@ def main() -> None:
     print("ready", flush=True)
     while done < count:
         code = f"{prefix}-{device}"
-        ledger.register_device(code, "distributed_pv", 50, "江苏", "苏州", "acct:w", "2024-01-01")
+        ledger.register_device(code, "distributed_pv", 50, "江苏", "苏州", OWNER, "2024-01-01")
         print(f"ack {code} 1", flush=True)
         done += 1
         for m in range(1, 13):

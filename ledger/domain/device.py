@@ -7,12 +7,16 @@ ever changed in place.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.rules import HYDRO_TRADABLE_FROM, KWH_PER_GEC, TECHNOLOGIES, TRADABLE_TECHNOLOGIES
 from ledger.errors import Conflict, InvalidInput, NotFound
+
+CHINA = timezone(timedelta(hours=8))
+SCHEME_NAMES = ("GEC", "CCER", "INCLUSION")
 
 # An upper bound that no single reading can reach: 100 GW for a whole year, in kWh.
 MAX_READING_KWH = 100_000_000 * 8_784
@@ -25,9 +29,7 @@ def device_id(code: str) -> UUID:
 
 def check_kwh(name: str, value: object) -> int:
     if type(value) is not int:
-        raise InvalidInput(
-            f"{name} must be a whole number of kWh, got {value!r}", code="QUANTITY_NOT_INTEGER"
-        )
+        raise InvalidInput(f"{name} must be a whole number of kWh, got {value!r}", code="QUANTITY_NOT_INTEGER")
     if value < 0 or value > MAX_READING_KWH:
         raise InvalidInput(
             f"{name} must be between 0 and {MAX_READING_KWH} kWh, got {value}",
@@ -40,15 +42,36 @@ def parse_instant(name: str, value: str) -> datetime:
     try:
         instant = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise InvalidInput(
-            f"{name} {value!r} is not an ISO 8601 date-time", code="INTERVAL_INVALID"
-        ) from None
+        raise InvalidInput(f"{name} {value!r} is not an ISO 8601 date-time", code="INTERVAL_INVALID") from None
     if instant.tzinfo is None:
         raise InvalidInput(
             f"{name} {value!r} needs a UTC offset, e.g. 2025-01-01T00:00+08:00",
             code="INTERVAL_INVALID",
         )
     return instant
+
+
+def month_of(instant: datetime) -> str:
+    """The production month (China time) an instant falls in, as YYYY-MM."""
+    return instant.astimezone(CHINA).strftime("%Y-%m")
+
+
+def parse_month(month: str) -> date:
+    try:
+        day = datetime.strptime(month, "%Y-%m").date()
+    except (TypeError, ValueError):
+        raise InvalidInput(f"month {month!r} is not YYYY-MM", code="MONTH_INVALID") from None
+    return day
+
+
+def month_start(month: str) -> datetime:
+    day = parse_month(month)
+    return datetime(day.year, day.month, 1, tzinfo=CHINA)
+
+
+def next_month(month: str) -> str:
+    day = parse_month(month)
+    return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
 
 
 class Device(Aggregate):
@@ -68,6 +91,7 @@ class Device(Aggregate):
         city: str,
         owner: str,
         commissioned_on: str,
+        schemes: list[str] | None = None,
     ) -> None:
         self.code = code
         self.technology = technology
@@ -76,8 +100,121 @@ class Device(Aggregate):
         self.city = city
         self.owner = owner
         self.commissioned_on = commissioned_on
+        self.schemes = list(schemes or ["GEC"])
         # reading version -> (start, end, on_grid_kwh, self_consumed_kwh); superseded ones removed
         self.readings: dict[int, tuple[str, str, int, int]] = {}
+        self.gec_months: dict[str, list[str]] = {}  # month -> batch codes issued for it
+        self.carry_kwh = {"tradable": 0, "non_tradable": 0}  # 不足1个绿证的电量结转至次月
+
+    @classmethod
+    def register(
+        cls,
+        code: str,
+        technology: str,
+        capacity_kw: int,
+        province: str,
+        city: str,
+        owner: str,
+        commissioned_on: str,
+        schemes: tuple[str, ...] = ("GEC",),
+    ) -> Device:
+        if not isinstance(code, str) or not code or len(code) > 64 or any(c in code for c in ": /"):
+            raise InvalidInput(
+                f"device code {code!r} must be 1-64 characters without ':', '/' or spaces",
+                code="DEVICE_CODE_INVALID",
+            )
+        if technology not in TECHNOLOGIES:
+            raise InvalidInput(
+                f"technology must be one of {', '.join(TECHNOLOGIES)}, got {technology!r}",
+                code="TECHNOLOGY_INVALID",
+            )
+        if type(capacity_kw) is not int or not 0 < capacity_kw <= 10_000_000:
+            raise InvalidInput(
+                f"capacity_kw must be a positive whole number of kW, got {capacity_kw!r}",
+                code="QUANTITY_OUT_OF_RANGE",
+            )
+        try:
+            date.fromisoformat(commissioned_on)
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"commissioned_on {commissioned_on!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID"
+            ) from None
+        unknown = set(schemes) - set(SCHEME_NAMES)
+        if unknown or not schemes:
+            raise InvalidInput(
+                f"schemes must be among {', '.join(SCHEME_NAMES)}, got {sorted(schemes)}",
+                code="SCHEME_INVALID",
+            )
+        return cls(
+            code=code,
+            technology=technology,
+            capacity_kw=capacity_kw,
+            province=province,
+            city=city,
+            owner=owner,
+            commissioned_on=commissioned_on,
+            schemes=list(schemes),
+        )
+
+    @property
+    def gec_tradable(self) -> bool:
+        """On-grid electricity of this device earns tradable GECs (rules.py)."""
+        if self.technology == "hydro":
+            return date.fromisoformat(self.commissioned_on) >= HYDRO_TRADABLE_FROM
+        return self.technology in TRADABLE_TECHNOLOGIES
+
+    def month_totals(self, month: str) -> tuple[int, int]:
+        """(on-grid kWh, self-consumed kWh) metered in a production month."""
+        on_grid = self_used = 0
+        for start, _end, kwh, own in self.readings.values():
+            if month_of(datetime.fromisoformat(start)) == month:
+                on_grid += kwh
+                self_used += own
+        return on_grid, self_used
+
+    def issue_gec(self, month: str) -> list[dict]:
+        """Work out the GEC batches for a production month (绿证核发): 1 GEC per 1000 kWh, the
+        remainder carried to the next month; self-consumed electricity gets non-tradable GECs."""
+        parse_month(month)
+        if month in self.gec_months:
+            raise Conflict(
+                f"GECs for {self.code} in {month} were already issued:"
+                f" {', '.join(self.gec_months[month]) or 'none (all carried over)'}",
+                code="ALREADY_ISSUED",
+            )
+        later = [m for m in self.gec_months if m > month]
+        if later:
+            raise Conflict(
+                f"GECs for {self.code} were already issued for a later month ({max(later)});"
+                " months are issued in order",
+                code="MONTH_OUT_OF_ORDER",
+            )
+        on_grid, self_used = self.month_totals(month)
+        if on_grid + self_used == 0:
+            raise Conflict(f"{self.code} has no metered electricity in {month}", code="NO_READINGS")
+        pools = {"tradable": 0, "non_tradable": self_used}
+        pools["tradable" if self.gec_tradable else "non_tradable"] += on_grid
+        batches, carry = [], {}
+        for kind in ("tradable", "non_tradable"):
+            total = pools[kind] + self.carry_kwh[kind]
+            quantity, carry[kind] = divmod(total, KWH_PER_GEC)
+            if quantity:
+                code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if kind == 'tradable' else 'N'}"
+                batches.append(
+                    {
+                        "code": code,
+                        "quantity": quantity,
+                        "tradable": kind == "tradable",
+                        "kwh": quantity * KWH_PER_GEC,
+                    }
+                )
+        self._gec_issued(month, on_grid, self_used, [b["code"] for b in batches], carry)
+        return batches
+
+    @event("GECIssued")
+    def _gec_issued(self, month: str, on_grid_kwh: int, self_consumed_kwh: int, batches: list, carry_kwh: dict) -> None:
+        self.gec_months[month] = batches
+        self.carry_kwh = dict(carry_kwh)
 
     def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
         begin, finish = parse_instant("start", start), parse_instant("end", end)
@@ -85,6 +222,14 @@ class Device(Aggregate):
             raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
+        month = month_of(begin)
+        if finish > month_start(next_month(month)):
+            raise InvalidInput(
+                f"interval [{start}, {end}) crosses the end of production month {month} (China time);"
+                " split it into one reading per month",
+                code="INTERVAL_CROSSES_MONTH",
+            )
+        self._check_not_certified(month)
         for version, (s, e, *_rest) in self.readings.items():
             if begin < parse_instant("end", e) and parse_instant("start", s) < finish:
                 raise Conflict(
@@ -100,9 +245,23 @@ class Device(Aggregate):
     def _record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int) -> None:
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
 
-    def correct_reading(
-        self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str
-    ) -> None:
+    def has_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> bool:
+        """This exact reading is already current (so a re-import can skip it)."""
+        try:
+            key = (parse_instant("start", start).isoformat(), parse_instant("end", end).isoformat())
+        except InvalidInput:
+            return False
+        return (*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
+
+    def _check_not_certified(self, month: str) -> None:
+        if month in self.gec_months:
+            raise Conflict(
+                f"GECs for {self.code} in {month} are issued; its readings can no longer change"
+                " (raise a dispute with the issuer instead)",
+                code="READING_ALREADY_CERTIFIED",
+            )
+
+    def correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
         if corrects_version not in self.readings:
             raise NotFound(
                 f"device {self.code} has no current reading at version {corrects_version}",
@@ -110,13 +269,12 @@ class Device(Aggregate):
             )
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
-        if not reason.strip():
+        self._check_not_certified(month_of(datetime.fromisoformat(self.readings[corrects_version][0])))
+        if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a correction needs a reason", code="REASON_REQUIRED")
         self._correct_reading(corrects_version, on_grid_kwh, self_consumed_kwh, reason)
 
     @event("ReadingCorrected")
-    def _correct_reading(
-        self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str
-    ) -> None:
+    def _correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
         start, end, _, _ = self.readings.pop(corrects_version)
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)

@@ -189,9 +189,7 @@ def _consistency_length(size1: int, size2: int) -> int:
 
 
 def _mismatch(name: str, calculated: bytes, expected: bytes) -> ProofError:
-    return ProofError(
-        f"{name} mismatch: the proof gives {calculated.hex()}, expected {bytes(expected).hex()}"
-    )
+    return ProofError(f"{name} mismatch: the proof gives {calculated.hex()}, expected {bytes(expected).hex()}")
 
 
 def root_from_inclusion_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:

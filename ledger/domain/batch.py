@@ -1,0 +1,396 @@
+"""Certificate and credit batches, held and moved as serial-number ranges.
+
+A batch is one issuance: N units (GEC: 1 MWh each; CCER and carbon-inclusion credits: 1 kgCO2e
+each) with serials 1..N. Its units are always a partition of [0, N) into ranges, each with one
+holder and one state, so no serial is ever in two places and every event costs O(ranges touched),
+never O(units).
+
+Serial format (documented in docs/registry.md): `<batch code>:<n>`, n = 1..N; a range is
+`<batch code>:<first>-<last>`, both inclusive. Internally ranges are 0-based and half-open.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
+from ledger.errors import Conflict, InvalidInput
+
+ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (
+    "active",
+    "frozen",
+    "retired",
+    "cancelled",
+    "expired",
+    "exported",
+)
+STATES = (ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED)
+MAX_UNITS = 10**15  # far above any real batch; keeps quantities within exact JSON integers
+
+
+def batch_id(code: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"oneclaim:batch:{code}")
+
+
+def gec_valid_through(production_month: date) -> date:
+    """Last day a GEC for `production_month` is valid: 24 months, production month included,
+    with the transitional rule for electricity produced before 2024 (see rules.py)."""
+    if production_month < GEC_TRANSITION[0]:
+        return GEC_TRANSITION[1]
+    months = production_month.year * 12 + production_month.month - 1 + GEC_VALIDITY_MONTHS
+    first_after = date(months // 12, months % 12 + 1, 1)
+    return date.fromordinal(first_after.toordinal() - 1)
+
+
+def check_units(name: str, value: object, limit: int = MAX_UNITS) -> int:
+    if type(value) is not int:
+        raise InvalidInput(f"{name} must be a whole number, got {value!r}", code="QUANTITY_NOT_INTEGER")
+    if not 0 < value <= limit:
+        raise InvalidInput(f"{name} must be between 1 and {limit}, got {value}", code="QUANTITY_OUT_OF_RANGE")
+    return value
+
+
+def parse_serial(serial: str) -> tuple[str, int]:
+    """`<batch code>:<n>` -> (batch code, 0-based index)."""
+    code, sep, n = serial.rpartition(":")
+    if not sep or not code or not n.isdigit() or int(n) < 1:
+        raise InvalidInput(
+            f"{serial!r} is not a serial number; the form is <batch code>:<n>, e.g. GEC-202501-SIP-PV-0001-T:17",
+            code="SERIAL_MALFORMED",
+        )
+    return code, int(n) - 1
+
+
+def parse_range(text: str) -> tuple[str, int, int]:
+    """`<batch code>:<first>-<last>` (or a single serial) -> (code, start, end), 0-based half-open."""
+    code, sep, span = text.rpartition(":")
+    first, dash, last = span.partition("-")
+    if not sep or not first.isdigit() or (dash and not last.isdigit()):
+        raise InvalidInput(
+            f"{text!r} is not a serial range; the form is <batch code>:<first>-<last>",
+            code="SERIAL_MALFORMED",
+        )
+    start, end = int(first) - 1, int(last if dash else first)
+    if start < 0 or end <= start:
+        raise InvalidInput(f"{text!r} is an empty or reversed serial range", code="SERIAL_MALFORMED")
+    return code, start, end
+
+
+def format_range(code: str, start: int, end: int) -> str:
+    return f"{code}:{start + 1}" if end == start + 1 else f"{code}:{start + 1}-{end}"
+
+
+class Batch(Aggregate):
+    """One issuance of units, and where every one of its serials is."""
+
+    @staticmethod
+    def create_id(code: str, **_: object) -> UUID:
+        return batch_id(code)
+
+    @event("Issued")
+    def __init__(
+        self,
+        code: str,
+        instrument: str,
+        quantity: int,
+        holder: str,
+        tradable: bool,
+        valid_through: str | None,
+        origin: dict,
+    ) -> None:
+        self.code = code
+        self.instrument = instrument
+        self.quantity = quantity
+        self.tradable = tradable
+        self.valid_through = valid_through
+        self.origin = origin
+        self.max_sales = SCHEMES[instrument].max_sales
+        # [start, end, holder, state, sales], sorted, a partition of [0, quantity)
+        self.ranges: list[list] = [[0, quantity, holder, ACTIVE, 0]]
+        self.retirements: dict[str, dict] = {}
+        self.requests: dict[str, list] = {}  # request id -> the ranges that command touched
+
+    # ------------------------------------------------------------------ queries
+
+    def supply(self) -> dict[str, int]:
+        """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported."""
+        totals = dict.fromkeys(STATES, 0)
+        for start, end, _, state, _ in self.ranges:
+            totals[state] += end - start
+        return totals
+
+    def held_by(self, account: str) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for start, end, holder, state, _ in self.ranges:
+            if holder == account:
+                totals[state] = totals.get(state, 0) + end - start
+        return totals
+
+    def locate(self, index: int) -> list:
+        for r in self.ranges:
+            if r[0] <= index < r[1]:
+                return r
+        raise InvalidInput(
+            f"serial {index + 1} is outside batch {self.code} (1..{self.quantity})", code="SERIAL_UNKNOWN"
+        )
+
+    def expired_on(self, day: date) -> bool:
+        return self.valid_through is not None and day > date.fromisoformat(self.valid_through)
+
+    # ------------------------------------------------------------------ selection
+
+    def _refusal(self, account: str, r: list, action: str) -> Conflict | None:
+        """Why range `r` (held by `account`) cannot be moved or retired, if it cannot."""
+        start, end, holder, state, sales = r
+        where = format_range(self.code, start, end)
+        if holder != account:
+            return Conflict(f"{where} is held by {holder}, not {account}", code="NOT_HOLDER", serials=where)
+        if state != ACTIVE:
+            code = {
+                FROZEN: "UNITS_FROZEN",
+                RETIRED: "UNITS_RETIRED",
+                CANCELLED: "UNITS_CANCELLED",
+                EXPIRED: "UNITS_EXPIRED",
+                EXPORTED: "UNITS_EXPORTED",
+            }[state]
+            return Conflict(f"cannot {action} {where}: those units are {state}", code=code, serials=where)
+        if action == "transfer" and not self.tradable:
+            return Conflict(
+                f"cannot transfer {where}: batch {self.code} is not tradable",
+                code="NOT_TRADABLE",
+                serials=where,
+            )
+        if action == "transfer" and self.max_sales is not None and sales >= self.max_sales:
+            return Conflict(
+                f"cannot transfer {where}: a {self.instrument} may be sold only {self.max_sales} time(s)"
+                " and these were already sold",
+                code="ALREADY_SOLD",
+                serials=where,
+                rule=SCHEMES[self.instrument].source,
+            )
+        return None
+
+    def select(
+        self,
+        account: str,
+        action: str,
+        quantity: int | None = None,
+        spans: list[tuple[int, int]] | None = None,
+    ) -> list[list[int]]:
+        """The exact serial ranges a command will touch: named spans, or the lowest `quantity`
+        eligible serials the account holds."""
+        if (quantity is None) == (spans is None):
+            raise InvalidInput("give either a quantity or serial ranges", code="SELECTION_INVALID")
+        if quantity is not None:
+            check_units("quantity", quantity, self.quantity)
+            picked, need = [], quantity
+            first_refusal = None
+            for r in self.ranges:
+                if r[2] != account:
+                    continue
+                refusal = self._refusal(account, r, action)
+                if refusal is not None:
+                    first_refusal = first_refusal or refusal
+                    continue
+                take = min(need, r[1] - r[0])
+                picked.append([r[0], r[0] + take])
+                need -= take
+                if need == 0:
+                    return picked
+            have = quantity - need
+            raise Conflict(
+                f"{account} holds {have} unit(s) of {self.code} that it may {action}, not {quantity}"
+                + (f" ({first_refusal.message})" if first_refusal else ""),
+                code="INSUFFICIENT_UNITS" if first_refusal is None else first_refusal.code,
+                available=have,
+                requested=quantity,
+            )
+        picked = []
+        for start, end in sorted(spans):
+            if not 0 <= start < end <= self.quantity:
+                raise InvalidInput(
+                    f"{format_range(self.code, start, end)} is outside 1..{self.quantity}",
+                    code="SERIAL_UNKNOWN",
+                )
+            if picked and start < picked[-1][1]:
+                raise InvalidInput("the serial ranges overlap", code="SELECTION_INVALID")
+            for r in self.ranges:
+                if r[0] < end and start < r[1]:
+                    refusal = self._refusal(account, r, action)
+                    if refusal is not None:
+                        raise refusal
+            picked.append([start, end])
+        return picked
+
+    # ------------------------------------------------------------------ commands
+
+    def _check_valid(self, day: date, action: str) -> None:
+        if self.expired_on(day):
+            raise Conflict(
+                f"batch {self.code} expired after {self.valid_through}; its units cannot {action}",
+                code="UNITS_EXPIRED",
+                valid_through=self.valid_through,
+            )
+
+    def transfer(
+        self,
+        from_account: str,
+        to_account: str,
+        day: date,
+        quantity: int | None = None,
+        spans=None,
+        request_id: str | None = None,
+    ) -> list[list[int]]:
+        if request_id and request_id in self.requests:
+            return self.requests[request_id]
+        if from_account == to_account:
+            raise InvalidInput("a transfer needs two different accounts", code="SAME_ACCOUNT")
+        self._check_valid(day, "move")
+        ranges = self.select(from_account, "transfer", quantity, spans)
+        self._transferred(ranges, from_account, to_account, request_id)
+        return ranges
+
+    @event("Transferred")
+    def _transferred(self, ranges: list, from_account: str, to_account: str, request_id: str | None) -> None:
+        self._set(ranges, holder=to_account, sold=True)
+        if request_id:
+            self.requests[request_id] = ranges
+
+    def retire(
+        self,
+        account: str,
+        day: date,
+        beneficiary: str,
+        purpose: str,
+        reporting_period: str,
+        location: str,
+        quantity: int | None = None,
+        spans=None,
+        request_id: str | None = None,
+    ) -> str:
+        """核销: retire units for a claim; returns the retirement record id."""
+        if request_id and request_id in self.requests:
+            return next(rid for rid, r in self.retirements.items() if r["request_id"] == request_id)
+        if purpose not in RETIREMENT_PURPOSES:
+            raise InvalidInput(
+                f"purpose must be one of {', '.join(RETIREMENT_PURPOSES)}, got {purpose!r}",
+                code="PURPOSE_INVALID",
+            )
+        for name, value in (
+            ("beneficiary", beneficiary),
+            ("reporting_period", reporting_period),
+            ("location", location),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInput(f"a retirement needs a {name}", code="RETIREMENT_INCOMPLETE")
+        self._check_valid(day, "be retired")
+        ranges = self.select(account, "retire", quantity, spans)
+        retirement_id = f"{self.code}/R{len(self.retirements) + 1}"
+        self._retired(retirement_id, ranges, account, beneficiary, purpose, reporting_period, location, request_id)
+        return retirement_id
+
+    @event("Retired")
+    def _retired(
+        self,
+        retirement_id: str,
+        ranges: list,
+        account: str,
+        beneficiary: str,
+        purpose: str,
+        reporting_period: str,
+        location: str,
+        request_id: str | None,
+    ) -> None:
+        self._set(ranges, state=RETIRED)
+        self.retirements[retirement_id] = {
+            "ranges": ranges,
+            "account": account,
+            "beneficiary": beneficiary,
+            "purpose": purpose,
+            "reporting_period": reporting_period,
+            "location": location,
+            "request_id": request_id,
+        }
+        if request_id:
+            self.requests[request_id] = ranges
+
+    def cancel(
+        self, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
+    ) -> list[list[int]]:
+        """Cancellation by the registry: any units not already retired, cancelled or expired."""
+        if request_id and request_id in self.requests:
+            return self.requests[request_id]
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("a cancellation needs a reason", code="REASON_REQUIRED")
+        spans = spans or [(0, self.quantity)]
+        ranges = []
+        for start, end in spans:
+            if not 0 <= start < end <= self.quantity:
+                raise InvalidInput(
+                    f"{format_range(self.code, start, end)} is outside 1..{self.quantity}",
+                    code="SERIAL_UNKNOWN",
+                )
+            for r in self.ranges:
+                if r[0] < end and start < r[1] and r[3] in (ACTIVE, FROZEN):
+                    ranges.append([max(r[0], start), min(r[1], end)])
+        if not ranges:
+            raise Conflict(
+                f"nothing to cancel in {self.code}: no active or frozen units there", code="NOTHING_TO_CANCEL"
+            )
+        self._cancelled(ranges, reason, request_id)
+        return ranges
+
+    @event("Cancelled")
+    def _cancelled(self, ranges: list, reason: str, request_id: str | None) -> None:
+        self._set(ranges, state=CANCELLED)
+        if request_id:
+            self.requests[request_id] = ranges
+
+    def expire(self, as_of: date) -> list[list[int]]:
+        """Expire every active or frozen unit once the batch is past its validity. Idempotent:
+        a second call finds nothing and records nothing."""
+        if not self.expired_on(as_of):
+            return []
+        ranges = [[r[0], r[1]] for r in self.ranges if r[3] in (ACTIVE, FROZEN)]
+        if ranges:
+            self._expired(ranges, as_of.isoformat())
+        return ranges
+
+    @event("Expired")
+    def _expired(self, ranges: list, as_of: str) -> None:
+        self._set(ranges, state=EXPIRED)
+
+    # ------------------------------------------------------------------ the range map
+
+    def _set(self, ranges: list, holder: str | None = None, state: str | None = None, sold: bool = False) -> None:
+        """Apply a change to exact ranges, splitting and re-merging as needed."""
+        for start, end in ranges:
+            out = []
+            for r in self.ranges:
+                s, e = r[0], r[1]
+                if e <= start or end <= s:
+                    out.append(r)
+                    continue
+                if s < start:
+                    out.append([s, start, *r[2:]])
+                piece = [max(s, start), min(e, end), r[2], r[3], r[4]]
+                if holder is not None:
+                    piece[2] = holder
+                if state is not None:
+                    piece[3] = state
+                if sold:
+                    piece[4] += 1
+                out.append(piece)
+                if end < e:
+                    out.append([end, e, *r[2:]])
+            self.ranges = out
+        merged: list[list] = []
+        for r in self.ranges:
+            if merged and merged[-1][1] == r[0] and merged[-1][2:] == r[2:]:
+                merged[-1][1] = r[1]
+            else:
+                merged.append(list(r))
+        self.ranges = merged

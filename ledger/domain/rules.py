@@ -1,0 +1,113 @@
+"""Rules that change every year or two, kept as data with their sources.
+
+Code reads these tables; it never hard-codes the figures. Each entry names where it comes from
+(see ../shared/domain.md). When a rule changes, add a row with its effective date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+KWH_PER_GEC = 1_000
+"""1 GEC = 1 MWh. Source: NEA 《可再生能源绿色电力证书核发和交易规则》 (Sept 2024); seed 001
+(1.038 million GECs traded = 1.038 TWh)."""
+
+GEC_VALIDITY_MONTHS = 24
+"""A GEC is valid for 2 years from its production month, that month included. Source: NEA GEC
+issuance and trading rules (Sept 2024)."""
+
+GEC_TRANSITION = (date(2024, 1, 1), date(2025, 12, 31))
+"""Transitional rule of the same NEA rules: GECs for electricity produced before 2024-01-01 stay
+valid until 2025-12-31 (first element: production before this date; second: valid through)."""
+
+TECHNOLOGIES = (
+    "wind",
+    "offshore_wind",
+    "deep_sea_offshore_wind",
+    "distributed_pv",
+    "utility_pv",
+    "csp",
+    "biomass",
+    "geothermal",
+    "ocean",
+    "hydro",
+)
+
+TRADABLE_TECHNOLOGIES = frozenset(TECHNOLOGIES) - {"hydro"}
+"""GECs for these are tradable. Source: NEA/NDRC/MOF 发改能源〔2023〕1044号 and the NEA 2024
+rules (wind, solar incl. distributed PV and CSP, biomass, geothermal, ocean)."""
+
+HYDRO_TRADABLE_FROM = date(2023, 1, 1)
+"""Fully market-based hydro commissioned on or after this date gets tradable GECs; older hydro
+gets non-tradable ones. Source: 发改能源〔2023〕1044号."""
+
+
+@dataclass(frozen=True)
+class SchemeRule:
+    """How units of one instrument may move."""
+
+    instrument: str
+    unit: str
+    max_sales: int | None  # None: no limit on how often a unit may change hands
+    source: str
+
+
+SCHEMES = {
+    "GEC": SchemeRule(
+        "GEC",
+        "MWh",
+        1,
+        "NEA 2024 GEC rules: at present a tradable GEC can be sold only once (同一绿证不重复成交)",
+    ),
+    "CCER": SchemeRule("CCER", "kgCO2e", None, "MEE 《温室气体自愿减排交易管理办法（试行）》 2023"),
+    "INCLUSION": SchemeRule("INCLUSION", "kgCO2e", None, "regional carbon-inclusion programme rules (seeds 000, 002)"),
+}
+
+
+@dataclass(frozen=True)
+class EmissionFactor:
+    """A grid emission factor in gCO2e per MWh (integers only: 0.6101 tCO2/MWh = 610,100)."""
+
+    code: str
+    g_per_mwh: int
+    valid_from: date
+    source: str
+
+
+EMISSION_FACTORS = {
+    f.code: f
+    for f in (
+        EmissionFactor(
+            "SIP-2020-PURCHASED",
+            610_100,
+            date(2020, 1, 1),
+            "seed 004: Suzhou Industrial Park base-year purchased power, 0.6101 tCO2/MWh",
+        ),
+        EmissionFactor(
+            "CN-PV-0.7787",
+            778_700,
+            date(2020, 1, 1),
+            "seed 002: PV emission reduction factor 0.7787 kgCO2/kWh",
+        ),
+    )
+}
+
+
+def kg_co2e(kwh: int, factor: EmissionFactor) -> int:
+    """Carbon claimed by `kwh` of generation, in whole kgCO2e, rounded down (never over-credit)."""
+    return kwh * factor.g_per_mwh // 1_000_000
+
+
+INCLUSION_METHODOLOGIES = {
+    "distributed_pv": True,  # generation-based: converts metered kWh through an emission factor
+    "ev_charging": False,
+    "lighting_retrofit": False,
+    "wetland_sink": False,
+}
+"""Suzhou Industrial Park's carbon-inclusion methodologies (seed 000): distributed PV first,
+then EV charging, lighting energy saving and wetland carbon sinks. True: generation-based."""
+
+RETIREMENT_PURPOSES = ("green_consumption_claim", "carbon_neutrality", "re100", "ets_offset", "voluntary")
+
+PARTICIPANT_ROLES = ("generator", "consumer", "trader", "verifier", "registry")
