@@ -61,7 +61,9 @@ def failures(as_json: bool = False):
         if as_json:
             print(json.dumps({"error": e.to_dict()}, indent=2))
         else:
-            err.print(f"[bold red]error[/] {e.code}: {e.message}")
+            err.print(f"[bold red]error[/] {e.code}: {e.message}", markup=True)
+            for item in e.details.get("errors", [])[:100]:  # e.g. every bad row of an import
+                err.print(f"  line {item['line']}: {item['code']}: {item['message']}", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -355,6 +357,9 @@ def demo(
             shutil.rmtree(h.path)
         ok = run_demo(h, devices=devices, console=out)
     raise typer.Exit(0 if ok else 1)
+
+
+from oneclaim import registry_cli  # noqa: E402,F401  (registers the registry's commands on `app`)
 
 
 def main() -> None:

@@ -1,41 +1,62 @@
-"""`oneclaim demo`: a year of Suzhou Industrial Park distributed PV on the embedded default.
+"""`oneclaim demo`: a year of Suzhou Industrial Park's registry on the embedded default.
 
 The figures follow the seeds: SIP plans 470 MW of PV at about 1,000 full-load hours a year
-(seed 004), with 700+ PV projects in its carbon-inclusion programme (seed 000). The demo
-registers a few hundred rooftop systems, records twelve monthly readings for each, corrects a
-few readings (a correction is a new event naming the one it supersedes), signs a checkpoint after
-every month, then exports an audit bundle and verifies both the database and the bundle.
+(seed 004), with 700+ PV projects and 230+ companies in its carbon-inclusion programme (seed 000).
+The demo registers generators, consumers and a trader with their accounts and a few hundred
+rooftop PV systems, then runs the monthly cycle for 2025: meter data is imported, GECs are
+issued (1 per MWh, the rest carried over), consumers buy GECs and retire them for
+green-electricity claims, a resale is refused (a GEC is sold once), and carbon-inclusion credits
+for EV charging are issued and retired. A checkpoint is signed every month. At the end,
+unsold January GECs expire on 2027-01-01, and the database and an exported audit bundle are
+verified.
 """
 
 from __future__ import annotations
 
 import random
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 
 from ledger import audit
-from ledger.app import EVENTS_TABLE, dialect
+from ledger.app import EVENTS_TABLE, Ledger, dialect
 from ledger.errors import LedgerError
 from ledger.note import parse_verifier_key
 from oneclaim.home import Home
 
 ORIGIN = "oneclaim.local/suzhou-sip"
+YEAR = 2025
 FULL_LOAD_HOURS = 1_000  # seed 004: 470 MW -> 470 GWh a year
 # Monthly share of annual PV yield in the Yangtze delta (per mille; sums to 1000).
 MONTHLY_SHARE = [58, 64, 78, 90, 100, 96, 108, 112, 92, 80, 64, 58]
 DISTRICTS = ["金鸡湖", "独墅湖", "阳澄湖", "斜塘", "娄葑", "唯亭", "胜浦"]
+GENERATORS = [
+    ("SIP-PV-OPS-1", "园区屋顶光伏一号运营商"),
+    ("SIP-PV-OPS-2", "园区屋顶光伏二号运营商"),
+    ("SIP-PV-OPS-3", "园区分布式能源公司"),
+]
+CONSUMERS = [
+    ("SIP-FAB-01", "园区半导体制造企业"),
+    ("SIP-BIO-02", "园区生物医药企业"),
+    ("SIP-DC-03", "园区数据中心"),
+    ("SIP-AUTO-04", "园区汽车零部件企业"),
+]
+TRADER = ("SZ-GREEN-TRADE", "苏州绿证交易服务商")
 
 
-def _month_bounds(year: int, month: int) -> tuple[str, str]:
-    start = f"{year}-{month:02d}-01T00:00:00+08:00"
-    end = f"{year + month // 12}-{month % 12 + 1:02d}-01T00:00:00+08:00"
-    return start, end
+def account_of(code: str) -> str:
+    return "acct:" + code.lower()
 
 
-def run_demo(home: Home, *, devices: int = 300, console: Console | None = None, year: int = 2025) -> bool:
+def month_bounds(month: int) -> tuple[str, str]:
+    end_year, end_month = (YEAR + 1, 1) if month == 12 else (YEAR, month + 1)
+    return f"{YEAR}-{month:02d}-01T00:00:00+08:00", f"{end_year}-{end_month:02d}-01T00:00:00+08:00"
+
+
+def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) -> bool:
     console = console or Console()
     rng = random.Random(20250101)
     if home.initialised:
@@ -48,62 +69,205 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None, 
     (home.path / "DEMO").touch()  # lets `--reset` know this folder is the demo's own
     ledger = home.ledger()
     signer = home.signer()
+    stats = {"transfers": 0, "retirements": 0, "refused_resales": 0, "gec": 0}
     try:
-        start_size = ledger.log.size()
-        console.print(f"[bold]OneClaim demo[/]: {ORIGIN}, {devices} distributed-PV devices, {year}")
-        ledger.add_participant("SIP-PV-OPS", "园区分布式光伏运营商", "generator", "江苏", "苏州")
-        fleet = []
+        console.print(f"[bold]OneClaim demo[/]: {ORIGIN}, {devices} distributed-PV systems, {YEAR}")
+        fleet = [
+            (f"SIP-PV-{i + 1:04d}", GENERATORS[i % 3][0], rng.choice([60, 120, 250, 400, 800, 1_200, 2_000]))
+            for i in range(devices)
+        ]
+        _register(ledger, fleet, rng, console)
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("registering devices", total=devices)
-            for i in range(devices):
-                code = f"SIP-PV-{year}-{i + 1:04d}"
-                capacity_kw = rng.choice([60, 120, 250, 400, 800, 1_200, 2_000])
-                ledger.register_device(
-                    code=code,
-                    technology="distributed_pv",
-                    capacity_kw=capacity_kw,
-                    province="江苏",
-                    city=f"苏州工业园区/{rng.choice(DISTRICTS)}",
-                    owner="SIP-PV-OPS",
-                    commissioned_on=f"{year - rng.randrange(1, 6)}-0{rng.randrange(1, 10)}-15",
-                )
-                fleet.append((code, capacity_kw))
-                bar.advance(task)
-            task = bar.add_task("recording monthly readings", total=12 * devices)
-            corrected = 0
+            task = bar.add_task("monthly cycle", total=12)
             for month in range(1, 13):
-                start, end = _month_bounds(year, month)
-                for code, capacity_kw in fleet:
-                    mean = capacity_kw * FULL_LOAD_HOURS * MONTHLY_SHARE[month - 1] // 1000
-                    on_grid = max(0, int(rng.gauss(mean, mean * 0.08)))
-                    self_used = on_grid * rng.randrange(0, 30) // 100
-                    version = ledger.record_reading(code, start, end, on_grid - self_used, self_used)
-                    if rng.random() < 0.005:  # a meter re-read: the grid company revises the figure
-                        ledger.correct_reading(
-                            code,
-                            version,
-                            (on_grid - self_used) * 97 // 100,
-                            self_used,
-                            "grid company re-read the meter",
-                        )
-                        corrected += 1
-                    bar.advance(task)
+                _month(ledger, fleet, month, rng, stats)
                 ledger.sign_checkpoint(signer, ORIGIN)
-        size, _, root = ledger.log.head()
+                bar.advance(task)
         console.print(
-            f"Appended {size - start_size} events ({corrected} corrections); tree size {size}, "
-            f"13 checkpoints signed; root {root.hex()[:16]}…"
+            f"Issued {stats['gec']:,} GECs over 12 months; {stats['transfers']} transfers to consumers"
+            f" and the trader; {stats['retirements']} retirements (核销);"
+            f" {stats['refused_resales']} resales refused (a GEC is sold once)"
         )
-        last = ledger.log.latest_checkpoint()
+        _inclusion(ledger, console)
+        _double_sale(ledger, fleet, console)
+        _expiry(ledger, console)
+        ledger.sign_checkpoint(signer, ORIGIN)
+        _show_provenance(ledger, console)
+        size, _, root = ledger.log.head()
+        console.print(f"Log: {size:,} events, 14 checkpoints; root {root.hex()[:16]}…")
         console.print("[bold]Latest signed checkpoint[/]:")
-        console.print(last.note, markup=False, end="")
+        console.print(ledger.log.latest_checkpoint().note, markup=False, end="", soft_wrap=True)
         proof = ledger.log.inclusion_proof(size // 2)
         console.print(
             f"Inclusion proof for event {size // 2}: {len(proof.hashes)} hashes at tree size {proof.tree_size}"
         )
     finally:
         ledger.close()
+    return _verify(home, console)
 
+
+def _register(ledger: Ledger, fleet: list, rng: random.Random, console: Console) -> None:
+    ledger.add_participant("SIP-REGISTRY", "苏州工业园区碳普惠登记机构", "registry", "江苏", "苏州")
+    for code, name in GENERATORS:
+        ledger.add_participant(code, name, "generator", "江苏", "苏州")
+        ledger.open_account(account_of(code), code)
+    for code, name in CONSUMERS:
+        ledger.add_participant(code, name, "consumer", "江苏", "苏州")
+        ledger.open_account(account_of(code), code)
+    ledger.add_participant(TRADER[0], TRADER[1], "trader", "江苏", "苏州")
+    ledger.open_account(account_of(TRADER[0]), TRADER[0])
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("registering devices (建档立卡)", total=len(fleet))
+        for code, owner, capacity_kw in fleet:
+            ledger.register_device(
+                code,
+                "distributed_pv",
+                capacity_kw,
+                "江苏",
+                f"苏州工业园区/{rng.choice(DISTRICTS)}",
+                owner,
+                f"{YEAR - rng.randrange(1, 6)}-0{rng.randrange(1, 10)}-15",
+            )
+            bar.advance(task)
+    console.print(f"Registered 9 participants with their accounts and {len(fleet)} PV systems")
+
+
+def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: dict) -> None:
+    start, end = month_bounds(month)
+    rows = []
+    for line, (code, _owner, capacity_kw) in enumerate(fleet, start=2):
+        mean = capacity_kw * FULL_LOAD_HOURS * MONTHLY_SHARE[month - 1] // 1000
+        generated = max(0, int(rng.gauss(mean, mean * 0.08)))
+        self_used = generated * rng.randrange(0, 30) // 100
+        rows.append(
+            {
+                "line": line,
+                "device": code,
+                "start": start,
+                "end": end,
+                "on_grid_kwh": generated - self_used,
+                "self_consumed_kwh": self_used,
+            }
+        )
+    ledger.import_readings(rows)
+    label = f"{YEAR}-{month:02d}"
+    for code, owner, _kw in fleet:
+        for batch in ledger.issue_gec(code, label, account_of(owner)):
+            stats["gec"] += batch.quantity
+            if not batch.tradable or rng.random() > 0.35:
+                continue
+            buyer = rng.choice(CONSUMERS + [TRADER])[0]
+            quantity = max(1, batch.quantity * rng.randrange(50, 101) // 100)
+            ledger.transfer(
+                batch.code, account_of(owner), account_of(buyer), quantity=quantity, on=date(YEAR, month, 28)
+            )
+            stats["transfers"] += 1
+            if buyer == TRADER[0]:
+                try:  # the trader tries to sell on: refused, a GEC is sold once
+                    ledger.transfer(
+                        batch.code, account_of(buyer), account_of(CONSUMERS[0][0]), quantity=1, on=date(YEAR, month, 28)
+                    )
+                except LedgerError as e:
+                    assert e.code == "ALREADY_SOLD", e
+                    stats["refused_resales"] += 1
+            elif month % 3 == 0 or rng.random() < 0.3:
+                ledger.retire(
+                    batch.code,
+                    account_of(buyer),
+                    beneficiary=buyer,
+                    purpose="green_consumption_claim",
+                    reporting_period=str(YEAR),
+                    location="江苏省苏州市工业园区",
+                    quantity=quantity,
+                    on=date(YEAR, month, 28),
+                )
+                stats["retirements"] += 1
+
+
+def _inclusion(ledger: Ledger, console: Console) -> None:
+    ledger.establish_programme(
+        "SIP-PHCER", "苏州工业园区碳普惠", "江苏/苏州工业园区", ["distributed_pv", "ev_charging"], "SIP-2020-PURCHASED"
+    )
+    batch = ledger.issue_inclusion(
+        "SIP-PHCER",
+        "ev_charging",
+        account_of(CONSUMERS[2][0]),
+        subject="SIP-EV-HUB-01",
+        period=f"{YEAR}",
+        kg_co2e=1_795_000,
+    )
+    retirement = ledger.retire(
+        batch.code,
+        account_of(CONSUMERS[2][0]),
+        beneficiary=CONSUMERS[2][0],
+        purpose="carbon_neutrality",
+        reporting_period=str(YEAR),
+        location="江苏省苏州市工业园区",
+        quantity=1_000_000,
+        on=date(YEAR, 12, 31),
+    )
+    console.print(
+        f"Carbon inclusion: {batch.quantity:,} kgCO2e for EV charging issued as {batch.code};"
+        f" 1,000 t retired as {retirement}"
+    )
+
+
+def _double_sale(ledger: Ledger, fleet: list, console: Console) -> None:
+    code, owner, _ = fleet[0]
+    batch = f"GEC-{YEAR}12-{code}-T"
+    try:
+        held = ledger.batch(batch).held_by(account_of(owner)).get("active", 0)
+        if held:
+            ledger.retire(
+                batch,
+                account_of(owner),
+                beneficiary=owner,
+                purpose="voluntary",
+                reporting_period=str(YEAR),
+                location="苏州",
+                quantity=held,
+                on=date(YEAR, 12, 31),
+            )
+        ledger.transfer(batch, account_of(owner), account_of(CONSUMERS[0][0]), quantity=1, on=date(YEAR, 12, 31))
+    except LedgerError as e:
+        console.print(f"A transfer of retired units is refused: {e.code}: {e.message}")
+
+
+def _expiry(ledger: Ledger, console: Console) -> None:
+    from ledger.readmodel import ReadModel
+
+    as_of = date(2027, 1, 1)
+    expired = ledger.expire_batches(ReadModel(ledger).batches(expiring_before=as_of), as_of)
+    units = sum(e - s for ranges in expired.values() for s, e in ranges)
+    again = ledger.expire_batches(ReadModel(ledger).batches(expiring_before=as_of), as_of)
+    console.print(
+        f"expire --as-of {as_of}: {units:,} unsold January GECs in {len(expired)} batches expired;"
+        f" a second run expired {len(again)}"
+    )
+
+
+def _show_provenance(ledger: Ledger, console: Console) -> None:
+    from ledger.readmodel import ReadModel
+
+    model = ReadModel(ledger)
+    rows = model.holdings(account_of(CONSUMERS[0][0]))
+    retired = next((r for r in rows if r["state"] == "retired"), None)
+    if retired is None:
+        return
+    serial = (
+        f"{retired['batch']}:{retired['serials'][0].split(':')[1].split('-')[0]}"
+        if retired.get("serials")
+        else f"{retired['batch']}:1"
+    )
+    trail = model.provenance(serial)
+    console.print(f"[bold]Provenance of {serial}[/] (from {trail['origin']['device']}, {trail['origin']['month']}):")
+    for e in trail["events"]:
+        console.print(f"  seq {e['seq']:>6}  {e['type']:<12} {e['range']}  {e['detail']}", markup=False)
+    units = sum(r["units"] for r in rows)
+    console.print(f"{CONSUMERS[0][0]} holdings: {units:,} units in {len({r['batch'] for r in rows})} batches")
+
+
+def _verify(home: Home, console: Console) -> bool:
     verifier = parse_verifier_key(home.verifier_key())
     url = home.db_url
     report = audit.verify_database(url, verifier, events_table=EVENTS_TABLE[dialect(url)], origin=ORIGIN)

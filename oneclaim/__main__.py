@@ -1,0 +1,3 @@
+from oneclaim.cli import main
+
+main()

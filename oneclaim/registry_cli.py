@@ -1,0 +1,522 @@
+"""The registry's commands: participants, accounts, devices, meter data, issuance, and moving,
+retiring, cancelling and expiring units; provenance and holdings from the read models.
+
+Each command is thin: parse, call one `Ledger` method, print what happened (`--json` for a
+machine-readable result). Errors are `error CODE: message` on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from ledger.app import Ledger
+from ledger.domain.batch import Batch, format_range, parse_range
+from ledger.errors import InvalidInput, LedgerError
+from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, failures, out
+from oneclaim.home import Home
+
+participant_app = typer.Typer(help="Organisations taking part in the market.", no_args_is_help=True)
+account_app = typer.Typer(help="Holding accounts (pseudonymous ids).", no_args_is_help=True)
+device_app = typer.Typer(help="Generating devices (建档立卡).", no_args_is_help=True)
+meter_app = typer.Typer(help="Metered production.", no_args_is_help=True)
+issue_app = typer.Typer(help="Issue GECs, CCER or carbon-inclusion credits.", no_args_is_help=True)
+project_app = typer.Typer(help="CCER projects.", no_args_is_help=True)
+programme_app = typer.Typer(help="Carbon-inclusion programmes (碳普惠).", no_args_is_help=True)
+readmodel_app = typer.Typer(help="The read models (projections of the log).", no_args_is_help=True)
+for name, sub in (
+    ("participant", participant_app),
+    ("account", account_app),
+    ("device", device_app),
+    ("meter", meter_app),
+    ("issue", issue_app),
+    ("project", project_app),
+    ("programme", programme_app),
+    ("readmodel", readmodel_app),
+):
+    app.add_typer(sub, name=name)
+
+SerialsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--serials", help="Serial range <batch>:<first>-<last> (repeatable); instead of --quantity."),
+]
+QuantityOpt = Annotated[int | None, typer.Option("--quantity", help="Units to take, lowest serials first.")]
+RequestOpt = Annotated[
+    str | None, typer.Option("--request-id", help="Client id that makes a retried command idempotent.")
+]
+OnOpt = Annotated[str | None, typer.Option("--on", help="Business date YYYY-MM-DD (default: today, China time).")]
+
+
+@contextmanager
+def opened(home: str | None, as_json: bool) -> Iterator[Ledger]:
+    with failures(as_json):
+        ledger = Home.at(home).ledger()
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int]] | None:
+    if not serials:
+        return None
+    spans = []
+    for text in serials:
+        code, start, end = parse_range(text)
+        if code != batch_code:
+            raise InvalidInput(f"{text} is not in batch {batch_code}", code="SERIAL_MALFORMED")
+        spans.append((start, end))
+    return spans
+
+
+def day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID") from None
+
+
+def batch_summary(batch: Batch) -> dict[str, Any]:
+    return {
+        "batch": batch.code,
+        "instrument": batch.instrument,
+        "quantity": batch.quantity,
+        "tradable": batch.tradable,
+        "valid_through": batch.valid_through,
+        "serials": format_range(batch.code, 0, batch.quantity),
+        "origin": batch.origin,
+    }
+
+
+# ---------------------------------------------------------------------------------- parties
+
+
+@participant_app.command("add")
+def participant_add(
+    code: Annotated[str, typer.Argument(help="Registry code of the organisation.")],
+    name: Annotated[str, typer.Option(help="Organisation name.")],
+    role: Annotated[str, typer.Option(help="generator, consumer, trader, verifier or registry.")],
+    province: Annotated[str, typer.Option()],
+    city: Annotated[str, typer.Option()],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an organisation."""
+    with opened(home, as_json) as ledger:
+        ledger.add_participant(code, name, role, province, city)
+    emit(as_json, {"participant": code, "role": role}, f"Registered participant {code} ({role})")
+
+
+@account_app.command("open")
+def account_open(
+    account: Annotated[str, typer.Argument(help="Pseudonymous account id, acct:…")],
+    owner: Annotated[str, typer.Option(help="The participant that holds it.")],
+    purpose: Annotated[str, typer.Option(help="What the account is for.")] = "holding",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a holding account for a participant."""
+    with opened(home, as_json) as ledger:
+        ledger.open_account(account, owner, purpose)
+    emit(as_json, {"account": account, "owner": owner}, f"Opened account {account} for {owner}")
+
+
+@device_app.command("register")
+def device_register(
+    code: Annotated[str, typer.Argument(help="Device code (no ':' or '/').")],
+    technology: Annotated[str, typer.Option(help="wind, offshore_wind, deep_sea_offshore_wind, distributed_pv, …")],
+    capacity_kw: Annotated[int, typer.Option("--capacity-kw", help="Installed capacity, kW.")],
+    province: Annotated[str, typer.Option()],
+    city: Annotated[str, typer.Option()],
+    owner: Annotated[str, typer.Option(help="Owning participant.")],
+    commissioned_on: Annotated[str, typer.Option("--commissioned-on", help="YYYY-MM-DD")],
+    scheme: Annotated[list[str] | None, typer.Option("--scheme", help="GEC, CCER, INCLUSION (repeatable).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register (建档立卡) a generating device."""
+    with opened(home, as_json) as ledger:
+        device = ledger.register_device(
+            code, technology, capacity_kw, province, city, owner, commissioned_on, tuple(scheme or ["GEC"])
+        )
+    emit(
+        as_json,
+        {"device": code, "technology": technology, "schemes": device.schemes, "gec_tradable": device.gec_tradable},
+        f"Registered device {code}: {technology}, {capacity_kw} kW, schemes {', '.join(device.schemes)}",
+    )
+
+
+# ---------------------------------------------------------------------------------- meter data
+
+CSV_COLUMNS = ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh")
+
+
+def read_meter_csv(path: Path) -> list[dict]:
+    """Parse a readings CSV; every malformed row is reported with its line number."""
+    rows, errors = [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidInput(
+                f"{path} lacks column(s) {', '.join(missing)}; the header is {','.join(CSV_COLUMNS)}",
+                code="CSV_HEADER_INVALID",
+            )
+        for row in reader:
+            line = reader.line_num
+            try:
+                parsed = {
+                    "line": line,
+                    "device": (row["device"] or "").strip(),
+                    "start": row["start"],
+                    "end": row["end"],
+                }
+                for column in ("on_grid_kwh", "self_consumed_kwh"):
+                    raw = (row.get(column) or "0").strip()
+                    if not raw.isdigit():
+                        raise InvalidInput(
+                            f"{column} must be a whole number of kWh, got {raw!r}", code="QUANTITY_NOT_INTEGER"
+                        )
+                    parsed[column] = int(raw)
+                if not parsed["device"]:
+                    raise InvalidInput("device is empty", code="DEVICE_CODE_INVALID")
+                rows.append(parsed)
+            except LedgerError as e:
+                errors.append({"line": line, "code": e.code, "message": e.message})
+            except (TypeError, AttributeError):
+                errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} bad row(s) in {path}; nothing was imported. First: line {errors[0]['line']}:"
+            f" {errors[0]['message']}",
+            code="IMPORT_REJECTED",
+            errors=errors,
+        )
+    return rows
+
+
+@meter_app.command("import")
+def meter_import(
+    file: Annotated[Path, typer.Argument(help="CSV with header device,start,end,on_grid_kwh,self_consumed_kwh.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import readings. All rows are checked first; if any is bad, nothing is written and every
+    bad row is listed with its line number. Re-importing a file skips rows already recorded."""
+    with opened(home, as_json) as ledger:
+        rows = read_meter_csv(file)
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("importing readings", total=len(rows))
+            result = ledger.import_readings(rows, progress=lambda n: bar.advance(task, n))
+    emit(
+        as_json,
+        result,
+        f"Imported {result['recorded']} reading(s) for {result['devices']} device(s);"
+        f" {result['skipped']} already recorded",
+    )
+
+
+# ---------------------------------------------------------------------------------- issuance
+
+
+@issue_app.command("gec")
+def issue_gec(
+    device: Annotated[str, typer.Option(help="Device code.")],
+    month: Annotated[str, typer.Option(help="Production month YYYY-MM.")],
+    account: Annotated[str, typer.Option(help="The generator's account to issue into.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """绿证核发: GECs for a device's production month (1 per 1000 kWh; the rest carries over)."""
+    with opened(home, as_json) as ledger:
+        batches = ledger.issue_gec(device, month, account)
+        carry = ledger.device(device).carry_kwh
+    summary = [batch_summary(b) for b in batches]
+    lines = [f"Issued {b['quantity']} GEC(s) {b['serials']}" for b in summary] or ["No whole GEC this month"]
+    emit(
+        as_json,
+        {"batches": summary, "carry_kwh": carry},
+        "\n".join(lines) + f"\nCarried to next month: {carry['tradable']} kWh tradable, "
+        f"{carry['non_tradable']} kWh non-tradable",
+    )
+
+
+@project_app.command("register")
+def project_register(
+    code: Annotated[str, typer.Argument()],
+    methodology: Annotated[str, typer.Option()],
+    owner: Annotated[str, typer.Option()],
+    crediting_start: Annotated[str, typer.Option("--crediting-start")],
+    crediting_end: Annotated[str, typer.Option("--crediting-end")],
+    device: Annotated[list[str] | None, typer.Option("--device", help="Device in the project (repeatable).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register (登记) a validated CCER project with its crediting period."""
+    with opened(home, as_json) as ledger:
+        ledger.register_ccer_project(code, methodology, owner, device or [], crediting_start, crediting_end)
+    emit(as_json, {"project": code}, f"Registered CCER project {code} ({crediting_start} to {crediting_end})")
+
+
+@issue_app.command("ccer")
+def issue_ccer(
+    project: Annotated[str, typer.Option()],
+    period_start: Annotated[str, typer.Option("--period-start")],
+    period_end: Annotated[str, typer.Option("--period-end")],
+    kgco2e: Annotated[int, typer.Option("--kgco2e", help="Verified reductions, whole kgCO2e.")],
+    account: Annotated[str, typer.Option()],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue CCER for verified reductions in one period."""
+    with opened(home, as_json) as ledger:
+        batch = ledger.issue_ccer(project, period_start, period_end, kgco2e, account)
+    emit(as_json, batch_summary(batch), f"Issued {batch.quantity} kgCO2e of CCER as {batch.code}")
+
+
+@programme_app.command("add")
+def programme_add(
+    code: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option()],
+    region: Annotated[str, typer.Option()],
+    factor: Annotated[str, typer.Option(help="Emission factor code, e.g. SIP-2020-PURCHASED.")],
+    methodology: Annotated[list[str], typer.Option("--methodology", help="Repeatable.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Establish a carbon-inclusion programme."""
+    with opened(home, as_json) as ledger:
+        ledger.establish_programme(code, name, region, methodology, factor)
+    emit(as_json, {"programme": code}, f"Established programme {code}")
+
+
+@issue_app.command("inclusion")
+def issue_inclusion(
+    programme: Annotated[str, typer.Option()],
+    methodology: Annotated[str, typer.Option()],
+    account: Annotated[str, typer.Option()],
+    device: Annotated[str | None, typer.Option(help="For generation-based methodologies.")] = None,
+    month: Annotated[str | None, typer.Option(help="For generation-based methodologies, YYYY-MM.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Site or project, for other methodologies.")] = None,
+    period: Annotated[str | None, typer.Option(help="Period, for other methodologies.")] = None,
+    kgco2e: Annotated[int | None, typer.Option("--kgco2e", help="For other methodologies.")] = None,
+    evidence_sha256: Annotated[str | None, typer.Option("--evidence-sha256")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """碳普惠签发: issue carbon-inclusion credits."""
+    with opened(home, as_json) as ledger:
+        batch = ledger.issue_inclusion(
+            programme,
+            methodology,
+            account,
+            device=device,
+            month=month,
+            subject=subject,
+            period=period,
+            kg_co2e=kgco2e,
+            evidence_sha256=evidence_sha256,
+        )
+    emit(as_json, batch_summary(batch), f"Issued {batch.quantity} kgCO2e of carbon-inclusion credits as {batch.code}")
+
+
+# ---------------------------------------------------------------------------------- moving units
+
+
+def ranges_text(code: str, ranges: list[list[int]]) -> list[str]:
+    return [format_range(code, s, e) for s, e in ranges]
+
+
+@app.command()
+def transfer(
+    batch: Annotated[str, typer.Argument(help="Batch code.")],
+    from_account: Annotated[str, typer.Option("--from")],
+    to_account: Annotated[str, typer.Option("--to")],
+    quantity: QuantityOpt = None,
+    serials: SerialsOpt = None,
+    on: OnOpt = None,
+    request_id: RequestOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move units of a batch between accounts, splitting ranges as needed."""
+    with opened(home, as_json) as ledger:
+        ranges = ledger.transfer(
+            batch,
+            from_account,
+            to_account,
+            quantity=quantity,
+            spans=spans_for(batch, serials),
+            on=day(on),
+            request_id=request_id,
+        )
+    moved = ranges_text(batch, ranges)
+    emit(
+        as_json,
+        {
+            "batch": batch,
+            "from": from_account,
+            "to": to_account,
+            "serials": moved,
+            "units": sum(e - s for s, e in ranges),
+        },
+        f"Transferred {', '.join(moved)} from {from_account} to {to_account}",
+    )
+
+
+@app.command()
+def retire(
+    batch: Annotated[str, typer.Argument(help="Batch code.")],
+    account: Annotated[str, typer.Option()],
+    beneficiary: Annotated[str, typer.Option(help="Who the claim is made for.")],
+    purpose: Annotated[
+        str, typer.Option(help="green_consumption_claim, carbon_neutrality, re100, ets_offset or voluntary.")
+    ],
+    period: Annotated[str, typer.Option(help="Reporting period, e.g. 2025.")],
+    location: Annotated[str, typer.Option(help="Consumption location.")],
+    quantity: QuantityOpt = None,
+    serials: SerialsOpt = None,
+    on: OnOpt = None,
+    request_id: RequestOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """核销: retire units for a claim; prints the retirement record id and its exact serials."""
+    with opened(home, as_json) as ledger:
+        retirement_id = ledger.retire(
+            batch,
+            account,
+            beneficiary=beneficiary,
+            purpose=purpose,
+            reporting_period=period,
+            location=location,
+            quantity=quantity,
+            spans=spans_for(batch, serials),
+            on=day(on),
+            request_id=request_id,
+        )
+        record = ledger.batch(batch).retirements[retirement_id]
+    retired = ranges_text(batch, record["ranges"])
+    emit(
+        as_json,
+        {
+            "retirement_id": retirement_id,
+            "batch": batch,
+            "serials": retired,
+            **{k: record[k] for k in ("beneficiary", "purpose", "reporting_period", "location")},
+        },
+        f"Retirement {retirement_id}: {', '.join(retired)} for {beneficiary} ({purpose}, {period}, {location})",
+    )
+
+
+@app.command()
+def cancel(
+    batch: Annotated[str, typer.Argument(help="Batch code.")],
+    reason: Annotated[str, typer.Option(help="Why the registry cancels these units.")],
+    serials: SerialsOpt = None,
+    request_id: RequestOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel units (all active or frozen units of the batch unless --serials is given)."""
+    with opened(home, as_json) as ledger:
+        ranges = ledger.cancel(batch, reason, spans_for(batch, serials), request_id)
+    cancelled = ranges_text(batch, ranges)
+    emit(
+        as_json, {"batch": batch, "serials": cancelled, "reason": reason}, f"Cancelled {', '.join(cancelled)}: {reason}"
+    )
+
+
+@app.command()
+def expire(
+    as_of: Annotated[str, typer.Option("--as-of", help="Expire everything past its validity on this date.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Expire every unit past its validity as of a date. Idempotent: a second run does nothing."""
+    from ledger.readmodel import ReadModel
+
+    with opened(home, as_json) as ledger:
+        when = day(as_of)
+        candidates = ReadModel(ledger).batches(expiring_before=when)
+        expired = ledger.expire_batches(candidates, when)
+    payload = {code: ranges_text(code, ranges) for code, ranges in expired.items()}
+    units = sum(e - s for ranges in expired.values() for s, e in ranges)
+    emit(
+        as_json,
+        {"as_of": as_of, "expired": payload, "units": units},
+        f"Expired {units} unit(s) in {len(expired)} batch(es) as of {as_of}",
+    )
+
+
+# ---------------------------------------------------------------------------------- queries
+
+
+@app.command()
+def provenance(
+    serial: Annotated[str, typer.Argument(help="A serial number, <batch>:<n>.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where a serial came from, who held it, who retired it: every event that touched it."""
+    from ledger.readmodel import ReadModel
+
+    with opened(home, as_json) as ledger:
+        result = ReadModel(ledger).provenance(serial)
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    out.print(
+        f"[bold]{result['serial']}[/] ({result['instrument']}) from {json.dumps(result['origin'], ensure_ascii=False)}"
+    )
+    out.print(f"now: {result['current']['state']} with {result['current']['holder']}")
+    table = Table("seq", "event", "when", "serials", "detail")
+    for e in result["events"]:
+        table.add_row(
+            str(e["seq"]), e["type"], str(e["timestamp"])[:19], e["range"], json.dumps(e["detail"], ensure_ascii=False)
+        )
+    out.print(table)
+
+
+@app.command()
+def holdings(
+    account: Annotated[str, typer.Argument(help="Account id, acct:…")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What an account holds, per batch and state."""
+    from ledger.readmodel import ReadModel
+
+    with opened(home, as_json) as ledger:
+        ledger.account(account)
+        rows = ReadModel(ledger).holdings(account)
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("batch", "instrument", "state", "units", "serials")
+    for row in rows:
+        table.add_row(
+            row["batch"], row["instrument"], row["state"], str(row["units"]), " ".join(row.get("serials", []))
+        )
+    out.print(table)
+
+
+@readmodel_app.command("rebuild")
+def readmodel_rebuild(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Drop the read models and rebuild them from the log."""
+    from ledger.readmodel import ReadModel
+
+    with opened(home, as_json) as ledger:
+        processed = ReadModel(ledger).rebuild()
+    emit(as_json, {"events": processed}, f"Rebuilt the read models from {processed} events")
