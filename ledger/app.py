@@ -186,6 +186,9 @@ class Ledger(Application[UUID]):
         for row in rows:
             line = row.get("line")
             try:
+                missing = [k for k in ("device", "start", "end", "on_grid_kwh") if k not in row]
+                if missing:
+                    raise InvalidInput(f"the row lacks {', '.join(missing)}", code="ROW_INCOMPLETE")
                 code = row["device"]
                 if code not in devices:
                     devices[code] = self.device(code)
@@ -228,6 +231,7 @@ class Ledger(Application[UUID]):
         """绿证核发 for one device and production month, into the generator's account."""
         device = self.device(device_code)
         self._holding_account(account, device.owner)
+        device.check_scheme("GEC")
         specs = device.issue_gec(month)
         valid_through = gec_valid_through(parse_month(month)).isoformat()
         batches = [
@@ -300,6 +304,7 @@ class Ledger(Application[UUID]):
             if device is None or month is None:
                 raise InvalidInput(f"{methodology} credits need a device and a month", code="SELECTION_INVALID")
             generator = self.device(device)
+            generator.check_scheme("INCLUSION")
             if holding.owner != generator.owner:
                 raise Conflict(
                     f"account {account} belongs to {holding.owner}, not the device owner {generator.owner}",
@@ -350,10 +355,10 @@ class Ledger(Application[UUID]):
         on: date | None = None,
         request_id: str | None = None,
     ) -> list[list[int]]:
-        self.account(from_account)
-        self.account(to_account)
+        seller, buyer = self.account(from_account), self.account(to_account)
         batch = self.batch(batch_code)
-        ranges = batch.transfer(from_account, to_account, on or today(), quantity, spans, request_id)
+        sale = seller.owner != buyer.owner  # moving between one's own accounts is no trade
+        ranges = batch.transfer(from_account, to_account, on or today(), quantity, spans, request_id, sale)
         self._save_or_conflict(batch)
         return ranges
 

@@ -23,7 +23,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +38,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TextClause,
     bindparam,
     column,
     create_engine,
@@ -56,7 +54,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.app import Ledger
-from ledger.domain.batch import STATES, Batch, format_range, parse_serial
+from ledger.domain.batch import MAX_UNITS, STATES, Batch, format_range, parse_serial
 from ledger.domain.device import Device
 from ledger.domain.participant import Account, Participant
 from ledger.errors import InvalidInput, LedgerError, NotFound
@@ -66,14 +64,14 @@ SCHEMA_LOCK = 0x0C1A1C  # PostgreSQL advisory lock id for rm_ schema changes (th
 
 metadata = MetaData()
 
-tracking = Table(
+rm_tracking = Table(
     "rm_tracking",
     metadata,
     Column("name", String, primary_key=True),
     Column("position", BigInteger, nullable=False),  # last notification id applied; 0 = none
 )
 
-batches = Table(
+rm_batches = Table(
     "rm_batches",
     metadata,
     Column("code", String, primary_key=True),
@@ -88,7 +86,7 @@ batches = Table(
     Column("span_classes", BigInteger, nullable=False),  # bit c set: rm_provenance has rows of span_class c
 )
 
-ranges = Table(
+rm_ranges = Table(
     "rm_ranges",
     metadata,
     Column("batch", String, primary_key=True),
@@ -100,7 +98,7 @@ ranges = Table(
     Index("rm_ranges_holder", "holder", "batch"),
 )
 
-provenance = Table(
+rm_provenance = Table(
     "rm_provenance",
     metadata,
     Column("notification_id", BigInteger, primary_key=True),
@@ -115,7 +113,7 @@ provenance = Table(
     Index("rm_provenance_stab", "batch", "span_class", "start", "end"),
 )
 
-participants = Table(
+rm_participants = Table(
     "rm_participants",
     metadata,
     Column("code", String, primary_key=True),
@@ -125,7 +123,7 @@ participants = Table(
     Column("city", String, nullable=False),
 )
 
-accounts = Table(
+rm_accounts = Table(
     "rm_accounts",
     metadata,
     Column("account", String, primary_key=True),
@@ -133,7 +131,7 @@ accounts = Table(
     Column("purpose", String, nullable=False),
 )
 
-devices = Table(
+rm_devices = Table(
     "rm_devices",
     metadata,
     Column("code", String, primary_key=True),
@@ -148,10 +146,10 @@ devices = Table(
 
 BATCH_TOPICS = f"{Batch.__module__}:{Batch.__qualname__}."  # every Batch event's topic starts so
 CREATED_ROWS = {  # created event -> (table, event attributes copied to its row)
-    Participant.Registered: (participants, ("code", "name", "role", "province", "city")),
-    Account.Opened: (accounts, ("account", "owner", "purpose")),
+    Participant.Registered: (rm_participants, ("code", "name", "role", "province", "city")),
+    Account.Opened: (rm_accounts, ("account", "owner", "purpose")),
     Device.Registered: (
-        devices,
+        rm_devices,
         ("code", "technology", "capacity_kw", "province", "city", "owner", "commissioned_on", "schemes"),
     ),
 }
@@ -159,12 +157,12 @@ CREATED_TOPICS = {f"{cls.__module__}:{cls.__qualname__}" for cls in CREATED_ROWS
 NOT_DETAIL = {"originator_id", "originator_version", "originator_topic", "timestamp", "ranges"}
 
 
-POSITION = select(tracking.c.position).where(tracking.c.name == TRACKING_NAME)
+POSITION = select(rm_tracking.c.position).where(rm_tracking.c.name == TRACKING_NAME)
 # The tracking position and the log's newest notification id, in one round trip. Every committed
 # event has its log_leaves row (same transaction), so this is eventsourcing's max notification id.
 LOG_LEAVES = table("log_leaves", column("notification_id"))
-HEAD = select(tracking.c.position, select(func.max(LOG_LEAVES.c.notification_id)).scalar_subquery()).where(
-    tracking.c.name == TRACKING_NAME
+HEAD = select(rm_tracking.c.position, select(func.max(LOG_LEAVES.c.notification_id)).scalar_subquery()).where(
+    rm_tracking.c.name == TRACKING_NAME
 )
 
 
@@ -173,38 +171,46 @@ def behind(conn: Connection) -> bool:
     return position < (head or 0)
 
 
+DELETE_RANGE = delete(rm_ranges).where(
+    rm_ranges.c.batch == bindparam("b_batch"), rm_ranges.c.start == bindparam("b_start")
+)
+# Executed with many rows: keys named like columns (the totals, version) become SET clauses.
+UPDATE_BATCH = (
+    update(rm_batches)
+    .where(rm_batches.c.code == bindparam("b_code"))
+    .values(span_classes=rm_batches.c.span_classes.op("|")(bindparam("b_classes")))
+)
 # The range holding a serial: the last range of its batch starting at or before it (primary key).
 LOCATE = (
-    select(ranges, batches.c.instrument, batches.c.valid_through, batches.c.origin, batches.c.span_classes)
-    .join(batches, batches.c.code == ranges.c.batch)
-    .where(ranges.c.batch == bindparam("code"), ranges.c.start <= bindparam("index"))
-    .order_by(ranges.c.start.desc())
+    select(
+        rm_ranges, rm_batches.c.instrument, rm_batches.c.valid_through, rm_batches.c.origin, rm_batches.c.span_classes
+    )
+    .join(rm_batches, rm_batches.c.code == rm_ranges.c.batch)
+    .where(rm_ranges.c.batch == bindparam("code"), rm_ranges.c.start <= bindparam("index"))
+    .order_by(rm_ranges.c.start.desc())
     .limit(1)
 )
 
 
-@lru_cache(maxsize=4096)
-def stabbing_query(span_classes: int) -> TextClause:
-    """The rm_provenance rows of batch :code that contain serial :index, for a batch whose rows
-    fall in the span classes set in the bit mask `span_classes`.
-
-    Why span classes: with an index on (batch, start) alone, finding the ranges that contain a
-    point would scan every row of the batch that starts before it. Rows are therefore grouped by
-    c = (end - start).bit_length(): a row of class c that contains serial i starts in
-    (i - 2**c, i], so each class costs one bounded range scan of the (batch, span_class, start)
-    index, and a row it reads that does not contain i contains serial i - 2**(c-1) instead. The
-    cost follows the history of a few serials, not the size of the batch. Plain SQL text, cached
-    per mask, because building the same statement with SQLAlchemy's expression language on every
-    call costs more than running it."""
-    return text(
-        " UNION ALL ".join(
-            'SELECT seq, "type", "timestamp", "start", "end", detail FROM rm_provenance'
-            f' WHERE batch = :code AND span_class = {c} AND "start" <= :index AND "start" > :index - {1 << c}'
-            ' AND "end" > :index'
-            for c in range(span_classes.bit_length())
-            if span_classes >> c & 1
-        )
-    )
+# The rm_provenance rows of batch :code that contain serial :index ("stabbing" query).
+#
+# Why span classes: with an index on (batch, start) alone, finding the ranges that contain a point
+# scans every row of the batch that starts before it, which grows with the batch's history. So
+# each row carries c = (end - start).bit_length(). A row of class c that contains serial i starts
+# in (i - 2**c, i], so each class is one bounded range scan of the (batch, span_class, start, end)
+# index, and a row it reads that does not contain i contains serial i - 2**(c-1) instead: the cost
+# follows the history of a few serials, never the size of the batch. :mask (rm_batches.span_classes)
+# skips the classes the batch has none of. One fixed statement, so drivers prepare it once.
+STAB = text(
+    f"""
+    WITH RECURSIVE classes(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM classes WHERE c < {MAX_UNITS.bit_length()})
+    SELECT p.seq, p."type", p."timestamp", p."start", p."end", p.detail
+    FROM classes JOIN rm_provenance p
+      ON p.batch = :code AND p.span_class = classes.c AND p."start" <= :index
+     AND p."start" > :index - (CAST(1 AS BIGINT) << classes.c) AND p."end" > :index
+    WHERE (CAST(:mask AS BIGINT) >> classes.c) & 1 = 1
+    """
+)
 
 
 def sqlalchemy_url(db_url: str) -> str:
@@ -232,25 +238,25 @@ def disjoint(spans: list) -> list[list[int]]:
 
 class _Chunk:
     """What one transaction changes: provenance rows to insert, and the batches it touched with
-    their range maps as they were before the chunk (so each batch's rows are diffed once)."""
+    their range maps as they were before the chunk, so each batch's rows are diffed once."""
 
     def __init__(self) -> None:
         self.provenance: list[dict] = []
-        self.touched: dict[str, tuple[Batch, set[tuple], int]] = {}  # code -> (batch, ranges before, classes)
+        self.batches: dict[str, Batch] = {}  # code -> the batch after its last event in the chunk
+        self.before: dict[str, set[tuple]] = {}  # code -> its ranges before the chunk
+        self.classes: dict[str, int] = {}  # code -> span classes of its new provenance rows (bit set)
         self.issued: dict[str, int] = {}  # code -> seq of its Issued event, for batches new in this chunk
 
-    def touch(self, batch: Batch, before: list[list], span_class: int) -> None:
-        if batch.code in self.touched:
-            _, first, classes = self.touched[batch.code]
-        else:
-            first, classes = {tuple(r) for r in before}, 0
-        self.touched[batch.code] = (batch, first, classes | 1 << span_class)
+    def touch(self, batch: Batch, before: list[tuple]) -> None:
+        if batch.code not in self.before:
+            self.before[batch.code] = set(before)
+        self.batches[batch.code] = batch
 
 
 class ReadModel:
     """Queryable projections of a ledger, kept in the ledger's own database."""
 
-    def __init__(self, ledger: Ledger, *, chunk_size: int = 500, cache_size: int = 1000) -> None:
+    def __init__(self, ledger: Ledger, *, chunk_size: int = 500, cache_size: int = 10_000) -> None:
         self.ledger = ledger
         self.chunk_size = chunk_size
         self.cache_size = cache_size
@@ -290,7 +296,7 @@ class ReadModel:
                 for index in rm_table.indexes:
                     conn.execute(CreateIndex(index, if_not_exists=True))
             insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
-            conn.execute(insert(tracking).values(name=TRACKING_NAME, position=0).on_conflict_do_nothing())
+            conn.execute(insert(rm_tracking).values(name=TRACKING_NAME, position=0).on_conflict_do_nothing())
 
     def rebuild(self) -> int:
         """Drop the rm_ tables and replay the whole log; returns the notifications processed."""
@@ -326,8 +332,8 @@ class ReadModel:
             with self.engine.begin() as conn:
                 # Claim the tracking row before reading anything: concurrent catch-ups (other
                 # processes) queue here, and on SQLite this takes the write lock up front.
-                claim = tracking.c.name == TRACKING_NAME
-                conn.execute(update(tracking).where(claim).values(position=tracking.c.position))
+                claim = rm_tracking.c.name == TRACKING_NAME
+                conn.execute(update(rm_tracking).where(claim).values(position=rm_tracking.c.position))
                 position = conn.execute(POSITION).scalar_one()
                 notifications = self.ledger.recorder.select_notifications(
                     position, self.chunk_size, inclusive_of_start=False
@@ -352,7 +358,7 @@ class ReadModel:
                             row["schemes"] = dumps(row["schemes"])
                         conn.execute(target.insert().values(row))
                 self._write(conn, chunk)
-                conn.execute(update(tracking).where(claim).values(position=notifications[-1].id))
+                conn.execute(update(rm_tracking).where(claim).values(position=notifications[-1].id))
                 return len(notifications)
         except BaseException:
             self._cache.clear()  # cached aggregates may hold changes that were just rolled back
@@ -369,9 +375,10 @@ class ReadModel:
         return batch
 
     def _apply_batch_event(self, event: Batch.Event, notification_id: int, seq: int, chunk: _Chunk) -> None:
-        before_agg = self._batch(event)
-        before = [] if before_agg is None else [list(r) for r in before_agg.ranges]
-        batch = event.mutate(before_agg)
+        previous = self._batch(event)
+        before = [] if previous is None else [tuple(r) for r in previous.ranges]
+        batch = event.mutate(previous)
+        chunk.touch(batch, before)
         self._cache[batch.id] = batch
         self._cache.move_to_end(batch.id)
         while len(self._cache) > self.cache_size:
@@ -382,15 +389,17 @@ class ReadModel:
             spans, common = [[0, batch.quantity]], {"holder": event.holder}
             chunk.issued[batch.code] = seq
         else:
-            spans = disjoint(event.ranges)
+            spans = disjoint(getattr(event, "ranges", []))
             common = {k: v for k, v in vars(event).items() if k not in NOT_DETAIL and v is not None}
+            if isinstance(common.get("request"), dict):  # a client's request: its id, not its echo of the parameters
+                common["request_id"] = common.pop("request")["id"]
         starts = [r[0] for r in before]
         for start, end in spans:
             detail = dict(common)
             if before:  # who held these units when the event happened (first serial's holder)
                 detail["held_by"] = before[bisect_right(starts, start) - 1][2]
             span_class = (end - start).bit_length()
-            chunk.touch(batch, before, span_class)
+            chunk.classes[batch.code] = chunk.classes.get(batch.code, 0) | 1 << span_class
             chunk.provenance.append(
                 {
                     "notification_id": notification_id,
@@ -406,40 +415,42 @@ class ReadModel:
             )
 
     def _write(self, conn: Connection, chunk: _Chunk) -> None:
-        """Write a chunk: its provenance rows, and for each batch it touched, the ranges that
-        changed and the new totals."""
-        if chunk.provenance:
-            conn.execute(provenance.insert(), chunk.provenance)
-        for code, (batch, before, classes) in chunk.touched.items():
-            after = {tuple(r) for r in batch.ranges}
-            gone = [{"b": code, "s": r[0]} for r in before - after]
-            if gone:
-                conn.execute(
-                    delete(ranges).where(ranges.c.batch == bindparam("b"), ranges.c.start == bindparam("s")), gone
-                )
-            new = [
+        """Write a chunk in a handful of statements however many batches it touched: its
+        provenance rows, the ranges that changed, and the new totals of each batch."""
+        gone, new, issued, changed = [], [], [], []
+        for code, batch in chunk.batches.items():
+            before, after, classes = chunk.before[code], {tuple(r) for r in batch.ranges}, chunk.classes.get(code, 0)
+            gone += ({"b_batch": code, "b_start": r[0]} for r in before - after)
+            new += (
                 {"batch": code, "start": s, "end": e, "holder": h, "state": st, "sales": n}
                 for s, e, h, st, n in after - before
-            ]
-            if new:
-                conn.execute(ranges.insert(), new)
+            )
             totals = {**batch.supply(), "version": batch.version}
             if code in chunk.issued:
-                valid_through = batch.valid_through and date.fromisoformat(batch.valid_through)
-                row = {
-                    "code": code,
-                    "instrument": batch.instrument,
-                    "quantity": batch.quantity,
-                    "tradable": batch.tradable,
-                    "valid_through": valid_through,
-                    "origin": dumps(batch.origin),
-                    "issued_seq": chunk.issued[code],
-                    "span_classes": classes,
-                }
-                conn.execute(batches.insert().values(**row, **totals))
+                issued.append(
+                    {
+                        "code": code,
+                        "instrument": batch.instrument,
+                        "quantity": batch.quantity,
+                        "tradable": batch.tradable,
+                        "valid_through": batch.valid_through and date.fromisoformat(batch.valid_through),
+                        "origin": dumps(batch.origin),
+                        "issued_seq": chunk.issued[code],
+                        "span_classes": classes,
+                        **totals,
+                    }
+                )
             else:
-                spans = batches.c.span_classes.op("|")(classes)
-                conn.execute(update(batches).where(batches.c.code == code).values(**totals, span_classes=spans))
+                changed.append({"b_code": code, "b_classes": classes, **totals})
+        for statement, rows in (
+            (rm_provenance.insert(), chunk.provenance),
+            (DELETE_RANGE, gone),
+            (rm_ranges.insert(), new),
+            (rm_batches.insert(), issued),
+            (UPDATE_BATCH, changed),
+        ):
+            if rows:
+                conn.execute(statement, rows)
 
     # ------------------------------------------------------------------ queries
 
@@ -456,21 +467,23 @@ class ReadModel:
     def holdings(self, account: str) -> list[dict]:
         """What an account holds, per batch and state, with its serial ranges."""
         with self._reading() as conn:
-            if conn.execute(select(accounts.c.account).where(accounts.c.account == account)).first() is None:
+            if conn.execute(select(rm_accounts.c.account).where(rm_accounts.c.account == account)).first() is None:
                 raise NotFound(f"unknown account {account}", code="ACCOUNT_NOT_FOUND", account=account)
             rows = conn.execute(
-                select(ranges.c.batch, batches.c.instrument, ranges.c.state, ranges.c.start, ranges.c.end)
-                .join(batches, batches.c.code == ranges.c.batch)
-                .where(ranges.c.holder == account)
-                .order_by(ranges.c.batch, ranges.c.start)
+                select(
+                    rm_ranges.c.batch, rm_batches.c.instrument, rm_ranges.c.state, rm_ranges.c.start, rm_ranges.c.end
+                )
+                .join(rm_batches, rm_batches.c.code == rm_ranges.c.batch)
+                .where(rm_ranges.c.holder == account)
+                .order_by(rm_ranges.c.batch, rm_ranges.c.start)
             ).all()
         out: dict[tuple[str, str], dict] = {}
         for code, instrument, state, start, end in rows:
             entry = out.setdefault(
-                (code, state), {"batch": code, "instrument": instrument, "state": state, "units": 0, "ranges": []}
+                (code, state), {"batch": code, "instrument": instrument, "state": state, "units": 0, "serials": []}
             )
             entry["units"] += end - start
-            entry["ranges"].append(format_range(code, start, end))
+            entry["serials"].append(format_range(code, start, end))
         return sorted(out.values(), key=lambda e: (e["batch"], STATES.index(e["state"])))
 
     def serial(self, serial: str) -> dict:
@@ -502,7 +515,7 @@ class ReadModel:
         with self._reading() as conn:
             current, index = self._locate(conn, serial)
             code = current.batch
-            rows = conn.execute(stabbing_query(current.span_classes), {"code": code, "index": index}).all()
+            rows = conn.execute(STAB, {"code": code, "index": index, "mask": current.span_classes}).all()
         events = [
             {
                 "seq": row.seq,
@@ -525,7 +538,7 @@ class ReadModel:
     def supply(self, batch_code: str) -> dict:
         """Units issued and per state: issued = active + frozen + retired + cancelled + expired + exported."""
         with self._reading() as conn:
-            row = conn.execute(select(batches).where(batches.c.code == batch_code)).first()
+            row = conn.execute(select(rm_batches).where(rm_batches.c.code == batch_code)).first()
         if row is None:
             raise NotFound(f"unknown batch {batch_code}", code="BATCH_NOT_FOUND", batch=batch_code)
         return {
@@ -549,13 +562,13 @@ class ReadModel:
             raise InvalidInput(
                 f"unknown state(s) {sorted(unknown)}; states are {', '.join(STATES)}", code="STATE_INVALID"
             )
-        query = select(batches.c.code).order_by(batches.c.code)
+        query = select(rm_batches.c.code).order_by(rm_batches.c.code)
         if instrument is not None:
-            query = query.where(batches.c.instrument == instrument)
+            query = query.where(rm_batches.c.instrument == instrument)
         if expiring_before is not None:
-            query = query.where(batches.c.valid_through < expiring_before)
+            query = query.where(rm_batches.c.valid_through < expiring_before)
         if with_units_in:
-            query = query.where(or_(*(batches.c[state] > 0 for state in with_units_in)))
+            query = query.where(or_(*(rm_batches.c[state] > 0 for state in with_units_in)))
         with self._reading() as conn:
             return list(conn.execute(query).scalars())
 

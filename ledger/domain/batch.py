@@ -11,6 +11,7 @@ Serial format (documented in docs/registry.md): `<batch code>:<n>`, n = 1..N; a 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -56,7 +57,7 @@ def check_units(name: str, value: object, limit: int = MAX_UNITS) -> int:
 def parse_serial(serial: str) -> tuple[str, int]:
     """`<batch code>:<n>` -> (batch code, 0-based index)."""
     code, sep, n = serial.rpartition(":")
-    if not sep or not code or not n.isdigit() or int(n) < 1:
+    if not sep or not code or not (n.isascii() and n.isdigit()) or int(n) < 1:
         raise InvalidInput(
             f"{serial!r} is not a serial number; the form is <batch code>:<n>, e.g. GEC-202501-SIP-PV-0001-T:17",
             code="SERIAL_MALFORMED",
@@ -68,7 +69,8 @@ def parse_range(text: str) -> tuple[str, int, int]:
     """`<batch code>:<first>-<last>` (or a single serial) -> (code, start, end), 0-based half-open."""
     code, sep, span = text.rpartition(":")
     first, dash, last = span.partition("-")
-    if not sep or not first.isdigit() or (dash and not last.isdigit()):
+    digits = all(part.isascii() and part.isdigit() for part in ((first, last) if dash else (first,)))
+    if not sep or not code or not digits:
         raise InvalidInput(
             f"{text!r} is not a serial range; the form is <batch code>:<first>-<last>",
             code="SERIAL_MALFORMED",
@@ -81,6 +83,35 @@ def parse_range(text: str) -> tuple[str, int, int]:
 
 def format_range(code: str, start: int, end: int) -> str:
     return f"{code}:{start + 1}" if end == start + 1 else f"{code}:{start + 1}-{end}"
+
+
+def _request(request_id: str | None, command: str, params: list) -> dict | None:
+    """What a command with a client request id must match when it is retried."""
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= 128:
+        raise InvalidInput("a request id is 1 to 128 characters", code="REQUEST_ID_INVALID")
+    return {"id": request_id, "command": command, "params": json.loads(json.dumps(params))}
+
+
+def check_spans(spans: object, quantity: int, code: str) -> list[tuple[int, int]]:
+    """Named serial spans: a non-empty list of (start, end) whole-number pairs inside the batch,
+    0-based and half-open, not overlapping."""
+    if not isinstance(spans, list | tuple) or not spans:
+        raise InvalidInput("name at least one serial range", code="SELECTION_INVALID")
+    checked = []
+    for span in spans:
+        if not (isinstance(span, list | tuple) and len(span) == 2 and all(type(v) is int for v in span)):
+            raise InvalidInput(f"{span!r} is not a (start, end) pair of whole numbers", code="SELECTION_INVALID")
+        start, end = span
+        if not 0 <= start < end <= quantity:
+            raise InvalidInput(f"{format_range(code, start, end)} is outside 1..{quantity}", code="SERIAL_UNKNOWN")
+        checked.append((start, end))
+    checked.sort()
+    for (_, end), (start, _) in zip(checked, checked[1:], strict=False):
+        if start < end:
+            raise InvalidInput("the serial ranges overlap", code="SELECTION_INVALID")
+    return checked
 
 
 class Batch(Aggregate):
@@ -111,7 +142,7 @@ class Batch(Aggregate):
         # [start, end, holder, state, sales], sorted, a partition of [0, quantity)
         self.ranges: list[list] = [[0, quantity, holder, ACTIVE, 0]]
         self.retirements: dict[str, dict] = {}
-        self.requests: dict[str, list] = {}  # request id -> the ranges that command touched
+        self.requests: dict[str, dict] = {}  # request id -> the command, its parameters and result
 
     # ------------------------------------------------------------------ queries
 
@@ -209,14 +240,7 @@ class Batch(Aggregate):
                 requested=quantity,
             )
         picked = []
-        for start, end in sorted(spans):
-            if not 0 <= start < end <= self.quantity:
-                raise InvalidInput(
-                    f"{format_range(self.code, start, end)} is outside 1..{self.quantity}",
-                    code="SERIAL_UNKNOWN",
-                )
-            if picked and start < picked[-1][1]:
-                raise InvalidInput("the serial ranges overlap", code="SELECTION_INVALID")
+        for start, end in check_spans(spans, self.quantity, self.code):
             for r in self.ranges:
                 if r[0] < end and start < r[1]:
                     refusal = self._refusal(account, r, action)
@@ -235,6 +259,25 @@ class Batch(Aggregate):
                 valid_through=self.valid_through,
             )
 
+    def _replay(self, request: dict | None) -> dict | None:
+        """A retried command (same request id) gets its first result; a request id reused for a
+        different command or different parameters is refused."""
+        if not request:
+            return None
+        first = self.requests.get(request["id"])
+        if first is None:
+            return None
+        if first["command"] != request["command"] or first["params"] != request["params"]:
+            raise Conflict(
+                f"request id {request['id']!r} was already used for a different {first['command']} on {self.code}",
+                code="REQUEST_ID_REUSED",
+            )
+        return first
+
+    def _remember(self, request: dict | None, ranges: list, **result: object) -> None:
+        if request:
+            self.requests[request["id"]] = {**request, "ranges": ranges, **result}
+
     def transfer(
         self,
         from_account: str,
@@ -243,21 +286,24 @@ class Batch(Aggregate):
         quantity: int | None = None,
         spans=None,
         request_id: str | None = None,
+        sale: bool = True,
     ) -> list[list[int]]:
-        if request_id and request_id in self.requests:
-            return self.requests[request_id]
+        """Move units. `sale` is False only between two accounts of the same participant, which
+        is no trade (成交) and does not use up the scheme's allowed sales."""
+        request = _request(request_id, "transfer", [from_account, to_account, quantity, spans])
+        if first := self._replay(request):
+            return first["ranges"]
         if from_account == to_account:
             raise InvalidInput("a transfer needs two different accounts", code="SAME_ACCOUNT")
         self._check_valid(day, "move")
-        ranges = self.select(from_account, "transfer", quantity, spans)
-        self._transferred(ranges, from_account, to_account, request_id)
+        ranges = self.select(from_account, "transfer" if sale else "move", quantity, spans)
+        self._transferred(ranges, from_account, to_account, sale, request)
         return ranges
 
     @event("Transferred")
-    def _transferred(self, ranges: list, from_account: str, to_account: str, request_id: str | None) -> None:
-        self._set(ranges, holder=to_account, sold=True)
-        if request_id:
-            self.requests[request_id] = ranges
+    def _transferred(self, ranges: list, from_account: str, to_account: str, sale: bool, request: dict | None) -> None:
+        self._set(ranges, holder=to_account, sold=sale)
+        self._remember(request, ranges)
 
     def retire(
         self,
@@ -272,12 +318,13 @@ class Batch(Aggregate):
         request_id: str | None = None,
     ) -> str:
         """核销: retire units for a claim; returns the retirement record id."""
-        if request_id and request_id in self.requests:
-            return next(rid for rid, r in self.retirements.items() if r["request_id"] == request_id)
+        params = [account, beneficiary, purpose, reporting_period, location, quantity, spans]
+        request = _request(request_id, "retire", params)
+        if first := self._replay(request):
+            return first["retirement_id"]
         if purpose not in RETIREMENT_PURPOSES:
             raise InvalidInput(
-                f"purpose must be one of {', '.join(RETIREMENT_PURPOSES)}, got {purpose!r}",
-                code="PURPOSE_INVALID",
+                f"purpose must be one of {', '.join(RETIREMENT_PURPOSES)}, got {purpose!r}", code="PURPOSE_INVALID"
             )
         for name, value in (
             ("beneficiary", beneficiary),
@@ -289,7 +336,7 @@ class Batch(Aggregate):
         self._check_valid(day, "be retired")
         ranges = self.select(account, "retire", quantity, spans)
         retirement_id = f"{self.code}/R{len(self.retirements) + 1}"
-        self._retired(retirement_id, ranges, account, beneficiary, purpose, reporting_period, location, request_id)
+        self._retired(retirement_id, ranges, account, beneficiary, purpose, reporting_period, location, request)
         return retirement_id
 
     @event("Retired")
@@ -302,7 +349,7 @@ class Batch(Aggregate):
         purpose: str,
         reporting_period: str,
         location: str,
-        request_id: str | None,
+        request: dict | None,
     ) -> None:
         self._set(ranges, state=RETIRED)
         self.retirements[retirement_id] = {
@@ -312,42 +359,37 @@ class Batch(Aggregate):
             "purpose": purpose,
             "reporting_period": reporting_period,
             "location": location,
-            "request_id": request_id,
         }
-        if request_id:
-            self.requests[request_id] = ranges
+        self._remember(request, ranges, retirement_id=retirement_id)
 
     def cancel(
         self, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
     ) -> list[list[int]]:
-        """Cancellation by the registry: any units not already retired, cancelled or expired."""
-        if request_id and request_id in self.requests:
-            return self.requests[request_id]
+        """Cancellation by the registry: any active or frozen units (all of the batch's when no
+        spans are named)."""
+        request = _request(request_id, "cancel", [reason, spans])
+        if first := self._replay(request):
+            return first["ranges"]
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a cancellation needs a reason", code="REASON_REQUIRED")
-        spans = spans or [(0, self.quantity)]
-        ranges = []
-        for start, end in spans:
-            if not 0 <= start < end <= self.quantity:
-                raise InvalidInput(
-                    f"{format_range(self.code, start, end)} is outside 1..{self.quantity}",
-                    code="SERIAL_UNKNOWN",
-                )
-            for r in self.ranges:
-                if r[0] < end and start < r[1] and r[3] in (ACTIVE, FROZEN):
-                    ranges.append([max(r[0], start), min(r[1], end)])
+        named = [(0, self.quantity)] if spans is None else check_spans(spans, self.quantity, self.code)
+        ranges = [
+            [max(r[0], start), min(r[1], end)]
+            for start, end in named
+            for r in self.ranges
+            if r[0] < end and start < r[1] and r[3] in (ACTIVE, FROZEN)
+        ]
         if not ranges:
             raise Conflict(
                 f"nothing to cancel in {self.code}: no active or frozen units there", code="NOTHING_TO_CANCEL"
             )
-        self._cancelled(ranges, reason, request_id)
+        self._cancelled(ranges, reason, request)
         return ranges
 
     @event("Cancelled")
-    def _cancelled(self, ranges: list, reason: str, request_id: str | None) -> None:
+    def _cancelled(self, ranges: list, reason: str, request: dict | None) -> None:
         self._set(ranges, state=CANCELLED)
-        if request_id:
-            self.requests[request_id] = ranges
+        self._remember(request, ranges)
 
     def expire(self, as_of: date) -> list[list[int]]:
         """Expire every active or frozen unit once the batch is past its validity. Idempotent:

@@ -156,6 +156,13 @@ class Device(Aggregate):
             schemes=list(schemes),
         )
 
+    def check_scheme(self, scheme: str) -> None:
+        if scheme not in self.schemes:
+            raise Conflict(
+                f"device {self.code} is registered for {', '.join(self.schemes)}, not {scheme}",
+                code="SCHEME_NOT_REGISTERED",
+            )
+
     @property
     def gec_tradable(self) -> bool:
         """On-grid electricity of this device earns tradable GECs (rules.py)."""
@@ -230,6 +237,7 @@ class Device(Aggregate):
                 code="INTERVAL_CROSSES_MONTH",
             )
         self._check_not_certified(month)
+        self._check_capacity(begin, finish, on_grid_kwh + self_consumed_kwh)
         for version, (s, e, *_rest) in self.readings.items():
             if begin < parse_instant("end", e) and parse_instant("start", s) < finish:
                 raise Conflict(
@@ -253,6 +261,16 @@ class Device(Aggregate):
             return False
         return (*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
 
+    def _check_capacity(self, begin: datetime, finish: datetime, kwh: int) -> None:
+        """事前初核: no reading may exceed what the installed capacity can produce in its interval."""
+        seconds = int((finish - begin).total_seconds())
+        if kwh * 3600 > self.capacity_kw * seconds:
+            raise InvalidInput(
+                f"{kwh} kWh in [{begin.isoformat()}, {finish.isoformat()}) is more than {self.code}'s"
+                f" {self.capacity_kw} kW can generate ({self.capacity_kw * seconds // 3600} kWh at most)",
+                code="READING_EXCEEDS_CAPACITY",
+            )
+
     def _check_not_certified(self, month: str) -> None:
         if month in self.gec_months:
             raise Conflict(
@@ -269,7 +287,9 @@ class Device(Aggregate):
             )
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
-        self._check_not_certified(month_of(datetime.fromisoformat(self.readings[corrects_version][0])))
+        start, end = (datetime.fromisoformat(t) for t in self.readings[corrects_version][:2])
+        self._check_not_certified(month_of(start))
+        self._check_capacity(start, end, on_grid_kwh + self_consumed_kwh)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a correction needs a reason", code="REASON_REQUIRED")
         self._correct_reading(corrects_version, on_grid_kwh, self_consumed_kwh, reason)

@@ -1,0 +1,112 @@
+"""A small market for the registry tests, and a transfer process for the concurrency test.
+
+    python -m tests.registry_support DB_URL BATCH FROM TO ON BARRIER (quantity N | spans START END)
+
+connects, prints `ready`, waits until the file BARRIER exists, makes one transfer and prints
+one JSON line: {"ok": true, "ranges": [...]} or {"ok": false, "code": ..., "error": ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ledger.app import Ledger
+from ledger.domain.batch import Batch
+from ledger.errors import LedgerError
+from tests.support import month
+
+GENERATOR, TRADER, CONSUMER = "SIP-GEN", "JS-TRADER", "SZ-FACTORY"
+GEN, TRD, CON = "acct:sip-gen", "acct:js-trader", "acct:sz-factory"
+
+RETIREMENT = {
+    "beneficiary": "苏州某电子厂 (SZ-FACTORY)",
+    "purpose": "green_consumption_claim",
+    "reporting_period": "2025",
+    "location": "江苏苏州",
+}
+
+
+def market(ledger: Ledger) -> None:
+    """A generator, a trader and a consumer in Suzhou, one holding account each."""
+    for code, name, role, account in (
+        (GENERATOR, "苏州工业园区分布式光伏运营商", "generator", GEN),
+        (TRADER, "江苏售电公司", "trader", TRD),
+        (CONSUMER, "苏州某电子厂", "consumer", CON),
+    ):
+        ledger.add_participant(code, name, role, "江苏", "苏州")
+        ledger.open_account(account, code)
+
+
+def pv(
+    ledger: Ledger,
+    code: str = "SIP-PV-0001",
+    technology: str = "distributed_pv",
+    *,
+    capacity_kw: int = 5_000,
+    commissioned_on: str = "2023-05-01",
+    schemes: tuple[str, ...] = ("GEC",),
+) -> str:
+    """Register a device of the generator's in Suzhou Industrial Park; returns its code."""
+    ledger.register_device(code, technology, capacity_kw, "江苏", "苏州工业园区", GENERATOR, commissioned_on, schemes)
+    return code
+
+
+def gecs(ledger: Ledger, device: str, year: int, m: int, on_grid_kwh: int, self_consumed_kwh: int = 0) -> list[Batch]:
+    """Meter a whole production month and issue its GECs into the generator's account."""
+    ledger.record_reading(device, *month(year, m), on_grid_kwh, self_consumed_kwh)
+    return ledger.issue_gec(device, f"{year}-{m:02d}", GEN)
+
+
+def one_gec_batch(ledger: Ledger, mwh: int, year: int = 2025, m: int = 1) -> str:
+    """A fresh device with `mwh` tradable GECs for one month; returns the batch code."""
+    device = pv(ledger, f"SIP-PV-{year}{m:02d}-{mwh}")
+    (batch,) = gecs(ledger, device, year, m, mwh * 1_000)
+    return batch.code
+
+
+def refused(ledger: Ledger, code: str | None, command, /, *args, **kwargs) -> LedgerError:
+    """Run a command that must be refused with `code` (None: any code) and must write nothing."""
+    before = ledger.log.size()
+    with pytest.raises(LedgerError) as refusal:
+        command(*args, **kwargs)
+    assert code is None or refusal.value.code == code, str(refusal.value)
+    assert ledger.log.size() == before, f"{code}: the refused command still appended to the log"
+    return refusal.value
+
+
+def serials(batch: Batch) -> dict[int, tuple[str, str]]:
+    """Every serial of a (small) batch: index -> (holder, state)."""
+    return {i: (holder, state) for start, end, holder, state, _ in batch.ranges for i in range(start, end)}
+
+
+# ---------------------------------------------------------------------- the transfer process
+
+
+def main(argv: list[str]) -> None:
+    db_url, batch, from_account, to_account, on, barrier, how, *numbers = argv
+    ledger = Ledger(db_url)
+    print("ready", flush=True)
+    deadline = time.monotonic() + 60
+    while not Path(barrier).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the start barrier never appeared")
+        time.sleep(0.001)
+    n = [int(x) for x in numbers]
+    selection = {"quantity": n[0]} if how == "quantity" else {"spans": [(n[0], n[1])]}
+    try:
+        ranges = ledger.transfer(batch, from_account, to_account, on=date.fromisoformat(on), **selection)
+        print(json.dumps({"ok": True, "ranges": ranges}), flush=True)
+    except LedgerError as e:
+        print(json.dumps({"ok": False, "code": e.code, "error": str(e)}), flush=True)
+    finally:
+        ledger.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
