@@ -226,7 +226,8 @@ def dumps(value: Any) -> str:
 
 
 def disjoint(spans: list) -> list[list[int]]:
-    """An event's ranges sorted, with overlaps merged (a cancellation may name overlapping spans)."""
+    """An event's ranges sorted, with overlaps merged: cancellations recorded before the domain
+    checked their spans (f46d0ab) could name one serial twice."""
     out: list[list[int]] = []
     for start, end in sorted(spans):
         if out and start < out[-1][1]:

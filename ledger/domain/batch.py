@@ -297,11 +297,13 @@ class Batch(Aggregate):
             raise InvalidInput("a transfer needs two different accounts", code="SAME_ACCOUNT")
         self._check_valid(day, "move")
         ranges = self.select(from_account, "transfer" if sale else "move", quantity, spans)
-        self._transferred(ranges, from_account, to_account, sale, request)
+        self._transferred(ranges, from_account, to_account, sale, request, day.isoformat())
         return ranges
 
     @event("Transferred")
-    def _transferred(self, ranges: list, from_account: str, to_account: str, sale: bool, request: dict | None) -> None:
+    def _transferred(
+        self, ranges: list, from_account: str, to_account: str, sale: bool, request: dict | None, on: str
+    ) -> None:
         self._set(ranges, holder=to_account, sold=sale)
         self._remember(request, ranges)
 
@@ -336,7 +338,9 @@ class Batch(Aggregate):
         self._check_valid(day, "be retired")
         ranges = self.select(account, "retire", quantity, spans)
         retirement_id = f"{self.code}/R{len(self.retirements) + 1}"
-        self._retired(retirement_id, ranges, account, beneficiary, purpose, reporting_period, location, request)
+        self._retired(
+            retirement_id, ranges, account, beneficiary, purpose, reporting_period, location, request, day.isoformat()
+        )
         return retirement_id
 
     @event("Retired")
@@ -350,6 +354,7 @@ class Batch(Aggregate):
         reporting_period: str,
         location: str,
         request: dict | None,
+        on: str,
     ) -> None:
         self._set(ranges, state=RETIRED)
         self.retirements[retirement_id] = {
@@ -359,6 +364,7 @@ class Batch(Aggregate):
             "purpose": purpose,
             "reporting_period": reporting_period,
             "location": location,
+            "on": on,
         }
         self._remember(request, ranges, retirement_id=retirement_id)
 
