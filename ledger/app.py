@@ -71,6 +71,7 @@ class Ledger(Application[UUID]):
 
     def __init__(self, db_url: str, env: dict[str, Any] | None = None) -> None:
         self.db_url = db_url
+        self._owners: dict[str, str] = {}
         super().__init__(env={**persistence_env(db_url), **(env or {})})
 
     def construct_transcoder(self) -> Transcoder:
@@ -140,6 +141,14 @@ class Ledger(Application[UUID]):
 
     def account(self, account: str) -> Account:
         return self._get(account_id(account), "account", account)
+
+    def owner_of(self, account: str) -> str:
+        """The participant holding an account. An account's owner never changes once it is
+        opened, so it is remembered rather than loaded for every command."""
+        owner = self._owners.get(account)
+        if owner is None:
+            owner = self._owners[account] = self.account(account).owner
+        return owner
 
     # ------------------------------------------------------------------ devices and readings
 
@@ -216,13 +225,12 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------------ issuance
 
-    def _holding_account(self, account: str, owner: str) -> Account:
-        holding = self.account(account)
-        if holding.owner != owner:
+    def _holding_account(self, account: str, owner: str) -> None:
+        holder = self.owner_of(account)
+        if holder != owner:
             raise Conflict(
-                f"account {account} belongs to {holding.owner}, not {owner}", code="ACCOUNT_NOT_OWNED", account=account
+                f"account {account} belongs to {holder}, not {owner}", code="ACCOUNT_NOT_OWNED", account=account
             )
-        return holding
 
     def batch(self, code: str) -> Batch:
         return self._get(batch_id(code), "batch", code)
@@ -298,16 +306,16 @@ class Ledger(Application[UUID]):
         """碳普惠签发. Generation-based methodologies take a device and month and convert its
         metered on-grid kWh through the programme's emission factor; others take kgCO2e."""
         programme = self._get(programme_id(programme_code), "programme", programme_code)
-        holding = self.account(account)
+        holder = self.owner_of(account)
         origin: dict[str, Any] = {"programme": programme.code, "methodology": methodology}
         if INCLUSION_METHODOLOGIES.get(methodology):
             if device is None or month is None:
                 raise InvalidInput(f"{methodology} credits need a device and a month", code="SELECTION_INVALID")
             generator = self.device(device)
             generator.check_scheme("INCLUSION")
-            if holding.owner != generator.owner:
+            if holder != generator.owner:
                 raise Conflict(
-                    f"account {account} belongs to {holding.owner}, not the device owner {generator.owner}",
+                    f"account {account} belongs to {holder}, not the device owner {generator.owner}",
                     code="ACCOUNT_NOT_OWNED",
                 )
             kwh, _ = generator.month_totals(month)
@@ -355,9 +363,8 @@ class Ledger(Application[UUID]):
         on: date | None = None,
         request_id: str | None = None,
     ) -> list[list[int]]:
-        seller, buyer = self.account(from_account), self.account(to_account)
+        sale = self.owner_of(from_account) != self.owner_of(to_account)  # one's own accounts: no trade
         batch = self.batch(batch_code)
-        sale = seller.owner != buyer.owner  # moving between one's own accounts is no trade
         ranges = batch.transfer(from_account, to_account, on or today(), quantity, spans, request_id, sale)
         self._save_or_conflict(batch)
         return ranges
@@ -376,7 +383,7 @@ class Ledger(Application[UUID]):
         on: date | None = None,
         request_id: str | None = None,
     ) -> str:
-        self.account(account)
+        self.owner_of(account)
         batch = self.batch(batch_code)
         retirement_id = batch.retire(
             account, on or today(), beneficiary, purpose, reporting_period, location, quantity, spans, request_id
