@@ -185,12 +185,12 @@ class Ledger(Application[UUID]):
         self._save_or_conflict(device)
         return device.version
 
-    def import_readings(self, rows: list[dict], progress: Any = None) -> dict:
+    def import_readings(self, rows: list[dict], progress: Any = None, errors: list[dict] | None = None) -> dict:
         """Record many readings in one transaction: all are checked first, and if any row is bad
         nothing is written and every bad row is reported with its line number. Rows identical to
         a reading already recorded are skipped, so re-importing a file is harmless."""
         devices: dict[str, Device] = {}
-        errors: list[dict] = []
+        errors = list(errors or [])  # e.g. rows a file parser could not read, already with their lines
         recorded = skipped = 0
         for row in rows:
             line = row.get("line")
@@ -213,6 +213,7 @@ class Ledger(Application[UUID]):
             if progress is not None:
                 progress(1)
         if errors:
+            errors.sort(key=lambda e: e["line"] or 0)
             raise InvalidInput(
                 f"{len(errors)} bad row(s); nothing was imported."
                 f" First: line {errors[0]['line']}: {errors[0]['message']}",

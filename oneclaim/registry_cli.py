@@ -162,8 +162,8 @@ def device_register(
 CSV_COLUMNS = ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh")
 
 
-def read_meter_csv(path: Path) -> list[dict]:
-    """Parse a readings CSV; every malformed row is reported with its line number."""
+def read_meter_csv(path: Path) -> tuple[list[dict], list[dict]]:
+    """Parse a readings CSV into rows, and the rows that could not be read with their line numbers."""
     rows, errors = [], []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -184,26 +184,17 @@ def read_meter_csv(path: Path) -> list[dict]:
                 }
                 for column in ("on_grid_kwh", "self_consumed_kwh"):
                     raw = (row.get(column) or "0").strip()
-                    if not raw.isdigit():
+                    if not (raw.isascii() and raw.isdigit()):
                         raise InvalidInput(
                             f"{column} must be a whole number of kWh, got {raw!r}", code="QUANTITY_NOT_INTEGER"
                         )
                     parsed[column] = int(raw)
-                if not parsed["device"]:
-                    raise InvalidInput("device is empty", code="DEVICE_CODE_INVALID")
                 rows.append(parsed)
             except LedgerError as e:
                 errors.append({"line": line, "code": e.code, "message": e.message})
             except (TypeError, AttributeError):
                 errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
-    if errors:
-        raise InvalidInput(
-            f"{len(errors)} bad row(s) in {path}; nothing was imported. First: line {errors[0]['line']}:"
-            f" {errors[0]['message']}",
-            code="IMPORT_REJECTED",
-            errors=errors,
-        )
-    return rows
+    return rows, errors
 
 
 @meter_app.command("import")
@@ -215,10 +206,10 @@ def meter_import(
     """Import readings. All rows are checked first; if any is bad, nothing is written and every
     bad row is listed with its line number. Re-importing a file skips rows already recorded."""
     with opened(home, as_json) as ledger:
-        rows = read_meter_csv(file)
+        rows, unreadable = read_meter_csv(file)
         with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("importing readings", total=len(rows))
-            result = ledger.import_readings(rows, progress=lambda n: bar.advance(task, n))
+            result = ledger.import_readings(rows, progress=lambda n: bar.advance(task, n), errors=unreadable)
     emit(
         as_json,
         result,
