@@ -6,6 +6,8 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
+from base64 import b64encode
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.canonical import CanonicalJSONTranscoder
 from ledger.domain.batch import Batch, batch_id, gec_valid_through
-from ledger.domain.device import CHINA, Device, device_id, parse_month
+from ledger.domain.device import CHINA, Device, device_id, month_start, next_month, parse_month
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES
@@ -241,7 +243,8 @@ class Ledger(Application[UUID]):
         device = self.device(device_code)
         self._holding_account(account, device.owner)
         device.check_scheme("GEC")
-        specs = device.issue_gec(month)
+        with self._naming_earlier_claims(device):
+            specs = device.issue_gec(month)
         valid_through = gec_valid_through(parse_month(month)).isoformat()
         batches = [
             Batch(
@@ -348,8 +351,39 @@ class Ledger(Application[UUID]):
             valid_through=None,
             origin=origin,
         )
-        self._save_or_conflict(programme, batch)
+        if INCLUSION_METHODOLOGIES.get(methodology):
+            # One MWh, one claim: the month's on-grid kWh leave the device's pool with this batch.
+            begin, finish = month_start(month), month_start(next_month(month))
+            with self._naming_earlier_claims(generator):
+                generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, origin["kwh"])
+            self._save_or_conflict(generator, programme, batch)
+        else:
+            self._save_or_conflict(programme, batch)
         return batch
+
+    @contextmanager
+    def _naming_earlier_claims(self, device: Device):
+        """Add to a DOUBLE_CLAIM refusal the log position of each earlier claim and its RFC 9162
+        inclusion proof, so the refusal can be checked against a signed checkpoint."""
+        try:
+            yield
+        except Conflict as e:
+            if e.code != "DOUBLE_CLAIM":
+                raise
+            for claim in e.details.get("earlier_claims", []):
+                seq = self.log.seq_of(device.id, claim["device_version"])
+                if seq is None:
+                    continue
+                proof = self.log.inclusion_proof(seq)
+                claim["seq"] = seq
+                claim["inclusion_proof"] = {
+                    "leaf_index": proof.leaf_index,
+                    "tree_size": proof.tree_size,
+                    "leaf_hash": b64encode(proof.leaf_hash).decode(),
+                    "root_hash": b64encode(proof.root_hash).decode(),
+                    "hashes": [b64encode(h).decode() for h in proof.hashes],
+                }
+            raise
 
     # ------------------------------------------------------------------ moving and ending units
 

@@ -136,8 +136,10 @@ class LogStore:
         dialect: str,
         read_cursor: Callable[[], AbstractContextManager[Cursor]],
         write_cursor: Callable[[], AbstractContextManager[Cursor]],
+        events_table: str = "stored_events",
     ) -> None:
         self.dialect = dialect
+        self.events_table = events_table
         self._read_cursor = read_cursor
         self._write_cursor = write_cursor
         self._lock = threading.Lock()
@@ -264,6 +266,21 @@ class LogStore:
             raise NotFound(f"no event with sequence number {seq}", code="SEQ_NOT_FOUND", seq=seq)
         return LeafRecord(row["seq"], row["notification_id"], bytes(row["leaf"]), bytes(row["chain"]))
 
+    def seq_of(self, originator_id: Any, originator_version: int) -> int | None:
+        """The sequence number of one aggregate event, or None if it is not in the log."""
+        key = "rowid" if self.dialect == "sqlite" else "notification_id"
+        oid = originator_id.hex if self.dialect == "sqlite" else originator_id
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT l.seq FROM log_leaves l JOIN {self.events_table} e ON e.{key} = l.notification_id"
+                    " WHERE e.originator_id = ? AND e.originator_version = ?"
+                ),
+                [oid, originator_version],
+            )
+            row = cur.fetchone()
+        return None if row is None else row["seq"]
+
     def seqs_for_notifications(self, notification_ids: Sequence[int]) -> dict[int, int]:
         if not notification_ids:
             return {}
@@ -370,6 +387,7 @@ class SQLiteLogRecorder(SQLiteApplicationRecorder):
             "sqlite",
             lambda: self.datastore.transaction(commit=False),
             lambda: self.datastore.transaction(commit=True),
+            self.events_table_name,
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -398,6 +416,7 @@ class PostgresLogRecorder(PostgresApplicationRecorder):
             "postgres",
             lambda: self.datastore.transaction(commit=False),
             lambda: self.datastore.transaction(commit=True),
+            self.events_table_name,
         )
 
     def create_table(self) -> None:

@@ -316,12 +316,6 @@ def test_a_non_generation_methodology_is_credited_in_explicit_kg(registry: Ledge
     refused(registry, "METHODOLOGY_NOT_IN_PROGRAMME", issue, programme, "wetland_sink", CON, **wetland)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: issue_inclusion converts a device-month into carbon-inclusion credits without checking"
-    " that GECs were already issued for the same MWh (Device.gec_months), breaking 'one MWh, one claim'"
-    " (domain.md §3.1, §3.3)",
-)
 def test_a_mwh_that_earned_gecs_cannot_also_earn_inclusion_credits(registry: Ledger, programme: str) -> None:
     device = pv(registry, "SIP-PV-ROOF-8", schemes=("GEC", "INCLUSION"))
     gecs(registry, device, 2025, 1, 470_000)

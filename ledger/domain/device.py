@@ -105,6 +105,9 @@ class Device(Aggregate):
         self.readings: dict[int, tuple[str, str, int, int]] = {}
         self.gec_months: dict[str, list[str]] = {}  # month -> batch codes issued for it
         self.carry_kwh = {"tradable": 0, "non_tradable": 0}  # 不足1个绿证的电量结转至次月
+        # The claims pool (one MWh, one claim): claim id -> claim, and reading version -> kWh claimed.
+        self.claims: dict[str, dict] = {}
+        self.claimed: dict[int, int] = {}
 
     @classmethod
     def register(
@@ -199,8 +202,13 @@ class Device(Aggregate):
         on_grid, self_used = self.month_totals(month)
         if on_grid + self_used == 0:
             raise Conflict(f"{self.code} has no metered electricity in {month}", code="NO_READINGS")
+        begin, finish = month_start(month), month_start(next_month(month))
+        allocations = self.allocate(begin, finish, None)  # the month's on-grid kWh nobody has claimed
+        free = sum(kwh for _, kwh in allocations)
+        if on_grid and not free and not self_used:
+            self.allocate(begin, finish, on_grid)  # raises DOUBLE_CLAIM naming who holds the month
         pools = {"tradable": 0, "non_tradable": self_used}
-        pools["tradable" if self.gec_tradable else "non_tradable"] += on_grid
+        pools["tradable" if self.gec_tradable else "non_tradable"] += free
         batches, carry = [], {}
         for kind in ("tradable", "non_tradable"):
             total = pools[kind] + self.carry_kwh[kind]
@@ -215,13 +223,123 @@ class Device(Aggregate):
                         "kwh": quantity * KWH_PER_GEC,
                     }
                 )
-        self._gec_issued(month, on_grid, self_used, [b["code"] for b in batches], carry)
+        claim = None
+        if free:
+            code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if self.gec_tradable else 'N'}"
+            issued = any(b["code"] == code for b in batches)
+            claim = {
+                "id": f"GEC/{month}",
+                "instrument": "GEC",
+                "batch": code if issued else f"carried into the GECs of {next_month(month)}",
+                "start": begin.isoformat(),
+                "end": finish.isoformat(),
+                "allocations": allocations,
+            }
+        self._gec_issued(month, on_grid, self_used, [b["code"] for b in batches], carry, claim)
         return batches
 
     @event("GECIssued")
-    def _gec_issued(self, month: str, on_grid_kwh: int, self_consumed_kwh: int, batches: list, carry_kwh: dict) -> None:
+    def _gec_issued(
+        self,
+        month: str,
+        on_grid_kwh: int,
+        self_consumed_kwh: int,
+        batches: list,
+        carry_kwh: dict,
+        claim: dict | None = None,
+    ) -> None:
         self.gec_months[month] = batches
         self.carry_kwh = dict(carry_kwh)
+        if claim:
+            self._add_claim(claim)
+
+    # ------------------------------------------------------------------ the claims pool
+
+    def allocate(self, begin: datetime, finish: datetime, kwh: int | None) -> list[list[int]]:
+        """Take `kwh` (None: all that is free) of on-grid electricity metered in [begin, finish)
+        from the readings inside it, earliest first, and return [[reading version, kWh], ...].
+
+        Metered on-grid kWh is the cap of every reading. A claim must cover whole readings: an
+        hourly claim inside a month metered as one reading cannot know its share of that month.
+        Asking for more than is free is refused with the earlier claims named (DOUBLE_CLAIM).
+        """
+        inside = []
+        for version, (s, e, on_grid, _own) in self.readings.items():
+            rs, re_ = datetime.fromisoformat(s), datetime.fromisoformat(e)
+            if re_ <= begin or finish <= rs:
+                continue
+            if rs < begin or finish < re_:
+                raise InvalidInput(
+                    f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading [{s}, {e}) of"
+                    f" {self.code}; a claim must cover whole metered intervals",
+                    code="CLAIM_INTERVAL_MISALIGNED",
+                )
+            inside.append((rs, version, on_grid - self.claimed.get(version, 0)))
+        inside.sort()
+        free = sum(f for _, _, f in inside)
+        want = free if kwh is None else check_kwh("kwh", kwh)
+        if want > free:
+            versions = {v for _, v, _ in inside}
+            earlier = [
+                {
+                    "claim": claim_id,
+                    "instrument": claim["instrument"],
+                    "batch": claim["batch"],
+                    "kwh": sum(k for v, k in claim["allocations"] if v in versions),
+                    "device_version": claim["version"],
+                }
+                for claim_id, claim in self.claims.items()
+                if any(v in versions for v, _ in claim["allocations"])
+            ]
+            first = earlier[0] if earlier else None
+            raise Conflict(
+                f"{want} kWh of {self.code} in [{begin.isoformat()}, {finish.isoformat()}) asked for, but only"
+                f" {free} kWh are unclaimed"
+                + (
+                    f": already claimed by {first['instrument']} {first['batch']} ({first['kwh']} kWh)" if first else ""
+                ),
+                code="DOUBLE_CLAIM",
+                device=self.code,
+                requested_kwh=want,
+                free_kwh=free,
+                overlap_kwh=want - free,
+                earlier_claims=earlier,
+            )
+        allocations, need = [], want
+        for _, version, f in inside:
+            take = min(f, need)
+            if take:
+                allocations.append([version, take])
+                need -= take
+        return allocations
+
+    def claim(self, claim_id: str, instrument: str, batch: str, begin: datetime, finish: datetime, kwh: int) -> None:
+        """Consume `kwh` of [begin, finish) for an instrument's batch, or refuse (DOUBLE_CLAIM)."""
+        if claim_id in self.claims:
+            raise Conflict(f"{self.code} already has a claim {claim_id}", code="ALREADY_ISSUED")
+        allocations = self.allocate(begin, finish, kwh)
+        claim = {
+            "id": claim_id,
+            "instrument": instrument,
+            "batch": batch,
+            "start": begin.isoformat(),
+            "end": finish.isoformat(),
+            "allocations": allocations,
+        }
+        self._claimed(claim)
+
+    @event("Claimed")
+    def _claimed(self, claim: dict) -> None:
+        self._add_claim(claim)
+
+    def _add_claim(self, claim: dict) -> None:
+        self.claims[claim["id"]] = {
+            **claim,
+            "kwh": sum(k for _, k in claim["allocations"]),
+            "version": self.version + 1,
+        }
+        for version, kwh in claim["allocations"]:
+            self.claimed[version] = self.claimed.get(version, 0) + kwh
 
     def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
         begin, finish = parse_instant("start", start), parse_instant("end", end)
@@ -289,6 +407,11 @@ class Device(Aggregate):
         check_kwh("self_consumed_kwh", self_consumed_kwh)
         start, end = (datetime.fromisoformat(t) for t in self.readings[corrects_version][:2])
         self._check_not_certified(month_of(start))
+        if self.claimed.get(corrects_version, 0) > on_grid_kwh:
+            raise Conflict(
+                f"{self.claimed[corrects_version]} kWh of that reading are claimed; it cannot drop to {on_grid_kwh}",
+                code="READING_ALREADY_CLAIMED",
+            )
         self._check_capacity(start, end, on_grid_kwh + self_consumed_kwh)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a correction needs a reason", code="REASON_REQUIRED")
@@ -298,3 +421,9 @@ class Device(Aggregate):
     def _correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
         start, end, _, _ = self.readings.pop(corrects_version)
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
+        if corrects_version in self.claimed:  # claims follow the reading that supersedes theirs
+            self.claimed[self.version + 1] = self.claimed.pop(corrects_version)
+            for claim in self.claims.values():
+                claim["allocations"] = [
+                    [self.version + 1 if v == corrects_version else v, k] for v, k in claim["allocations"]
+                ]
