@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.canonical import CanonicalJSONTranscoder
 from ledger.domain.batch import Batch, batch_id, gec_valid_through
+from ledger.domain.contract import GreenPowerContract, contract_id
 from ledger.domain.device import CHINA, Device, device_id, month_start, next_month, parse_month
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
@@ -384,6 +385,50 @@ class Ledger(Application[UUID]):
                     "hashes": [b64encode(h).decode() for h in proof.hashes],
                 }
             raise
+
+    # ------------------------------------------------------------------ green-power trade
+
+    def sign_contract(
+        self, code: str, device: str, generator_account: str, consumer_account: str, monthly_mwh: dict[str, int]
+    ) -> GreenPowerContract:
+        generator = self.device(device)
+        self._holding_account(generator_account, generator.owner)
+        self.owner_of(consumer_account)
+        contract = GreenPowerContract.sign(code, device, generator_account, consumer_account, monthly_mwh)
+        self._create(contract, "contract", code)
+        return contract
+
+    def settle(self, code: str, month: str, consumption_kwh: int) -> dict:
+        """月结月清: settle a month of a green-power contract and, in the same transaction, move
+        the settled quantity of the device's GECs for that month to the consumer."""
+        contract = self._get(contract_id(code), "contract", code)
+        on_grid, _ = self.device(contract.device).month_totals(month)
+        settlement, new = contract.settle(month, consumption_kwh, on_grid)
+        batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
+        request_id = f"settle/{code}/{month}"
+        if not new:  # the first result, with the serials it moved
+            moved = self.batch(batch_code).requests[request_id]["ranges"] if settlement["settled_mwh"] else []
+            return {**settlement, "batch": batch_code, "serials": moved}
+        moved: list = []
+        if settlement["settled_mwh"]:
+            try:
+                batch = self.batch(batch_code)
+            except NotFound:
+                raise Conflict(
+                    f"GECs for {contract.device} in {month} are not issued yet; issue them before settling",
+                    code="GEC_NOT_ISSUED",
+                ) from None
+            moved = batch.transfer(
+                contract.generator_account,
+                contract.consumer_account,
+                today(),
+                settlement["settled_mwh"],
+                request_id=request_id,
+            )
+            self._save_or_conflict(contract, batch)
+        else:
+            self._save_or_conflict(contract)
+        return {**settlement, "batch": batch_code, "serials": moved}
 
     # ------------------------------------------------------------------ moving and ending units
 

@@ -33,6 +33,7 @@ issue_app = typer.Typer(help="Issue GECs, CCER or carbon-inclusion credits.", no
 project_app = typer.Typer(help="CCER projects.", no_args_is_help=True)
 programme_app = typer.Typer(help="Carbon-inclusion programmes (碳普惠).", no_args_is_help=True)
 readmodel_app = typer.Typer(help="The read models (projections of the log).", no_args_is_help=True)
+contract_app = typer.Typer(help="Green-power contracts (绿电交易).", no_args_is_help=True)
 for name, sub in (
     ("participant", participant_app),
     ("account", account_app),
@@ -42,6 +43,7 @@ for name, sub in (
     ("project", project_app),
     ("programme", programme_app),
     ("readmodel", readmodel_app),
+    ("contract", contract_app),
 ):
     app.add_typer(sub, name=name)
 
@@ -165,7 +167,11 @@ CSV_COLUMNS = ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh")
 def read_meter_csv(path: Path) -> tuple[list[dict], list[dict]]:
     """Parse a readings CSV into rows, and the rows that could not be read with their line numbers."""
     rows, errors = [], []
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}", code="FILE_UNREADABLE") from None
+    with handle as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or [])]
         if missing:
@@ -320,6 +326,51 @@ def issue_inclusion(
             evidence_sha256=evidence_sha256,
         )
     emit(as_json, batch_summary(batch), f"Issued {batch.quantity} kgCO2e of carbon-inclusion credits as {batch.code}")
+
+
+# ---------------------------------------------------------------------------------- green power
+
+
+@contract_app.command("add")
+def contract_add(
+    code: Annotated[str, typer.Argument(help="Contract code.")],
+    device: Annotated[str, typer.Option(help="The generating device.")],
+    generator_account: Annotated[str, typer.Option("--generator-account")],
+    consumer_account: Annotated[str, typer.Option("--consumer-account")],
+    month: Annotated[list[str], typer.Option("--month", help="YYYY-MM=MWH, contracted MWh for a month (repeatable).")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a green-power contract: contracted MWh per month for a device's output."""
+    monthly: dict[str, int] = {}
+    with opened(home, as_json) as ledger:
+        for item in month:
+            key, sep, mwh = item.partition("=")
+            if not sep or not (mwh.isascii() and mwh.isdigit()):
+                raise InvalidInput(f"--month {item!r} is not YYYY-MM=MWH", code="CONTRACT_MONTH_INVALID")
+            monthly[key] = int(mwh)
+        ledger.sign_contract(code, device, generator_account, consumer_account, monthly)
+    emit(as_json, {"contract": code, "monthly_mwh": monthly}, f"Signed green-power contract {code} for {device}")
+
+
+@app.command()
+def settle(
+    contract: Annotated[str, typer.Argument(help="Contract code.")],
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    consumption_kwh: Annotated[int, typer.Option("--consumption-kwh", help="The consumer's actual consumption.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """月结月清: settle a month (the least of consumption, contract and on-grid) and move its GECs."""
+    with opened(home, as_json) as ledger:
+        result = ledger.settle(contract, month, consumption_kwh)
+    serials = ranges_text(result["batch"], result["serials"])
+    emit(
+        as_json,
+        {**result, "serials": serials},
+        f"Settled {contract} for {month}: {result['settled_mwh']} MWh (limited by"
+        f" {', '.join(result['limited_by'])}); GECs {', '.join(serials) or 'none'} to the consumer",
+    )
 
 
 # ---------------------------------------------------------------------------------- moving units

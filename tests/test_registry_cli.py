@@ -87,6 +87,11 @@ def test_a_meter_file_with_bad_rows_imports_nothing_and_names_every_line(registr
     assert as_json("meter", "import", str(good)) == {"recorded": 0, "skipped": 2, "devices": 2}  # a retry is harmless
 
 
+def test_a_missing_meter_file_is_a_clear_error(registry: Path) -> None:
+    result = run("meter", "import", str(registry / "absent.csv"), code=2)
+    assert "FILE_UNREADABLE" in result.stderr
+
+
 def test_from_a_meter_file_to_a_retirement_and_its_provenance(registry: Path) -> None:
     run("meter", "import", str(write_csv(registry / "jan.csv", f"SIP-PV-0001,{JAN},52400,1200")))
     issued = as_json("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)

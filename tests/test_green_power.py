@@ -1,0 +1,59 @@
+"""Green-power settlement (seed 001, §2.1): monthly, the minimum of consumption, contract and
+on-grid quantity, GECs moving to the consumer in the same transaction, once per month."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.app import Ledger
+from ledger.errors import LedgerError
+from tests.support import month
+
+GEN, BUYER = "acct:js-wind", "acct:sip-fab"
+
+
+@pytest.fixture
+def contract(ledger: Ledger) -> Ledger:
+    ledger.add_participant("JS-WIND", "江苏风电", "generator", "江苏", "盐城")
+    ledger.add_participant("SIP-FAB", "园区半导体企业", "consumer", "江苏", "苏州")
+    ledger.open_account(GEN, "JS-WIND")
+    ledger.open_account(BUYER, "SIP-FAB")
+    ledger.register_device("JS-WIND-07", "wind", 50_000, "江苏", "盐城", "JS-WIND", "2022-06-30")
+    ledger.sign_contract("GP-2025-017", "JS-WIND-07", GEN, BUYER, {"2025-01": 300, "2025-02": 300, "2025-03": 300})
+    for m, on_grid in ((1, 500_000), (2, 500_000), (3, 250_400)):
+        ledger.record_reading("JS-WIND-07", *month(2025, m), on_grid)
+        ledger.issue_gec("JS-WIND-07", f"2025-{m:02d}", GEN)
+    return ledger
+
+
+@pytest.mark.parametrize(
+    ("month_", "consumption_kwh", "settled", "limited_by"),
+    [
+        ("2025-01", 180_700, 180, ["consumption"]),  # the consumer used less than contracted
+        ("2025-02", 410_000, 300, ["contract"]),  # the contract caps it
+        ("2025-03", 410_000, 250, ["on_grid"]),  # the generator delivered less
+    ],
+)
+def test_the_settled_quantity_is_the_least_of_the_three(contract: Ledger, month_, consumption_kwh, settled, limited_by):
+    batch = f"GEC-{month_.replace('-', '')}-JS-WIND-07-T"
+    size = contract.log.size()
+    result = contract.settle("GP-2025-017", month_, consumption_kwh)
+    assert (result["settled_mwh"], result["limited_by"]) == (settled, limited_by)
+    assert contract.batch(batch).held_by(BUYER) == {"active": settled}  # the GECs moved with it
+    assert contract.log.size() == size + 2  # the settlement and the transfer, in one transaction
+    assert result["serials"] == [[0, settled]]
+
+
+def test_a_month_settles_once_and_nothing_rolls_over(contract: Ledger) -> None:
+    first = contract.settle("GP-2025-017", "2025-01", 180_700)
+    size = contract.log.size()
+    assert contract.settle("GP-2025-017", "2025-01", 180_700) == first  # a retry returns the first result
+    assert contract.log.size() == size
+    with pytest.raises(LedgerError) as e:
+        contract.settle("GP-2025-017", "2025-01", 250_000)
+    assert e.value.code == "ALREADY_SETTLED"
+    # January's unused 120 MWh of contract are not added to February.
+    assert contract.settle("GP-2025-017", "2025-02", 900_000)["settled_mwh"] == 300
+    with pytest.raises(LedgerError) as e:
+        contract.settle("GP-2025-017", "2025-04", 100_000)
+    assert e.value.code == "MONTH_NOT_CONTRACTED"
