@@ -6,7 +6,6 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
-from base64 import b64encode
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -375,15 +374,8 @@ class Ledger(Application[UUID]):
                 seq = self.log.seq_of(device.id, claim["device_version"])
                 if seq is None:
                     continue
-                proof = self.log.inclusion_proof(seq)
                 claim["seq"] = seq
-                claim["inclusion_proof"] = {
-                    "leaf_index": proof.leaf_index,
-                    "tree_size": proof.tree_size,
-                    "leaf_hash": b64encode(proof.leaf_hash).decode(),
-                    "root_hash": b64encode(proof.root_hash).decode(),
-                    "hashes": [b64encode(h).decode() for h in proof.hashes],
-                }
+                claim["inclusion_proof"] = self.log.inclusion_proof(seq).to_json()
             raise
 
     # ------------------------------------------------------------------ green-power trade

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from base64 import b64encode
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,16 @@ class InclusionProof:
     root_hash: bytes
     hashes: list[bytes]
 
+    def to_json(self) -> dict:
+        """The form `oneclaim log prove-inclusion` prints: hashes in base64."""
+        return {
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": b64encode(self.leaf_hash).decode(),
+            "root_hash": b64encode(self.root_hash).decode(),
+            "hashes": [b64encode(h).decode() for h in self.hashes],
+        }
+
 
 @dataclass(frozen=True)
 class ConsistencyProof:
@@ -115,6 +126,16 @@ class ConsistencyProof:
     old_root: bytes
     new_root: bytes
     hashes: list[bytes]
+
+    def to_json(self) -> dict:
+        """The form `oneclaim log prove-consistency` prints: hashes in base64."""
+        return {
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "old_root": b64encode(self.old_root).decode(),
+            "new_root": b64encode(self.new_root).decode(),
+            "hashes": [b64encode(h).decode() for h in self.hashes],
+        }
 
 
 @dataclass(frozen=True)
@@ -244,8 +265,11 @@ class LogStore:
             self._check_size(cur, size)
             return root(size, lambda a: self._get_nodes(cur, a))
 
-    def _check_size(self, cur: Cursor, size: int) -> int:
+    def _check_size(self, cur: Cursor, size: int | None) -> int:
+        """A tree size the log can prove against (None: the current size), read in one query."""
         current = self._head(cur)[0]
+        if size is None:
+            return current
         if not 0 <= size <= current:
             raise InvalidInput(
                 f"tree size {size} is out of range: the log holds {current} events",
@@ -253,7 +277,7 @@ class LogStore:
                 tree_size=size,
                 log_size=current,
             )
-        return current
+        return size
 
     def leaf(self, seq: int) -> LeafRecord:
         with self.reading() as cur:
@@ -294,9 +318,7 @@ class LogStore:
 
     def inclusion_proof(self, seq: int, tree_size: int | None = None) -> InclusionProof:
         with self.reading() as cur:
-            current = self._head(cur)[0]
-            size = current if tree_size is None else tree_size
-            self._check_size(cur, size)
+            size = self._check_size(cur, tree_size)
             if not 0 <= seq < size:
                 raise InvalidInput(
                     f"sequence number {seq} is not in a tree of size {size}",

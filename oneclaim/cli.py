@@ -10,7 +10,7 @@ import base64
 import json
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger import audit
-from ledger.app import EVENTS_TABLE, dialect
+from ledger.app import EVENTS_TABLE, Ledger, dialect
 from ledger.errors import LedgerError
 from ledger.note import NoteError, parse_verifier_key
 from oneclaim.home import DEFAULT_ORIGIN, Home
@@ -65,6 +65,17 @@ def failures(as_json: bool = False):
             for item in e.details.get("errors", [])[:100]:  # e.g. every bad row of an import
                 err.print(f"  line {item['line']}: {item['code']}: {item['message']}", markup=False)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def opened(home: str | None, as_json: bool) -> Iterator[Ledger]:
+    """The home's ledger for one command, closed afterwards; refusals become `error CODE`."""
+    with failures(as_json):
+        ledger = Home.at(home).ledger()
+        try:
+            yield ledger
+        finally:
+            ledger.close()
 
 
 def progress_bar(label: str, enabled: bool = True) -> Callable[[int], Callable[[int], None]] | None:
@@ -131,12 +142,8 @@ def init(
 @log_app.command("checkpoint")
 def log_checkpoint(home: HomeOpt = None) -> None:
     """Print the latest signed checkpoint (the note text, signature lines included)."""
-    with failures():
-        ledger = Home.at(home).ledger()
-        try:
-            latest = ledger.log.latest_checkpoint()
-        finally:
-            ledger.close()
+    with opened(home, False) as ledger:
+        latest = ledger.log.latest_checkpoint()
         if latest is None:
             raise LedgerError("no checkpoint has been signed yet: run `oneclaim log sign`", code="NO_CHECKPOINT")
     sys.stdout.write(latest.note)
@@ -145,13 +152,9 @@ def log_checkpoint(home: HomeOpt = None) -> None:
 @log_app.command("sign")
 def log_sign(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Sign a checkpoint of the current tree head (no-op if the tree has not grown) and print it."""
-    with failures(as_json):
-        h = Home.at(home)
-        ledger = h.ledger()
-        try:
-            cp = ledger.sign_checkpoint(h.signer(), h.origin)
-        finally:
-            ledger.close()
+    h = Home.at(home)
+    with opened(home, as_json) as ledger:
+        cp = ledger.sign_checkpoint(h.signer(), h.origin)
     if as_json:
         print(json.dumps({"tree_size": cp.tree_size, "root_hash": b64(cp.root), "note": cp.note}, indent=2))
     else:
@@ -175,24 +178,8 @@ def log_prove_inclusion(
     home: HomeOpt = None,
 ) -> None:
     """Print an RFC 9162 inclusion proof for one event as JSON."""
-    with failures(True):
-        ledger = Home.at(home).ledger()
-        try:
-            p = ledger.log.inclusion_proof(seq, tree_size)
-        finally:
-            ledger.close()
-    print(
-        json.dumps(
-            {
-                "leaf_index": p.leaf_index,
-                "tree_size": p.tree_size,
-                "leaf_hash": b64(p.leaf_hash),
-                "root_hash": b64(p.root_hash),
-                "hashes": [b64(x) for x in p.hashes],
-            },
-            indent=2,
-        )
-    )
+    with opened(home, True) as ledger:
+        print(json.dumps(ledger.log.inclusion_proof(seq, tree_size).to_json(), indent=2))
 
 
 @log_app.command("prove-consistency")
@@ -202,24 +189,8 @@ def log_prove_consistency(
     home: HomeOpt = None,
 ) -> None:
     """Print an RFC 9162 consistency proof between two tree sizes as JSON."""
-    with failures(True):
-        ledger = Home.at(home).ledger()
-        try:
-            p = ledger.log.consistency_proof(old_size, new_size)
-        finally:
-            ledger.close()
-    print(
-        json.dumps(
-            {
-                "old_size": p.old_size,
-                "new_size": p.new_size,
-                "old_root": b64(p.old_root),
-                "new_root": b64(p.new_root),
-                "hashes": [b64(x) for x in p.hashes],
-            },
-            indent=2,
-        )
-    )
+    with opened(home, True) as ledger:
+        print(json.dumps(ledger.log.consistency_proof(old_size, new_size).to_json(), indent=2))
 
 
 # ---------------------------------------------------------------------------------- audit

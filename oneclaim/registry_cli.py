@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,11 +17,9 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from ledger.app import Ledger
 from ledger.domain.batch import Batch, format_range, parse_range
 from ledger.errors import InvalidInput, LedgerError
-from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, failures, out
-from oneclaim.home import Home
+from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, opened, out
 
 participant_app = typer.Typer(help="Organisations taking part in the market.", no_args_is_help=True)
 account_app = typer.Typer(help="Holding accounts (pseudonymous ids).", no_args_is_help=True)
@@ -56,16 +52,6 @@ RequestOpt = Annotated[
     str | None, typer.Option("--request-id", help="Client id that makes a retried command idempotent.")
 ]
 OnOpt = Annotated[str | None, typer.Option("--on", help="Business date YYYY-MM-DD (default: today, China time).")]
-
-
-@contextmanager
-def opened(home: str | None, as_json: bool) -> Iterator[Ledger]:
-    with failures(as_json):
-        ledger = Home.at(home).ledger()
-        try:
-            yield ledger
-        finally:
-            ledger.close()
 
 
 def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int]] | None:
