@@ -6,6 +6,7 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
+from base64 import b64encode
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -15,13 +16,23 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
-from ledger.canonical import CanonicalJSONTranscoder
-from ledger.domain.batch import Batch, batch_id, gec_valid_through
+from ledger.canonical import CanonicalJSONTranscoder, canonical_event, originator_hex
+from ledger.domain.batch import FROZEN, Batch, batch_id, format_range, gec_valid_through, parse_range
+from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
-from ledger.domain.device import CHINA, Device, device_id, month_start, next_month, parse_month
+from ledger.domain.device import (
+    CHINA,
+    Device,
+    check_kwh,
+    device_id,
+    month_start,
+    next_month,
+    parse_instant,
+    parse_month,
+)
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
-from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES
+from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
 from ledger.domain.rules import kg_co2e as kg_co2e_from
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
@@ -258,34 +269,147 @@ class Ledger(Application[UUID]):
             )
             for spec in specs
         ]
+        project = device.ccer_project_for(month)
+        for batch in batches:  # electricity of a registered CCER project: its GECs are born frozen
+            if project is not None:
+                batch.freeze(f"CCER project {project} registered for {device.code}")
         self._save_or_conflict(device, *batches)
         return batches
 
+    def elect(self, device_code: str, scheme: str, effective_from: str) -> bool:
+        """GEC–CCER election for a deep-sea offshore wind or CSP device; False if already in force."""
+        device = self.device(device_code)
+        if device.elect(scheme, effective_from):
+            self._save_or_conflict(device)
+            return True
+        return False
+
+    def _gec_batches(self, device: Device, first: date, last: date) -> list[Batch]:
+        """The device's GEC batches for the production months that [first, last] touches."""
+        batches = []
+        for month in months_between(first, last):
+            batches += [self.batch(code) for code in device.gec_months.get(month, [])]
+        return batches
+
     def register_ccer_project(
-        self, code: str, methodology: str, owner: str, devices: list[str], crediting_start: str, crediting_end: str
+        self,
+        code: str,
+        methodology: str,
+        owner: str,
+        devices: list[str],
+        crediting_start: str,
+        crediting_end: str,
+        *,
+        factor: str | None = None,
+        on: date | None = None,
     ) -> Project:
+        """审定与登记. For a renewable project (one that names its device), the GEC–CCER rule in
+        force on the registration date must admit the device, and the device's untraded GECs for
+        the crediting period are frozen in the same transaction."""
         self.participant(owner)
-        for device in devices:
-            self.device(device)
-        project = Project.register(code, methodology, owner, devices, crediting_start, crediting_end)
-        self._create(project, "project", code)
+        loaded = [self.device(device) for device in devices]
+        project = Project.register(code, methodology, owner, devices, crediting_start, crediting_end, factor)
+        frozen = []
+        for device in loaded:
+            device.join_ccer_project(code, crediting_start, crediting_end, on or today())
+            first, last = date.fromisoformat(crediting_start), date.fromisoformat(crediting_end)
+            for batch in self._gec_batches(device, first, last):
+                if batch.freeze(f"CCER project {code} registered for {device.code}"):
+                    frozen.append(batch)
+        self._create(project, "project", code, *loaded, *frozen)
         return project
 
     def issue_ccer(self, project_code: str, period_start: str, period_end: str, kg_co2e: int, account: str) -> Batch:
+        """核查与登记: register verified reductions and issue them as a CCER batch. For a renewable
+        project the reductions claim kWh = kgCO2e × 10^6 ÷ the factor (g/MWh) from its device's
+        pool; untraded GECs for that electricity are cancelled and the cancellation disclosed."""
         project = self._get(project_id(project_code), "project", project_code)
         self._holding_account(account, project.owner)
-        code = project.register_reductions(period_start, period_end, kg_co2e)
-        batch = Batch(
+        if not project.devices:
+            code = project.register_reductions(period_start, period_end, kg_co2e)
+            batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, {})
+            self._save_or_conflict(project, batch)
+            return batch
+        device = self.device(project.devices[0])
+        factor = EMISSION_FACTORS[project.factor]
+        kwh = kwh_for(check_kwh("kg_co2e", kg_co2e), factor.g_per_mwh)
+        generation = {"device": device.code, "kwh": kwh, "factor": factor.code, "g_per_mwh": factor.g_per_mwh}
+        code = project.register_reductions(period_start, period_end, kg_co2e, generation)
+        first, last = date.fromisoformat(period_start), date.fromisoformat(period_end)
+        begin, finish = day_start(first), day_start(date.fromordinal(last.toordinal() + 1))
+        if not device.readings_in(begin, finish):
+            raise Conflict(
+                f"{device.code} has no metered electricity in [{period_start}, {period_end}] to back these reductions",
+                code="NO_READINGS",
+            )
+        need = kwh - device.free_kwh(begin, finish)
+        cancelled, traded, changed = [], [], []
+        for batch in self._gec_batches(device, first, last):
+            frozen = [[r[0], r[1]] for r in batch.ranges if r[3] == FROZEN]
+            traded += [
+                {"batch": batch.code, "serials": format_range(batch.code, r[0], r[1]), "holder": r[2], "state": r[3]}
+                for r in batch.ranges
+                if r[4] > 0
+            ]
+            units = min(sum(e - s for s, e in frozen), -(-need // KWH_PER_GEC)) if need > 0 else 0
+            if not units:
+                continue
+            spans, left = [], units
+            for s, e in frozen:
+                take = min(e - s, left)
+                spans.append((s, s + take))
+                left -= take
+                if not left:
+                    break
+            reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
+            batch.cancel(reason, spans)
+            need -= device.release(f"GEC/{batch.origin['month']}", units * KWH_PER_GEC, reason)
+            cancelled.append({"batch": batch.code, "ranges": [list(s) for s in spans], "units": units})
+            changed.append(batch)
+        try:
+            with self._naming_earlier_claims(device):
+                device.claim(f"CCER/{code}", "CCER", code, begin, finish, kwh)
+        except Conflict as e:
+            if traded:
+                e.details["traded_gecs"] = traded
+                e.message += f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched"
+            raise
+        others: list[Any] = []
+        if cancelled:
+            others.append(
+                Disclosure(
+                    code=code,
+                    project=project.code,
+                    ccer_batch=code,
+                    device=device.code,
+                    period=[period_start, period_end],
+                    kg_co2e=kg_co2e,
+                    factor={"code": factor.code, "g_per_mwh": factor.g_per_mwh},
+                    kwh=kwh,
+                    cancelled=cancelled,
+                    traded_untouched=traded,
+                )
+            )
+        origin = generation | {"disclosure": code if cancelled else None, "traded_gecs_untouched": traded}
+        batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, origin)
+        self._save_or_conflict(project, batch, device, *changed, *others)
+        return batch
+
+    def _ccer_batch(
+        self, project: Project, code: str, start: str, end: str, kg_co2e: int, account: str, origin: dict
+    ) -> Batch:
+        return Batch(
             code=code,
             instrument="CCER",
             quantity=kg_co2e,
             holder=account,
             tradable=True,
             valid_through=None,
-            origin={"project": project.code, "period": [period_start, period_end], "methodology": project.methodology},
+            origin={"project": project.code, "period": [start, end], "methodology": project.methodology, **origin},
         )
-        self._save_or_conflict(project, batch)
-        return batch
+
+    def disclosure(self, code: str) -> Disclosure:
+        return self._get(disclosure_id(code), "disclosure", code)
 
     def establish_programme(
         self, code: str, name: str, region: str, methodologies: list[str], factor: str
@@ -302,19 +426,27 @@ class Ledger(Application[UUID]):
         *,
         device: str | None = None,
         month: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
         subject: str | None = None,
         period: str | None = None,
         kg_co2e: int | None = None,
         evidence_sha256: str | None = None,
     ) -> Batch:
-        """碳普惠签发. Generation-based methodologies take a device and month and convert its
-        metered on-grid kWh through the programme's emission factor; others take kgCO2e."""
+        """碳普惠签发. Generation-based methodologies take a device and a month (or any interval
+        of whole readings, e.g. some hours) and convert its metered on-grid kWh through the
+        programme's emission factor; the kWh leave the device's pool with the batch. Other
+        methodologies take kgCO2e."""
         programme = self._get(programme_id(programme_code), "programme", programme_code)
         holder = self.owner_of(account)
         origin: dict[str, Any] = {"programme": programme.code, "methodology": methodology}
+        generator = None
         if INCLUSION_METHODOLOGIES.get(methodology):
-            if device is None or month is None:
-                raise InvalidInput(f"{methodology} credits need a device and a month", code="SELECTION_INVALID")
+            if device is None or (month is None) == (start is None or end is None):
+                raise InvalidInput(
+                    f"{methodology} credits need a device and either a month or a start and an end",
+                    code="SELECTION_INVALID",
+                )
             generator = self.device(device)
             generator.check_scheme("INCLUSION")
             if holder != generator.owner:
@@ -322,19 +454,30 @@ class Ledger(Application[UUID]):
                     f"account {account} belongs to {holder}, not the device owner {generator.owner}",
                     code="ACCOUNT_NOT_OWNED",
                 )
-            kwh, _ = generator.month_totals(month)
+            if month is not None:
+                begin, finish = month_start(month), month_start(next_month(month))
+                period = month
+            else:
+                begin, finish = parse_instant("start", start), parse_instant("end", end)
+                if finish <= begin:
+                    raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
+                period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
+            kwh = sum(generator.readings[v][2] for v in generator.readings_in(begin, finish))
             factor = EMISSION_FACTORS[programme.factor]
             kg_co2e = kg_co2e_from(kwh, factor)
             if kg_co2e == 0:
-                raise Conflict(f"{device} has no metered on-grid electricity in {month}", code="NO_READINGS")
-            subject, period = device, month
+                raise Conflict(f"{device} has no metered on-grid electricity in {period}", code="NO_READINGS")
+            subject = device
             origin |= {
                 "device": device,
-                "month": month,
+                "start": begin.isoformat(),
+                "end": finish.isoformat(),
                 "kwh": kwh,
                 "factor": factor.code,
                 "g_per_mwh": factor.g_per_mwh,
             }
+            if month is not None:
+                origin["month"] = month
         else:
             if subject is None or period is None or kg_co2e is None:
                 raise InvalidInput(
@@ -351,14 +494,13 @@ class Ledger(Application[UUID]):
             valid_through=None,
             origin=origin,
         )
-        if INCLUSION_METHODOLOGIES.get(methodology):
-            # One MWh, one claim: the month's on-grid kWh leave the device's pool with this batch.
-            begin, finish = month_start(month), month_start(next_month(month))
-            with self._naming_earlier_claims(generator):
-                generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, origin["kwh"])
-            self._save_or_conflict(generator, programme, batch)
-        else:
+        if generator is None:
             self._save_or_conflict(programme, batch)
+            return batch
+        # One MWh, one claim: the interval's on-grid kWh leave the device's pool with this batch.
+        with self._naming_earlier_claims(generator):
+            generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, origin["kwh"])
+        self._save_or_conflict(generator, programme, batch)
         return batch
 
     @contextmanager
@@ -377,6 +519,231 @@ class Ledger(Application[UUID]):
                 claim["seq"] = seq
                 claim["inclusion_proof"] = self.log.inclusion_proof(seq).to_json()
             raise
+
+    # ------------------------------------------------------------------ the pool, seen from outside
+
+    def claims_check(self, device_code: str, month: str | None = None) -> dict:
+        """What is metered, claimed (by whom) and free, per reading of a device (one month, or all)."""
+        device = self.device(device_code)
+        months = [month] if month else sorted(device.months)
+        by_version: dict[int, list] = {}
+        for claim_id, claim in device.claims.items():
+            for version, kwh in claim["allocations"]:
+                by_version.setdefault(version, []).append(
+                    {"claim": claim_id, "instrument": claim["instrument"], "batch": claim["batch"], "kwh": kwh}
+                )
+        intervals = []
+        for m in months:
+            parse_month(m)
+            for version in sorted(device.months.get(m, ()), key=lambda v: device.readings[v][0]):
+                start, end, on_grid, _own = device.readings[version]
+                claims = by_version.get(version, [])
+                intervals.append(
+                    {
+                        "start": start,
+                        "end": end,
+                        "reading_version": version,
+                        "metered_kwh": on_grid,
+                        "claimed_kwh": sum(c["kwh"] for c in claims),
+                        "free_kwh": on_grid - sum(c["kwh"] for c in claims),
+                        "claims": claims,
+                    }
+                )
+        totals = {k: sum(i[k] for i in intervals) for k in ("metered_kwh", "claimed_kwh", "free_kwh")}
+        return {"device": device.code, "technology": device.technology, "intervals": intervals, **totals}
+
+    def import_external(self, rows: list[dict], errors: list[dict] | None = None) -> dict:
+        """Import claims that other registries and platforms report, and check them against the pool.
+
+        Every row is checked first; if any is bad nothing is imported and each bad row is named
+        with its line. Claims on our devices are recorded on the device (an event per device and
+        source); a claim that does not fit what is unclaimed opens a double-counting case. GEC
+        sales reported by two platforms for the same serials open a case too. Rows already
+        imported (same source and reference) are skipped. All of it is one transaction.
+        """
+        errors = list(errors or [])
+        groups: dict[tuple[str, str], list[dict]] = {}
+        sales: dict[str, list[dict]] = {}
+        devices: dict[str, Device | None] = {}
+        unmatched = []
+        for row in rows:
+            try:
+                claim = external_claim(row)
+                if "serials" in claim:
+                    sales.setdefault(claim["batch"], []).append(claim)
+                    continue
+                code = claim["device"]
+                if code not in devices:
+                    try:
+                        devices[code] = self.device(code)
+                    except NotFound:
+                        devices[code] = None
+                if devices[code] is None:
+                    unmatched.append({"line": row.get("line"), "device": code, "reference": claim["reference"]})
+                    continue
+                groups.setdefault((code, claim["source"]), []).append(claim)
+            except LedgerError as e:
+                errors.append({"line": row.get("line"), "code": e.code, "message": e.message})
+        batches = {}
+        for code in sales:
+            try:
+                batches[code] = self.batch(code)
+            except NotFound as e:
+                errors += [{"line": c["line"], "code": e.code, "message": e.message} for c in sales[code]]
+        if errors:
+            errors.sort(key=lambda e: e["line"] or 0)
+            raise InvalidInput(
+                f"{len(errors)} bad row(s); nothing was imported."
+                f" First: line {errors[0]['line']}: {errors[0]['message']}",
+                code="IMPORT_REJECTED",
+                errors=errors,
+            )
+        cases: list[Case] = []
+        accepted = skipped = 0
+        for (code, source), claims in groups.items():
+            device = devices[code]
+            assert device is not None
+            fits, disputed = device.record_external(source, claims)
+            accepted += len(fits)
+            skipped += len(claims) - len(fits) - len(disputed)
+            for d in disputed:
+                theirs = {k: d[k] for k in REPORTED if k in d} | {"source": source, "device_version": device.version}
+                cases.append(
+                    Case.open(
+                        d["key"],
+                        "OVERLAPPING_CLAIM",
+                        code,
+                        [d["start"], d["end"]],
+                        d["overlap_kwh"],
+                        d["earlier_claims"],
+                        theirs | {"metered_kwh": d["metered_kwh"], "free_kwh": d["free_kwh"]},
+                    )
+                )
+        for code, reports in sales.items():
+            batch = batches[code]
+            for report in reports:
+                clashes = batch.report_sale(report["source"], report["reference"], report["spans"], report["sold_on"])
+                if clashes is None:
+                    skipped += 1
+                    continue
+                accepted += 1
+                for clash in clashes:
+                    theirs = {k: report[k] for k in ("source", "reference", "serials", "sold_on")}
+                    cases.append(
+                        Case.open(
+                            f"{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
+                            "GEC_SOLD_TWICE",
+                            code,
+                            [],
+                            0,
+                            [clash | {"batch_version": clash["batch_version"]}],
+                            theirs | {"batch_version": batch.version, "units": clash["units"]},
+                        )
+                    )
+        changed = [d for d in devices.values() if d is not None and d.pending_events]
+        changed += [b for b in batches.values() if b.pending_events]
+        self._save_or_conflict(*changed, *cases)
+        return {
+            "rows": len(rows),
+            "accepted": accepted,
+            "cases_opened": [c.code for c in cases],
+            "skipped_already_imported": skipped,
+            "unmatched": unmatched,
+        }
+
+    def case(self, code: str) -> Case:
+        return self._get(case_id(code), "case", code)
+
+    def resolve_case(self, code: str, outcome: str, reason: str, by: str) -> Case:
+        case = self.case(code)
+        case.resolve(outcome, reason, by)
+        self._save_or_conflict(case)
+        return case
+
+    def _proven(self, aggregate_id: UUID, version: int, tree_size: int) -> dict:
+        """One event as an auditor checks it: its canonical bytes (leaf = SHA-256(0x00 || bytes)),
+        its sequence number and its inclusion proof in the tree of `tree_size`."""
+        (stored,) = self.recorder.select_events(aggregate_id, gt=version - 1, lte=version)
+        data = canonical_event(originator_hex(stored.originator_id), version, stored.topic, stored.state)
+        seq = self.log.seq_of(aggregate_id, version)
+        if seq is None:
+            raise LedgerError(f"event {aggregate_id} v{version} is not in the log", code="LOG_LEAF_MISSING")
+        return {
+            "seq": seq,
+            "topic": stored.topic.rpartition(":")[2],
+            "event": data.decode(),
+            "inclusion_proof": self.log.inclusion_proof(seq, tree_size).to_json() if seq < tree_size else None,
+        }
+
+    def trace_case(self, code: str) -> dict:
+        """The trace report of a case: the device and its metered kWh, every claim on both sides
+        with its lineage, and each event's canonical bytes and inclusion proof against the latest
+        signed checkpoint (or the log head, if the case is newer than the last checkpoint)."""
+        case = self.case(code)
+        checkpoint = self.log.latest_checkpoint()
+        head = self.log.size()
+        case_seq = self.log.seq_of(case.id, 1)
+        signed = checkpoint is not None and case_seq is not None and case_seq < checkpoint.tree_size
+        tree_size = checkpoint.tree_size if signed else head
+        report: dict[str, Any] = {
+            "case": case.code,
+            "kind": case.kind,
+            "status": case.status,
+            "subject": case.subject,
+            "interval": case.interval,
+            "overlap_kwh": case.overlap_kwh,
+            "resolution": case.resolution,
+            "tree_size": tree_size,
+            "root_hash": b64encode(self.log.root(tree_size)).decode(),
+            "checkpoint": checkpoint.note if signed else None,
+            "case_events": [self._proven(case.id, v, tree_size) for v in range(1, case.version + 1)],
+        }
+        if case.kind == "OVERLAPPING_CLAIM":
+            device = self.device(case.subject)
+            begin, finish = (datetime.fromisoformat(t) for t in case.interval)
+            report["device"] = {
+                k: getattr(device, k) for k in ("code", "technology", "capacity_kw", "province", "city", "owner")
+            }
+            report["metered"] = [
+                {
+                    "start": device.readings[v][0],
+                    "end": device.readings[v][1],
+                    "on_grid_kwh": device.readings[v][2],
+                    "reading": self._proven(device.id, v, tree_size),
+                }
+                for v in device.readings_in(begin, finish)
+            ]
+            report["metered_kwh"] = sum(m["on_grid_kwh"] for m in report["metered"])
+            report["ours"] = [
+                claim
+                | {
+                    "claimed_by": self._proven(device.id, claim["device_version"], tree_size),
+                    "lineage": self._lineage(claim["batch"], tree_size),
+                }
+                for claim in case.ours
+            ]
+            report["theirs"] = case.theirs | {
+                "recorded_by": self._proven(device.id, case.theirs["device_version"], tree_size)
+            }
+        else:
+            batch = self.batch(case.subject)
+            report["ours"] = [
+                claim | {"reported_by": self._proven(batch.id, claim["batch_version"], tree_size)}
+                for claim in case.ours
+            ]
+            report["theirs"] = case.theirs | {
+                "reported_by": self._proven(batch.id, case.theirs["batch_version"], tree_size)
+            }
+            report["lineage"] = self._lineage(batch.code, tree_size)
+        return report
+
+    def _lineage(self, batch_code: str, tree_size: int) -> list[dict]:
+        """Every event of one of our batches, proven: issued, moved, retired, cancelled..."""
+        try:
+            batch = self.batch(batch_code)
+        except NotFound:
+            return []  # e.g. the claim of another registry, or GECs carried into a later month
+        return [self._proven(batch.id, v, tree_size) for v in range(1, batch.version + 1)]
 
     # ------------------------------------------------------------------ green-power trade
 
@@ -481,6 +848,89 @@ class Ledger(Application[UUID]):
                 self._save_or_conflict(batch)
                 expired[code] = ranges
         return expired
+
+
+EXTERNAL_INSTRUMENTS = ("GEC", "GREEN_POWER", "CCER", "INCLUSION", "I-REC", "OTHER")
+REPORTED = ("source", "reference", "instrument", "device", "start", "end", "kwh", "kg_co2e", "factor", "g_per_mwh")
+
+
+def _text(row: dict, name: str, limit: int = 128) -> str:
+    value = row.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidInput(f"{name} must be 1-{limit} characters, got {value!r}", code="ROW_INCOMPLETE")
+    return value.strip()
+
+
+def _whole(row: dict, name: str) -> int:
+    value = row.get(name)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if type(value) is not int or value <= 0:
+        raise InvalidInput(f"{name} must be a positive whole number, got {value!r}", code="QUANTITY_NOT_INTEGER")
+    return value
+
+
+def external_claim(row: dict) -> dict:
+    """One reported claim, checked and normalised. Generation claims name a device, an interval
+    and kWh (or kgCO2e with the factor that converts it); GEC sale reports name serials."""
+    claim = {"line": row.get("line"), "source": _text(row, "source"), "reference": _text(row, "reference")}
+    instrument = _text(row, "instrument")
+    if instrument not in EXTERNAL_INSTRUMENTS:
+        raise InvalidInput(
+            f"instrument must be one of {', '.join(EXTERNAL_INSTRUMENTS)}, got {instrument!r}",
+            code="INSTRUMENT_INVALID",
+        )
+    claim["instrument"] = instrument
+    if row.get("serials"):
+        if instrument != "GEC":
+            raise InvalidInput("only GEC sales are reported by serials", code="INSTRUMENT_INVALID")
+        code, start, end = parse_range(_text(row, "serials", 256))
+        sold_on = row.get("sold_on") or ""
+        if sold_on:
+            try:
+                date.fromisoformat(sold_on)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"sold_on {sold_on!r} is not YYYY-MM-DD", code="DATE_INVALID") from None
+        return claim | {
+            "serials": format_range(code, start, end),
+            "batch": code,
+            "spans": [[start, end]],
+            "sold_on": sold_on,
+        }
+    claim["device"] = _text(row, "device", 64)
+    begin, finish = parse_instant("start", row.get("start")), parse_instant("end", row.get("end"))
+    if finish <= begin:
+        raise InvalidInput(f"interval end {row.get('end')} is not after its start", code="INTERVAL_INVALID")
+    claim |= {"start": begin.isoformat(), "end": finish.isoformat()}
+    if row.get("kwh") not in (None, ""):
+        claim["kwh"] = check_kwh("kwh", _whole(row, "kwh"))
+        return claim
+    if row.get("kg_co2e") in (None, ""):
+        raise InvalidInput("a claim needs kwh, or kg_co2e with its factor", code="ROW_INCOMPLETE")
+    kg = _whole(row, "kg_co2e")
+    factor = row.get("factor")
+    if factor in EMISSION_FACTORS:
+        g_per_mwh = EMISSION_FACTORS[factor].g_per_mwh
+    elif row.get("g_per_mwh") not in (None, ""):
+        g_per_mwh = _whole(row, "g_per_mwh")
+    else:
+        raise InvalidInput(
+            f"kg_co2e needs a known factor ({', '.join(EMISSION_FACTORS)}) or g_per_mwh", code="FACTOR_UNKNOWN"
+        )
+    return claim | {"kg_co2e": kg, "factor": factor or None, "g_per_mwh": g_per_mwh, "kwh": kwh_for(kg, g_per_mwh)}
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA)
+
+
+def months_between(first: date, last: date) -> list[str]:
+    """The production months (YYYY-MM) that [first, last] touches."""
+    months, month = [], first.strftime("%Y-%m")
+    while month <= last.strftime("%Y-%m"):
+        months.append(month)
+        month = next_month(month)
+    return months
 
 
 def today() -> date:

@@ -57,6 +57,26 @@ def pv(
     return code
 
 
+def offshore_project(ledger: Ledger, project: str, *, monthly_kwh: int = 500_000, year: int = 2025) -> str:
+    """A deep-sea offshore wind device that elected CCER, a year of its readings, and its registered
+    CCER project (registered on 2025-01-01, under the 2024 GEC–CCER notice)."""
+    device = pv(ledger, "GD-OFFSHORE-01", "deep_sea_offshore_wind", capacity_kw=5_000, schemes=("GEC", "CCER"))
+    ledger.elect(device, "CCER", f"{year}-01-01")
+    for m in range(1, 13):
+        ledger.record_reading(device, *month(year, m), monthly_kwh)
+    ledger.register_ccer_project(
+        project,
+        "CCER-01-001-V01",
+        GENERATOR,
+        [device],
+        f"{year}-01-01",
+        "2031-12-31",
+        factor="SIP-2020-PURCHASED",
+        on=date(year, 1, 1),
+    )
+    return device
+
+
 def gecs(ledger: Ledger, device: str, year: int, m: int, on_grid_kwh: int, self_consumed_kwh: int = 0) -> list[Batch]:
     """Meter a whole production month and issue its GECs into the generator's account."""
     ledger.record_reading(device, *month(year, m), on_grid_kwh, self_consumed_kwh)

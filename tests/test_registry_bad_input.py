@@ -13,7 +13,18 @@ from ledger.app import Ledger
 from ledger.domain.batch import MAX_UNITS, parse_range, parse_serial
 from ledger.domain.device import MAX_READING_KWH
 from ledger.errors import LedgerError
-from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, TRD, market, one_gec_batch, pv, refused
+from tests.registry_support import (
+    CON,
+    GEN,
+    GENERATOR,
+    RETIREMENT,
+    TRD,
+    market,
+    offshore_project,
+    one_gec_batch,
+    pv,
+    refused,
+)
 from tests.support import month
 
 FEB_2025 = date(2025, 2, 20)
@@ -35,8 +46,7 @@ def batch(registry: Ledger) -> str:
 @pytest.fixture
 def issuers(registry: Ledger) -> Ledger:
     """A CCER project and a carbon-inclusion programme, ready to issue."""
-    device = pv(registry, "GD-OFFSHORE-01", "deep_sea_offshore_wind", schemes=("CCER",))
-    registry.register_ccer_project(PROJECT, "CCER-14-001-V01", GENERATOR, [device], "2025-01-01", "2031-12-31")
+    offshore_project(registry, PROJECT)
     registry.establish_programme(PROGRAMME, "苏州工业园区碳普惠", "江苏苏州", ["ev_charging"], "SIP-2020-PURCHASED")
     return registry
 

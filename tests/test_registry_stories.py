@@ -25,6 +25,7 @@ from tests.registry_support import (
     TRD,
     gecs,
     market,
+    offshore_project,
     one_gec_batch,
     pv,
     refused,
@@ -234,8 +235,7 @@ def test_hydro_commissioned_from_2023_gets_tradable_gecs(registry: Ledger) -> No
 
 @pytest.fixture
 def project(registry: Ledger) -> str:
-    device = pv(registry, "GD-OFFSHORE-01", "deep_sea_offshore_wind", schemes=("CCER",))
-    registry.register_ccer_project("CCER-GD-0001", "CCER-14-001-V01", "SIP-GEN", [device], "2025-01-01", "2031-12-31")
+    offshore_project(registry, "CCER-GD-0001")
     return "CCER-GD-0001"
 
 
@@ -243,7 +243,7 @@ def test_verified_reductions_are_issued_as_a_ccer_batch_in_kg(registry: Ledger, 
     batch = registry.issue_ccer(project, "2025-01-01", "2025-06-30", 1_250_000, GEN)
     assert (batch.code, batch.instrument, batch.quantity) == ("CCER-CCER-GD-0001-20250101-20250630", "CCER", 1_250_000)
     assert batch.valid_through is None
-    assert batch.origin["methodology"] == "CCER-14-001-V01"
+    assert batch.origin["methodology"] == "CCER-01-001-V01"
 
     registry.issue_ccer(project, "2025-07-01", "2025-12-31", 1_300_000, GEN)  # the next period
     registry.transfer(batch.code, GEN, TRD, quantity=1_000_000, on=date(2026, 1, 5))
@@ -260,6 +260,8 @@ def test_a_period_already_verified_cannot_be_verified_again(registry: Ledger, pr
 def test_reductions_outside_the_crediting_period_are_refused(registry: Ledger, project: str) -> None:
     refused(registry, "OUTSIDE_CREDITING_PERIOD", registry.issue_ccer, project, "2024-12-01", "2025-01-31", 1, GEN)
     refused(registry, "OUTSIDE_CREDITING_PERIOD", registry.issue_ccer, project, "2031-07-01", "2032-01-01", 1, GEN)
+    refused(registry, "NO_READINGS", registry.issue_ccer, project, "2031-07-01", "2031-12-31", 1, GEN)
+    registry.record_reading("GD-OFFSHORE-01", *month(2031, 12), 1_000)
     registry.issue_ccer(project, "2031-07-01", "2031-12-31", 1, GEN)  # the last day is inside
 
 

@@ -143,6 +143,7 @@ class Batch(Aggregate):
         self.ranges: list[list] = [[0, quantity, holder, ACTIVE, 0]]
         self.retirements: dict[str, dict] = {}
         self.requests: dict[str, dict] = {}  # request id -> the command, its parameters and result
+        self.sale_reports: dict[str, dict] = {}  # "source/reference" -> a sale another platform reported
 
     # ------------------------------------------------------------------ queries
 
@@ -396,6 +397,58 @@ class Batch(Aggregate):
     def _cancelled(self, ranges: list, reason: str, request: dict | None) -> None:
         self._set(ranges, state=CANCELLED)
         self._remember(request, ranges)
+
+    def untraded(self) -> list[list[int]]:
+        """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
+        return [[r[0], r[1]] for r in self.ranges if r[3] == ACTIVE and r[4] == 0]
+
+    def freeze(self, reason: str) -> list[list[int]]:
+        """Freeze every untraded unit (e.g. on registration of a CCER project for the device).
+        Frozen units cannot move or be retired; they can still be cancelled or expire."""
+        ranges = self.untraded()
+        if ranges:
+            self._frozen(ranges, reason)
+        return ranges
+
+    @event("Frozen")
+    def _frozen(self, ranges: list, reason: str) -> None:
+        self._set(ranges, state=FROZEN)
+
+    def report_sale(self, source: str, reference: str, spans: list, sold_on: str) -> list[dict] | None:
+        """Record a sale of these serials reported by a trading platform. Returns the earlier
+        reports by other platforms that overlap it (each a GEC sold twice), or None if this report
+        was already recorded."""
+        key = f"{source}/{reference}"
+        if key in self.sale_reports:
+            return None
+        spans = [list(s) for s in check_spans(spans, self.quantity, self.code)]
+        clashes = []
+        for earlier in self.sale_reports.values():
+            if earlier["source"] == source:
+                continue
+            units = sum(max(0, min(e, e2) - max(s, s2)) for s, e in spans for s2, e2 in earlier["spans"])
+            if units:
+                clashes.append(
+                    {
+                        "source": earlier["source"],
+                        "reference": earlier["reference"],
+                        "serials": [format_range(self.code, s2, e2) for s2, e2 in earlier["spans"]],
+                        "units": units,
+                        "batch_version": earlier["version"],
+                    }
+                )
+        self._sale_reported(source, reference, spans, sold_on, len(clashes))
+        return clashes
+
+    @event("SaleReported")
+    def _sale_reported(self, source: str, reference: str, spans: list, sold_on: str, clashes: int) -> None:
+        self.sale_reports[f"{source}/{reference}"] = {
+            "source": source,
+            "reference": reference,
+            "spans": spans,
+            "sold_on": sold_on,
+            "version": self.version + 1,
+        }
 
     def expire(self, as_of: date) -> list[list[int]]:
         """Expire every active or frozen unit once the batch is past its validity. Idempotent:

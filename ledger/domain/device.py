@@ -12,7 +12,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.domain.rules import HYDRO_TRADABLE_FROM, KWH_PER_GEC, TECHNOLOGIES, TRADABLE_TECHNOLOGIES
+from ledger.domain.rules import (
+    HYDRO_TRADABLE_FROM,
+    KWH_PER_GEC,
+    TECHNOLOGIES,
+    TRADABLE_TECHNOLOGIES,
+    ccer_admission,
+)
 from ledger.errors import Conflict, InvalidInput, NotFound
 
 CHINA = timezone(timedelta(hours=8))
@@ -108,6 +114,10 @@ class Device(Aggregate):
         # The claims pool (one MWh, one claim): claim id -> claim, and reading version -> kWh claimed.
         self.claims: dict[str, dict] = {}
         self.claimed: dict[int, int] = {}
+        self.months: dict[str, list[int]] = {}  # production month -> versions of its current readings
+        self.elections: list[list[str]] = []  # [effective from, "GEC" | "CCER"], in date order
+        self.ccer_projects: dict[str, list[str]] = {}  # project code -> [crediting start, end]
+        self.external: dict[str, str] = {}  # "source/reference" -> "accepted" | "disputed"
 
     @classmethod
     def register(
@@ -176,10 +186,10 @@ class Device(Aggregate):
     def month_totals(self, month: str) -> tuple[int, int]:
         """(on-grid kWh, self-consumed kWh) metered in a production month."""
         on_grid = self_used = 0
-        for start, _end, kwh, own in self.readings.values():
-            if month_of(datetime.fromisoformat(start)) == month:
-                on_grid += kwh
-                self_used += own
+        for version in self.months.get(month, ()):
+            _start, _end, kwh, own = self.readings[version]
+            on_grid += kwh
+            self_used += own
         return on_grid, self_used
 
     def issue_gec(self, month: str) -> list[dict]:
@@ -264,10 +274,9 @@ class Device(Aggregate):
         Asking for more than is free is refused with the earlier claims named (DOUBLE_CLAIM).
         """
         inside = []
-        for version, (s, e, on_grid, _own) in self.readings.items():
+        for version in self.readings_in(begin, finish):
+            s, e, on_grid, _own = self.readings[version]
             rs, re_ = datetime.fromisoformat(s), datetime.fromisoformat(e)
-            if re_ <= begin or finish <= rs:
-                continue
             if rs < begin or finish < re_:
                 raise InvalidInput(
                     f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading [{s}, {e}) of"
@@ -356,20 +365,33 @@ class Device(Aggregate):
             )
         self._check_not_certified(month)
         self._check_capacity(begin, finish, on_grid_kwh + self_consumed_kwh)
-        for version, (s, e, *_rest) in self.readings.items():
-            if begin < parse_instant("end", e) and parse_instant("start", s) < finish:
-                raise Conflict(
-                    f"device {self.code} already has a reading for [{s}, {e}) (version {version})"
-                    f" overlapping [{start}, {end}); correct that reading instead",
-                    code="READING_OVERLAP",
-                    device=self.code,
-                    existing_version=version,
-                )
+        for version in self.readings_in(begin, finish)[:1]:
+            s, e = self.readings[version][:2]
+            raise Conflict(
+                f"device {self.code} already has a reading for [{s}, {e}) (version {version})"
+                f" overlapping [{start}, {end}); correct that reading instead",
+                code="READING_OVERLAP",
+                device=self.code,
+                existing_version=version,
+            )
         self._record_reading(begin.isoformat(), finish.isoformat(), on_grid_kwh, self_consumed_kwh)
 
     @event("ReadingRecorded")
     def _record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int) -> None:
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
+        self.months.setdefault(month_of(datetime.fromisoformat(start)), []).append(self.version + 1)
+
+    def readings_in(self, begin: datetime, finish: datetime) -> list[int]:
+        """Versions of the current readings that intersect [begin, finish), found through the
+        month index (never a scan of the device's whole history)."""
+        found, month, last = [], month_of(begin), month_of(finish - timedelta(microseconds=1))
+        while month <= last:
+            for version in self.months.get(month, ()):
+                s, e = self.readings[version][:2]
+                if datetime.fromisoformat(s) < finish and begin < datetime.fromisoformat(e):
+                    found.append(version)
+            month = next_month(month)
+        return found
 
     def has_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> bool:
         """This exact reading is already current (so a re-import can skip it)."""
@@ -421,9 +443,217 @@ class Device(Aggregate):
     def _correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
         start, end, _, _ = self.readings.pop(corrects_version)
         self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
+        versions = self.months[month_of(datetime.fromisoformat(start))]
+        versions[versions.index(corrects_version)] = self.version + 1
         if corrects_version in self.claimed:  # claims follow the reading that supersedes theirs
             self.claimed[self.version + 1] = self.claimed.pop(corrects_version)
             for claim in self.claims.values():
                 claim["allocations"] = [
                     [self.version + 1 if v == corrects_version else v, k] for v, k in claim["allocations"]
                 ]
+
+    # ------------------------------------------------------------------ the GEC–CCER link
+
+    def election_on(self, day: date) -> str | None:
+        """The scheme (GEC or CCER) the device has elected for electricity produced on `day`."""
+        chosen = None
+        for effective_from, scheme in self.elections:
+            if date.fromisoformat(effective_from) <= day:
+                chosen = scheme
+        return chosen
+
+    def elect(self, scheme: str, effective_from: str) -> bool:
+        """Elect GEC or CCER (deep-sea offshore wind and CSP, rules.CCER_ADMISSION). Returns False,
+        recording nothing, if that election is already in force from that date."""
+        if scheme not in ("GEC", "CCER"):
+            raise InvalidInput(f"a device elects GEC or CCER, not {scheme!r}", code="ELECTION_INVALID")
+        try:
+            day = date.fromisoformat(effective_from)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"effective date {effective_from!r} is not YYYY-MM-DD", code="DATE_INVALID") from None
+        rule = ccer_admission(self.technology, day)
+        if rule is None:
+            raise Conflict(
+                f"no GEC–CCER rule is in force for {self.technology} on {effective_from};"
+                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
+                code="CCER_RULE_MISSING",
+            )
+        if not rule.elects:
+            raise Conflict(
+                f"{self.technology} devices do not elect between GEC and CCER ({rule.source})",
+                code="ELECTION_NOT_APPLICABLE",
+                rule=rule.source,
+            )
+        if self.elections and [effective_from, scheme] == self.elections[-1]:
+            return False
+        if self.elections and self.elections[-1][0] >= effective_from:
+            raise Conflict(
+                f"{self.code} already has an election effective {self.elections[-1][0]};"
+                " a new election must take effect later",
+                code="ELECTION_OUT_OF_ORDER",
+            )
+        if scheme == "GEC":
+            for project, (_start, end) in self.ccer_projects.items():
+                if effective_from <= end:
+                    raise Conflict(
+                        f"{self.code} is in CCER project {project} until {end}; it cannot elect GEC before then",
+                        code="CCER_PROJECT_ACTIVE",
+                        project=project,
+                    )
+        self._elected(scheme, effective_from, rule.source)
+        return True
+
+    @event("Elected")
+    def _elected(self, scheme: str, effective_from: str, rule: str) -> None:
+        self.elections.append([effective_from, scheme])
+
+    def join_ccer_project(self, project: str, crediting_start: str, crediting_end: str, on: date) -> None:
+        """A CCER project naming this device is registered: check the admission rule in force on
+        the registration date and, where the technology elects, that CCER was elected."""
+        rule = ccer_admission(self.technology, on)
+        if rule is None:
+            raise Conflict(
+                f"no GEC–CCER rule is in force for {self.technology} on {on.isoformat()};"
+                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
+                code="CCER_RULE_MISSING",
+            )
+        if not rule.admitted:
+            raise Conflict(
+                f"{self.code} ({self.technology}) is not admitted to new CCER projects: {rule.source}",
+                code="CCER_NOT_ADMITTED",
+                rule=rule.source,
+            )
+        if rule.elects:
+            elected = self.election_on(date.fromisoformat(crediting_start))
+            if elected != "CCER":
+                raise Conflict(
+                    f"{self.code} has elected {elected or 'nothing'} for {crediting_start};"
+                    " it must elect CCER before joining a CCER project (oneclaim device elect)",
+                    code="CCER_NOT_ELECTED",
+                    elected=elected,
+                )
+        self._joined_ccer_project(project, crediting_start, crediting_end)
+
+    @event("JoinedCCERProject")
+    def _joined_ccer_project(self, project: str, crediting_start: str, crediting_end: str) -> None:
+        self.ccer_projects[project] = [crediting_start, crediting_end]
+
+    def ccer_project_for(self, month: str) -> str | None:
+        """The CCER project whose crediting period covers any of a production month."""
+        first = month_start(month).date().isoformat()
+        last = (month_start(next_month(month)) - timedelta(days=1)).date().isoformat()
+        for project, (start, end) in self.ccer_projects.items():
+            if start <= last and first <= end:
+                return project
+        return None
+
+    def free_kwh(self, begin: datetime, finish: datetime) -> int:
+        return sum(self.readings[v][2] - self.claimed.get(v, 0) for v in self.readings_in(begin, finish))
+
+    def release(self, claim_id: str, kwh: int, reason: str) -> int:
+        """Give back up to `kwh` of a claim to the pool (its latest kWh first), e.g. when GECs are
+        cancelled for CCER reductions. Returns the kWh released."""
+        claim = self.claims[claim_id]
+        allocations, need = [], min(kwh, claim["kwh"])
+        for version, k in reversed(claim["allocations"]):
+            take = min(k, need)
+            if take:
+                allocations.append([version, take])
+                need -= take
+        released = sum(k for _, k in allocations)
+        if released:
+            self._released(claim_id, allocations, reason)
+        return released
+
+    @event("ClaimReleased")
+    def _released(self, claim_id: str, allocations: list, reason: str) -> None:
+        claim = self.claims[claim_id]
+        left = dict((v, k) for v, k in claim["allocations"])
+        for version, kwh in allocations:
+            left[version] -= kwh
+            self.claimed[version] -= kwh
+        claim["allocations"] = [[v, k] for v, k in left.items() if k]
+        claim["kwh"] = sum(left.values())
+
+    # ------------------------------------------------------------------ claims made elsewhere
+
+    def record_external(self, source: str, claims: list[dict]) -> tuple[list[dict], list[dict]]:
+        """Check claims another registry reports on this device's generation against the pool.
+
+        Each claim is {"reference", "instrument", "start", "end", "kwh"}. A claim that fits in
+        what is unclaimed in its interval takes those kWh (earliest readings first), so our later
+        issuance cannot claim them again. A claim that does not fit is disputed: it takes nothing,
+        and the kWh it overlaps and the claims it overlaps are returned for a double-counting case.
+        Claims already recorded (same source and reference) are skipped, so re-imports are harmless.
+        """
+        accepted, disputed, taken = [], [], {}
+        for claim in claims:
+            key = f"{source}/{claim['reference']}"
+            if key in self.external or any(c["key"] == key for c in accepted + disputed):
+                continue
+            begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
+            versions = self.readings_in(begin, finish)
+            free = {v: self.readings[v][2] - self.claimed.get(v, 0) - taken.get(v, 0) for v in versions}
+            metered = sum(self.readings[v][2] for v in versions)
+            entry = {**claim, "key": key, "start": begin.isoformat(), "end": finish.isoformat(), "metered_kwh": metered}
+            if claim["kwh"] <= sum(free.values()):
+                allocations, need = [], claim["kwh"]
+                for v in sorted(versions, key=lambda v: self.readings[v][0]):
+                    take = min(free[v], need)
+                    if take:
+                        allocations.append([v, take])
+                        taken[v] = taken.get(v, 0) + take
+                        need -= take
+                accepted.append({**entry, "allocations": allocations})
+                continue
+            touching = set(versions)
+            earlier = [
+                {
+                    "claim": cid,
+                    "instrument": c["instrument"],
+                    "batch": c["batch"],
+                    "device_version": c["version"],
+                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
+                }
+                for cid, c in self.claims.items()
+                if any(v in touching for v, _ in c["allocations"])
+            ] + [
+                {
+                    "claim": f"EXT/{c['key']}",
+                    "instrument": f"EXTERNAL:{c['instrument']}",
+                    "batch": c["reference"],
+                    "device_version": self.version + 1,
+                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
+                }
+                for c in accepted
+                if any(v in touching for v, _ in c["allocations"])
+            ]
+            disputed.append(
+                {
+                    **entry,
+                    "free_kwh": sum(free.values()),
+                    "overlap_kwh": claim["kwh"] - sum(free.values()),
+                    "earlier_claims": earlier,
+                }
+            )
+        if accepted or disputed:
+            self._external_recorded(source, accepted, disputed)
+        return accepted, disputed
+
+    @event("ExternalClaimsRecorded")
+    def _external_recorded(self, source: str, accepted: list, disputed: list) -> None:
+        for claim in accepted:
+            self._add_claim(
+                {
+                    "id": f"EXT/{claim['key']}",
+                    "instrument": f"EXTERNAL:{claim['instrument']}",
+                    "batch": claim["reference"],
+                    "source": source,
+                    "start": claim["start"],
+                    "end": claim["end"],
+                    "allocations": claim["allocations"],
+                }
+            )
+            self.external[claim["key"]] = "accepted"
+        for claim in disputed:
+            self.external[claim["key"]] = "disputed"

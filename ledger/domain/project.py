@@ -44,26 +44,54 @@ class Project(Aggregate):
 
     @event("Registered")
     def __init__(
-        self, code: str, methodology: str, owner: str, devices: list[str], crediting_start: str, crediting_end: str
+        self,
+        code: str,
+        methodology: str,
+        owner: str,
+        devices: list[str],
+        crediting_start: str,
+        crediting_end: str,
+        factor: str | None = None,
     ) -> None:
         self.code = code
+        self.factor = factor  # emission factor code: renewable projects convert tCO2e to kWh with it
         self.methodology = methodology
         self.owner = owner
         self.devices = list(devices)
         self.crediting_start = crediting_start
         self.crediting_end = crediting_end
         self.periods: list[tuple[str, str, str]] = []  # (start, end, batch code), end inclusive
+        self.generation: dict[str, dict] = {}  # batch -> the kWh it claims and the factor that gave them
 
     @classmethod
     def register(
-        cls, code: str, methodology: str, owner: str, devices: list[str], crediting_start: str, crediting_end: str
+        cls,
+        code: str,
+        methodology: str,
+        owner: str,
+        devices: list[str],
+        crediting_start: str,
+        crediting_end: str,
+        factor: str | None = None,
     ) -> Project:
         check_code("project", code)
         if not isinstance(methodology, str) or not methodology.strip():
             raise InvalidInput("a CCER project needs its methodology", code="METHODOLOGY_INVALID")
         if parse_day("crediting_end", crediting_end) <= parse_day("crediting_start", crediting_start):
             raise InvalidInput("the crediting period must end after it starts", code="PERIOD_INVALID")
+        if len(devices) > 1:
+            raise InvalidInput(
+                "a renewable CCER project names one metered device (register a site as one device)",
+                code="PROJECT_DEVICES_INVALID",
+            )
+        if devices and factor not in EMISSION_FACTORS:
+            raise InvalidInput(
+                f"a renewable CCER project needs the emission factor that converts its reductions to kWh;"
+                f" known: {', '.join(EMISSION_FACTORS)}, got {factor!r}",
+                code="FACTOR_UNKNOWN",
+            )
         return cls(
+            factor=factor,
             code=code,
             methodology=methodology,
             owner=owner,
@@ -72,7 +100,9 @@ class Project(Aggregate):
             crediting_end=crediting_end,
         )
 
-    def register_reductions(self, period_start: str, period_end: str, kg_co2e: int) -> str:
+    def register_reductions(
+        self, period_start: str, period_end: str, kg_co2e: int, generation: dict | None = None
+    ) -> str:
         """核查与登记: verified reductions for a period inside the crediting period; returns the
         batch code to issue."""
         start, end = parse_day("period_start", period_start), parse_day("period_end", period_end)
@@ -91,12 +121,16 @@ class Project(Aggregate):
                     f"reductions for [{s}, {e}] were already registered as {batch}", code="PERIOD_ALREADY_VERIFIED"
                 )
         code = f"CCER-{self.code}-{start.strftime('%Y%m%d')}-{end.strftime('%Y%m%d')}"
-        self._reductions_registered(period_start, period_end, kg_co2e, code)
+        self._reductions_registered(period_start, period_end, kg_co2e, code, generation)
         return code
 
     @event("ReductionsRegistered")
-    def _reductions_registered(self, period_start: str, period_end: str, kg_co2e: int, batch: str) -> None:
+    def _reductions_registered(
+        self, period_start: str, period_end: str, kg_co2e: int, batch: str, generation: dict | None = None
+    ) -> None:
         self.periods.append((period_start, period_end, batch))
+        if generation:
+            self.generation[batch] = generation
 
 
 class Programme(Aggregate):

@@ -111,3 +111,66 @@ then EV charging, lighting energy saving and wetland carbon sinks. True: generat
 RETIREMENT_PURPOSES = ("green_consumption_claim", "carbon_neutrality", "re100", "ets_offset", "voluntary")
 
 PARTICIPANT_ROLES = ("generator", "consumer", "trader", "verifier", "registry")
+
+
+@dataclass(frozen=True)
+class CCERAdmission:
+    """Whether a technology's new projects are admitted to CCER, and whether its devices must
+    first elect GEC or CCER, for registrations made in [valid_from, valid_until]."""
+
+    technologies: frozenset[str]
+    admitted: bool
+    elects: bool
+    valid_from: date
+    valid_until: date | None
+    source: str
+
+
+GEC_CCER_NOTICE = "NEA/MEE notice linking GEC and CCER, effective 2024-10-01 with a two-year transition"
+
+CCER_ADMISSION = (
+    CCERAdmission(
+        frozenset({"deep_sea_offshore_wind", "csp"}),
+        admitted=True,
+        elects=True,
+        valid_from=date(2024, 10, 1),
+        valid_until=date(2026, 9, 30),
+        source=GEC_CCER_NOTICE + ": deep-sea offshore wind and CSP may choose GEC or CCER",
+    ),
+    CCERAdmission(
+        frozenset({"wind", "offshore_wind", "distributed_pv", "utility_pv"}),
+        admitted=False,
+        elects=False,
+        valid_from=date(2024, 10, 1),
+        valid_until=date(2026, 9, 30),
+        source=GEC_CCER_NOTICE + ": other PV and wind are not newly admitted to CCER for now",
+    ),
+    CCERAdmission(
+        frozenset({"biomass", "geothermal", "ocean", "hydro"}),
+        admitted=True,
+        elects=False,
+        valid_from=date(2024, 10, 1),
+        valid_until=date(2026, 9, 30),
+        source=GEC_CCER_NOTICE + ": the notice restricts only wind and solar",
+    ),
+)
+"""The transition period of the notice ended on 2026-09-30. No successor rule is recorded yet, so
+a renewable CCER registration dated after it is refused (CCER_RULE_MISSING) until a row for the
+successor rule is added here; the ledger never guesses a rule."""
+
+
+def ccer_admission(technology: str, on: date) -> CCERAdmission | None:
+    for rule in CCER_ADMISSION:
+        if (
+            technology in rule.technologies
+            and rule.valid_from <= on
+            and (rule.valid_until is None or on <= rule.valid_until)
+        ):
+            return rule
+    return None
+
+
+def kwh_for(kg: int, factor_g_per_mwh: int) -> int:
+    """The generation a carbon credit of `kg` kgCO2e claims at a factor, in whole kWh, rounded up
+    (a credit is never backed by less electricity than it needs)."""
+    return -(-kg * 1_000_000 // factor_g_per_mwh)

@@ -1,0 +1,129 @@
+"""Double-counting cases and public disclosures.
+
+A case opens when a claim reported by another registry or platform cannot fit in what our pool
+has left for that device and interval (OVERLAPPING_CLAIM), or when two platforms report selling
+the same GEC serials (GEC_SOLD_TWICE). It holds both sides as they stood when it opened; the trace
+report (`Ledger.trace_case`) adds the log positions and proofs. Only an explicit event, with a
+reason, resolves it.
+
+A disclosure is the public record the GEC–CCER link requires whenever GECs are cancelled because
+the same electricity was registered as CCER reductions.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.errors import Conflict, InvalidInput
+
+CASE_KINDS = ("OVERLAPPING_CLAIM", "GEC_SOLD_TWICE")
+OUTCOMES = {
+    "external_withdrawn": "the other registry withdrew or cancelled its claim",
+    "ours_cancelled": "our units for the overlapping electricity were cancelled",
+    "no_double_count": "investigated: the two claims do not cover the same electricity",
+}
+
+
+def case_code(key: str) -> str:
+    """Cases are keyed by what opened them, so re-importing a report never opens a second case."""
+    return "DC-" + sha256(key.encode()).hexdigest()[:12].upper()
+
+
+def case_id(code: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"oneclaim:case:{code}")
+
+
+def disclosure_id(code: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"oneclaim:disclosure:{code}")
+
+
+class Case(Aggregate):
+    """One double-counting case."""
+
+    @staticmethod
+    def create_id(code: str, **_: object) -> UUID:
+        return case_id(code)
+
+    @event("Opened")
+    def __init__(
+        self, code: str, kind: str, subject: str, interval: list, overlap_kwh: int, ours: list, theirs: dict
+    ) -> None:
+        self.code = code
+        self.kind = kind
+        self.subject = subject  # a device code (OVERLAPPING_CLAIM) or a batch code (GEC_SOLD_TWICE)
+        self.interval = list(interval)  # [start, end) for a claim; [] for serials
+        self.overlap_kwh = overlap_kwh
+        self.ours = list(ours)  # the claims already in the ledger that the report collides with
+        self.theirs = dict(theirs)  # the reported claim, as reported, with its source and reference
+        self.resolution: dict | None = None
+
+    @classmethod
+    def open(cls, key: str, kind: str, subject: str, interval: list, overlap_kwh: int, ours: list, theirs: dict):
+        if kind not in CASE_KINDS:
+            raise InvalidInput(f"unknown case kind {kind!r}", code="CASE_KIND_INVALID")
+        return cls(
+            code=case_code(key),
+            kind=kind,
+            subject=subject,
+            interval=interval,
+            overlap_kwh=overlap_kwh,
+            ours=ours,
+            theirs=theirs,
+        )
+
+    @property
+    def status(self) -> str:
+        return "open" if self.resolution is None else "resolved"
+
+    def resolve(self, outcome: str, reason: str, by: str) -> None:
+        if self.resolution is not None:
+            raise Conflict(
+                f"case {self.code} was already resolved ({self.resolution['outcome']})", code="CASE_ALREADY_RESOLVED"
+            )
+        if outcome not in OUTCOMES:
+            raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}", code="OUTCOME_INVALID")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("resolving a case needs a reason", code="REASON_REQUIRED")
+        if not isinstance(by, str) or not by.strip():
+            raise InvalidInput("say who resolved the case", code="RESOLVER_REQUIRED")
+        self._resolved(outcome, reason, by)
+
+    @event("Resolved")
+    def _resolved(self, outcome: str, reason: str, by: str) -> None:
+        self.resolution = {"outcome": outcome, "reason": reason, "by": by}
+
+
+class Disclosure(Aggregate):
+    """公示: GECs cancelled because their electricity was registered as CCER reductions."""
+
+    @staticmethod
+    def create_id(code: str, **_: object) -> UUID:
+        return disclosure_id(code)
+
+    @event("Published")
+    def __init__(
+        self,
+        code: str,
+        project: str,
+        ccer_batch: str,
+        device: str,
+        period: list,
+        kg_co2e: int,
+        factor: dict,
+        kwh: int,
+        cancelled: list,
+        traded_untouched: list,
+    ) -> None:
+        self.code = code
+        self.project = project
+        self.ccer_batch = ccer_batch
+        self.device = device
+        self.period = list(period)
+        self.kg_co2e = kg_co2e
+        self.factor = dict(factor)  # {"code", "g_per_mwh"}: kWh = kgCO2e × 10^6 ÷ g_per_mwh, rounded up
+        self.kwh = kwh
+        self.cancelled = list(cancelled)  # [{"batch", "ranges", "units"}], ranges 0-based half-open
+        self.traded_untouched = list(traded_untouched)  # GECs in the period already sold: left alone
