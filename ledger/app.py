@@ -635,7 +635,7 @@ class Ledger(Application[UUID]):
                             "GEC_SOLD_TWICE",
                             code,
                             [],
-                            0,
+                            clash["units"] * KWH_PER_GEC,
                             [clash | {"batch_version": clash["batch_version"]}],
                             theirs | {"batch_version": batch.version, "units": clash["units"]},
                         )

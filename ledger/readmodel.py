@@ -55,6 +55,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.app import Ledger
 from ledger.domain.batch import MAX_UNITS, STATES, Batch, format_range, parse_serial
+from ledger.domain.case import Case
 from ledger.domain.device import Device
 from ledger.domain.participant import Account, Participant
 from ledger.errors import InvalidInput, LedgerError, NotFound
@@ -144,6 +145,18 @@ rm_devices = Table(
     Column("schemes", Text, nullable=False),  # JSON
 )
 
+rm_cases = Table(
+    "rm_cases",
+    metadata,
+    Column("code", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("subject", String, nullable=False, index=True),  # device (overlapping claim) or batch (sold twice)
+    Column("overlap_kwh", BigInteger, nullable=False),
+    Column("source", String, nullable=False),  # the registry or platform reporting the other claim
+    Column("status", String, nullable=False, index=True),  # open | resolved
+    Column("opened_seq", BigInteger, nullable=False),
+)
+
 BATCH_TOPICS = f"{Batch.__module__}:{Batch.__qualname__}."  # every Batch event's topic starts so
 CREATED_ROWS = {  # created event -> (table, event attributes copied to its row)
     Participant.Registered: (rm_participants, ("code", "name", "role", "province", "city")),
@@ -153,7 +166,8 @@ CREATED_ROWS = {  # created event -> (table, event attributes copied to its row)
         ("code", "technology", "capacity_kw", "province", "city", "owner", "commissioned_on", "schemes"),
     ),
 }
-CREATED_TOPICS = {f"{cls.__module__}:{cls.__qualname__}" for cls in CREATED_ROWS}
+CASE_EVENTS = (Case.Opened, Case.Resolved)
+CREATED_TOPICS = {f"{cls.__module__}:{cls.__qualname__}" for cls in (*CREATED_ROWS, *CASE_EVENTS)}
 NOT_DETAIL = {"originator_id", "originator_version", "originator_topic", "timestamp", "ranges"}
 
 
@@ -164,6 +178,10 @@ LOG_LEAVES = table("log_leaves", column("notification_id"))
 HEAD = select(rm_tracking.c.position, select(func.max(LOG_LEAVES.c.notification_id)).scalar_subquery()).where(
     rm_tracking.c.name == TRACKING_NAME
 )
+
+
+def case_code_of(ledger: Ledger, event: Case.Event) -> str:
+    return ledger.repository.get(event.originator_id, version=1).code
 
 
 def behind(conn: Connection) -> bool:
@@ -352,6 +370,17 @@ class ReadModel:
                     event = self.ledger.mapper.to_domain_event(n)
                     if isinstance(event, Batch.Event):
                         self._apply_batch_event(event, n.id, seqs[n.id], chunk)
+                    elif isinstance(event, Case.Opened):
+                        row = {k: getattr(event, k) for k in ("code", "kind", "subject", "overlap_kwh")}
+                        source = event.theirs.get("source", "")
+                        conn.execute(
+                            rm_cases.insert().values(
+                                {**row, "source": source, "status": "open", "opened_seq": seqs[n.id]}
+                            )
+                        )
+                    elif isinstance(event, Case.Resolved):
+                        resolved = update(rm_cases).where(rm_cases.c.code == case_code_of(self.ledger, event))
+                        conn.execute(resolved.values(status="resolved"))
                     else:
                         target, names = CREATED_ROWS[type(event)]
                         row = {name: getattr(event, name) for name in names}
@@ -572,6 +601,16 @@ class ReadModel:
             query = query.where(or_(*(rm_batches.c[state] > 0 for state in with_units_in)))
         with self._reading() as conn:
             return list(conn.execute(query).scalars())
+
+    def cases(self, status: str | None = None) -> list[dict]:
+        """Double-counting cases in the order they opened, optionally only open or resolved ones."""
+        if status not in (None, "open", "resolved"):
+            raise InvalidInput(f"status is open or resolved, not {status!r}", code="STATUS_INVALID")
+        query = select(rm_cases).order_by(rm_cases.c.opened_seq)
+        if status:
+            query = query.where(rm_cases.c.status == status)
+        with self._reading() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         """Rows per rm_ table (for status output and tests)."""

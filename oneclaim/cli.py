@@ -330,7 +330,8 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
-from oneclaim import registry_cli  # noqa: E402,F401  (registers the registry's commands on `app`)
+# The other command groups register themselves on `app`.
+from oneclaim import claims_cli, registry_cli  # noqa: E402,F401
 
 
 def main() -> None:

@@ -90,11 +90,15 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         )
         _inclusion(ledger, console)
         _double_sale(ledger, fleet, console)
+        _one_claim(ledger, fleet, console)
+        ledger.sign_checkpoint(signer, ORIGIN)
+        _case(ledger, fleet, console)
+        _offshore_ccer(ledger, console)
         _expiry(ledger, console)
         ledger.sign_checkpoint(signer, ORIGIN)
         _show_provenance(ledger, console)
         size, _, root = ledger.log.head()
-        console.print(f"Log: {size:,} events, 14 checkpoints; root {root.hex()[:16]}…")
+        console.print(f"Log: {size:,} events, {len(ledger.log.checkpoints())} checkpoints; root {root.hex()[:16]}…")
         console.print("[bold]Latest signed checkpoint[/]:")
         console.print(ledger.log.latest_checkpoint().note, markup=False, end="", soft_wrap=True)
         proof = ledger.log.inclusion_proof(size // 2)
@@ -231,6 +235,97 @@ def _double_sale(ledger: Ledger, fleet: list, console: Console) -> None:
         ledger.transfer(batch, account_of(owner), account_of(CONSUMERS[0][0]), quantity=1, on=date(YEAR, 12, 31))
     except LedgerError as e:
         console.print(f"A transfer of retired units is refused: {e.code}: {e.message}")
+
+
+def _one_claim(ledger: Ledger, fleet: list, console: Console) -> None:
+    """One MWh, one claim: carbon-inclusion credits for electricity that already has GECs are refused."""
+    code, owner = "SIP-PV-DUAL-01", GENERATORS[0][0]
+    ledger.register_device(
+        code, "distributed_pv", 400, "江苏", "苏州工业园区/金鸡湖", owner, "2023-05-01", ("GEC", "INCLUSION")
+    )
+    for month in (1, 2):
+        ledger.record_reading(code, *month_bounds(month), 52_400)
+    (gec,) = ledger.issue_gec(code, f"{YEAR}-01", account_of(owner))
+    try:
+        ledger.issue_inclusion("SIP-PHCER", "distributed_pv", account_of(owner), device=code, month=f"{YEAR}-01")
+    except LedgerError as e:
+        first = e.details["earlier_claims"][0]
+        console.print(
+            f"[bold]One MWh, one claim[/]: carbon-inclusion credits for {code}'s January kWh refused: {e.code};"
+            f" the earlier claim is {first['instrument']} batch {first['batch']} ({first['kwh']:,} kWh),"
+            f" log seq {first['seq']} with a {len(first['inclusion_proof']['hashes'])}-hash inclusion proof"
+        )
+    batch = ledger.issue_inclusion("SIP-PHCER", "distributed_pv", account_of(owner), device=code, month=f"{YEAR}-02")
+    console.print(f"February's unclaimed kWh earn {batch.quantity:,} kgCO2e of carbon-inclusion credits ({batch.code})")
+
+
+def _case(ledger: Ledger, fleet: list, console: Console) -> None:
+    """Claims reported by other platforms: one overlaps our GECs, two platforms sold the same GECs."""
+    device = fleet[1][0]
+    gec = f"GEC-{YEAR}03-{device}-T"
+    rows = [
+        {
+            "line": 1,
+            "source": "CZ-PHCER",
+            "reference": "CZ-2025-000731",
+            "instrument": "INCLUSION",
+            "device": device,
+            "start": month_bounds(3)[0],
+            "end": month_bounds(3)[1],
+            "kg_co2e": 5_000,
+            "factor": "SIP-2020-PURCHASED",
+        },
+        {"line": 2, "source": "BJ-PX", "reference": "BJ-T-88121", "instrument": "GEC", "serials": f"{gec}:1-3"},
+        {"line": 3, "source": "GZ-PX", "reference": "GZ-T-40977", "instrument": "GEC", "serials": f"{gec}:2-5"},
+    ]
+    result = ledger.import_external(rows)
+    again = ledger.import_external(rows)
+    console.print(
+        f"External claims: {result['rows']} reported, {len(result['cases_opened'])} double-counting cases opened"
+        f" ({', '.join(result['cases_opened'])}); re-importing the file opened {len(again['cases_opened'])}"
+    )
+    report = ledger.trace_case(result["cases_opened"][0])
+    console.print(
+        f"  {report['case']}: {report['theirs']['source']} claims {report['theirs']['kwh']:,} kWh of {device}"
+        f" in March, which carry {report['ours'][0]['instrument']} {report['ours'][0]['batch']};"
+        f" {report['overlap_kwh']:,} kWh claimed twice; trace with proofs at tree size {report['tree_size']}:"
+        f" oneclaim cases show {report['case']}"
+    )
+
+
+def _offshore_ccer(ledger: Ledger, console: Console) -> None:
+    """GEC–CCER link: a deep-sea offshore wind farm elects CCER; its untraded GECs freeze, then
+    the GECs for the reductions' electricity are cancelled and disclosed."""
+    owner, code = GENERATORS[2][0], "JS-DSOW-01"
+    ledger.register_device(
+        code, "deep_sea_offshore_wind", 300_000, "江苏", "盐城", owner, "2024-06-30", ("GEC", "CCER")
+    )
+    for month in (1, 2, 3):
+        ledger.record_reading(code, *month_bounds(month), 80_000_000)
+        ledger.issue_gec(code, f"{YEAR}-{month:02d}", account_of(owner))
+    ledger.transfer(
+        f"GEC-{YEAR}01-{code}-T", account_of(owner), account_of(CONSUMERS[0][0]), quantity=20_000, on=date(YEAR, 2, 10)
+    )
+    ledger.elect(code, "CCER", f"{YEAR}-01-01")
+    ledger.register_ccer_project(
+        "CCER-JS-DSOW-01",
+        "CCER-01-001-V01",
+        owner,
+        [code],
+        f"{YEAR}-01-01",
+        "2034-12-31",
+        factor="SIP-2020-PURCHASED",
+        on=date(YEAR, 4, 1),
+    )
+    frozen = sum(ledger.batch(f"GEC-{YEAR}{m:02d}-{code}-T").supply()["frozen"] for m in (1, 2, 3))
+    batch = ledger.issue_ccer("CCER-JS-DSOW-01", f"{YEAR}-01-01", f"{YEAR}-03-31", 100_000_000, account_of(owner))
+    disclosure = ledger.disclosure(batch.code)
+    console.print(
+        f"GEC–CCER link: {code} elected CCER; registering its project froze {frozen:,} untraded GECs;"
+        f" 100,000 tCO2e of reductions = {disclosure.kwh:,} kWh cancelled"
+        f" {sum(c['units'] for c in disclosure.cancelled):,} GECs (disclosed: oneclaim project disclosure"
+        f" {batch.code}); the 20,000 already sold stay with their buyer"
+    )
 
 
 def _expiry(ledger: Ledger, console: Console) -> None:

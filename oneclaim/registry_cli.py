@@ -242,13 +242,20 @@ def project_register(
     owner: Annotated[str, typer.Option()],
     crediting_start: Annotated[str, typer.Option("--crediting-start")],
     crediting_end: Annotated[str, typer.Option("--crediting-end")],
-    device: Annotated[list[str] | None, typer.Option("--device", help="Device in the project (repeatable).")] = None,
+    device: Annotated[list[str] | None, typer.Option("--device", help="The project's metered device.")] = None,
+    factor: Annotated[
+        str | None, typer.Option(help="Emission factor code converting its reductions to kWh (renewable projects).")
+    ] = None,
+    on: OnOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register (登记) a validated CCER project with its crediting period."""
+    """Register (登记) a validated CCER project with its crediting period. A renewable project's
+    untraded GECs for the crediting period are frozen."""
     with opened(home, as_json) as ledger:
-        ledger.register_ccer_project(code, methodology, owner, device or [], crediting_start, crediting_end)
+        ledger.register_ccer_project(
+            code, methodology, owner, device or [], crediting_start, crediting_end, factor=factor, on=day(on)
+        )
     emit(as_json, {"project": code}, f"Registered CCER project {code} ({crediting_start} to {crediting_end})")
 
 
@@ -291,6 +298,8 @@ def issue_inclusion(
     account: Annotated[str, typer.Option()],
     device: Annotated[str | None, typer.Option(help="For generation-based methodologies.")] = None,
     month: Annotated[str | None, typer.Option(help="For generation-based methodologies, YYYY-MM.")] = None,
+    start: Annotated[str | None, typer.Option(help="Instead of --month: interval start, ISO 8601 with offset.")] = None,
+    end: Annotated[str | None, typer.Option(help="Instead of --month: interval end.")] = None,
     subject: Annotated[str | None, typer.Option(help="Site or project, for other methodologies.")] = None,
     period: Annotated[str | None, typer.Option(help="Period, for other methodologies.")] = None,
     kgco2e: Annotated[int | None, typer.Option("--kgco2e", help="For other methodologies.")] = None,
@@ -306,6 +315,8 @@ def issue_inclusion(
             account,
             device=device,
             month=month,
+            start=start,
+            end=end,
             subject=subject,
             period=period,
             kg_co2e=kgco2e,
