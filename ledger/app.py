@@ -85,7 +85,10 @@ class Ledger(Application[UUID]):
     def __init__(self, db_url: str, env: dict[str, Any] | None = None) -> None:
         self.db_url = db_url
         self._owners: dict[str, str] = {}
-        super().__init__(env={**persistence_env(db_url), **(env or {})})
+        # Aggregates are cached between commands and fast-forwarded with any newer events (one
+        # indexed read), so a device's pool check costs the same whatever its history.
+        cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+        super().__init__(env={**persistence_env(db_url), **cache, **(env or {})})
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = CanonicalJSONTranscoder()
@@ -252,6 +255,12 @@ class Ledger(Application[UUID]):
     def issue_gec(self, device_code: str, month: str, account: str) -> list[Batch]:
         """绿证核发 for one device and production month, into the generator's account."""
         device = self.device(device_code)
+        batches = self.new_gec_batches(device, month, account)
+        self._save_or_conflict(device, *batches)
+        return batches
+
+    def new_gec_batches(self, device: Device, month: str, account: str) -> list[Batch]:
+        """The batches `issue_gec` saves, with the device's pool already claimed (unsaved)."""
         self._holding_account(account, device.owner)
         device.check_scheme("GEC")
         with self._naming_earlier_claims(device):
@@ -273,7 +282,6 @@ class Ledger(Application[UUID]):
         for batch in batches:  # electricity of a registered CCER project: its GECs are born frozen
             if project is not None:
                 batch.freeze(f"CCER project {project} registered for {device.code}")
-        self._save_or_conflict(device, *batches)
         return batches
 
     def elect(self, device_code: str, scheme: str, effective_from: str) -> bool:
@@ -284,7 +292,7 @@ class Ledger(Application[UUID]):
             return True
         return False
 
-    def _gec_batches(self, device: Device, first: date, last: date) -> list[Batch]:
+    def _issued_gec_batches(self, device: Device, first: date, last: date) -> list[Batch]:
         """The device's GEC batches for the production months that [first, last] touches."""
         batches = []
         for month in months_between(first, last):
@@ -313,7 +321,7 @@ class Ledger(Application[UUID]):
         for device in loaded:
             device.join_ccer_project(code, crediting_start, crediting_end, on or today())
             first, last = date.fromisoformat(crediting_start), date.fromisoformat(crediting_end)
-            for batch in self._gec_batches(device, first, last):
+            for batch in self._issued_gec_batches(device, first, last):
                 if batch.freeze(f"CCER project {code} registered for {device.code}"):
                     frozen.append(batch)
         self._create(project, "project", code, *loaded, *frozen)
@@ -344,7 +352,7 @@ class Ledger(Application[UUID]):
             )
         need = kwh - device.free_kwh(begin, finish)
         cancelled, traded, changed = [], [], []
-        for batch in self._gec_batches(device, first, last):
+        for batch in self._issued_gec_batches(device, first, last):
             frozen = [[r[0], r[1]] for r in batch.ranges if r[3] == FROZEN]
             traded += [
                 {"batch": batch.code, "serials": format_range(batch.code, r[0], r[1]), "holder": r[2], "state": r[3]}

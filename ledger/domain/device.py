@@ -586,11 +586,12 @@ class Device(Aggregate):
         and the kWh it overlaps and the claims it overlaps are returned for a double-counting case.
         Claims already recorded (same source and reference) are skipped, so re-imports are harmless.
         """
-        accepted, disputed, taken = [], [], {}
+        accepted, disputed, taken, seen = [], [], {}, set()
         for claim in claims:
             key = f"{source}/{claim['reference']}"
-            if key in self.external or any(c["key"] == key for c in accepted + disputed):
+            if key in self.external or key in seen:
                 continue
+            seen.add(key)
             begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
             versions = self.readings_in(begin, finish)
             free = {v: self.readings[v][2] - self.claimed.get(v, 0) - taken.get(v, 0) for v in versions}
