@@ -12,6 +12,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -248,13 +249,20 @@ def audit_verify(
         typer.Option("--key", help="The verifier key to trust (default: the bundle's or the home's)."),
     ] = None,
     origin: Annotated[str | None, typer.Option("--origin", help="Require checkpoints for this origin.")] = None,
+    rpc: Annotated[str | None, typer.Option("--rpc", help="Also check the bundle's anchors on this chain.")] = None,
+    contract: Annotated[str | None, typer.Option("--contract", help="The anchor contract (with --rpc).")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recompute every leaf, the chain and the roots; check every checkpoint signature.
 
-    Exits 0 only when everything holds; otherwise names the first bad sequence number.
+    With --rpc and --contract (bundles only), also check that every anchor of the log on chain,
+    up to the bundle's size, is one of the bundle's checkpoints. Exits 0 only when everything
+    holds; otherwise names the first bad sequence number or anchor.
     """
+    if (rpc is None) != (contract is None) or (rpc is not None and directory is None):
+        err.print("error USAGE: --rpc and --contract go together, with a bundle DIR")
+        raise typer.Exit(2)
     if (directory is None) == (db is None):
         err.print("error USAGE: give either a bundle DIR or --db URL")
         raise typer.Exit(2)
@@ -292,13 +300,27 @@ def audit_verify(
                 )
         except (FileNotFoundError, ValueError) as e:
             raise LedgerError(str(e), code="AUDIT_INPUT") from e
+    anchors = None
+    if rpc is not None and report.ok:
+        with failures(as_json):
+            anchors = anchor_cli.check_bundle_anchored(directory, rpc, contract)
+        if anchors["failures"]:
+            report = replace(report, ok=False)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), "anchors": anchors}, indent=2))
+    elif anchors and anchors["failures"]:
+        for f in anchors["failures"]:
+            err.print(f"[bold red]FAILED[/] {f['code']}: {f['message']}")
     elif report.ok:
         out.print(
             f"[green]OK[/] {report.events} events, {report.checkpoints} checkpoints verified in"
             f" {report.seconds:.2f}s; root {report.root}\nkey from {report.key_source}"
         )
+        if anchors is not None:
+            out.print(
+                f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this bundle"
+                f" ({anchors['anchors_after_bundle']} anchor(s) are of a later tree)"
+            )
     else:
         f = report.failure
         err.print(f"[bold red]FAILED[/] {f.code} at seq {f.seq}: {f.message}")
@@ -331,7 +353,7 @@ def demo(
 
 
 # The other command groups register themselves on `app`.
-from oneclaim import claims_cli, registry_cli  # noqa: E402,F401
+from oneclaim import anchor_cli, claims_cli, registry_cli  # noqa: E402,F401
 
 
 def main() -> None:

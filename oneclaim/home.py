@@ -91,6 +91,13 @@ class Home:
         (self.path / CONFIG).write_text(json.dumps({"origin": origin, "db_url": url}, indent=2) + "\n")
         return True
 
+    def update_config(self, **values: object) -> None:
+        """Set top-level config entries (e.g. "anchoring"), replacing the file atomically."""
+        config = {**self.config, **values}
+        tmp = self.path / (CONFIG + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(tmp, self.path / CONFIG)
+
     def signer(self) -> Signer:
         return Signer.from_private_key_string((self.path / KEY).read_text().strip())
 

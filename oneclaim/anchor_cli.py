@@ -1,0 +1,286 @@
+"""`oneclaim chain ...` and `oneclaim anchor ...`: the managed local chain and the anchor service.
+
+Configuration lives in the home's config.json under "anchoring":
+- managed chain (the embedded default): {"managed": true, "port", "chain_id", "contract",
+  "admin", "anchorer"}; `chain up` starts anvil in <home>/chain and, the first time, deploys
+  the contract and registers the log.
+- any other EVM network (Besu or GoQuorum with QBFT, see docs/anchoring.md): {"managed": false,
+  "rpc_url", "chain_id", "contract", "anchorer_key_file"}; the key file holds the anchoring
+  account's private key (hex), readable only by the operator.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_account import Account
+
+from anchoring.chain import Chain, ChainConfig, connect
+from anchoring.registry import AnchorRegistry, log_id
+from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
+from ledger.audit import BUNDLE_FORMAT
+from ledger.errors import InvalidInput, LedgerError
+from ledger.note import parse_checkpoint
+from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, failures
+from oneclaim.home import Home
+
+chain_app = typer.Typer(help="The managed local chain (anvil on 127.0.0.1).", no_args_is_help=True)
+anchor_app = typer.Typer(help="Anchor signed checkpoints on chain, and check the anchors.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
+app.add_typer(anchor_app, name="anchor")
+
+ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
+
+
+def anchoring_config(home: Home) -> dict:
+    config = home.config.get("anchoring")
+    if not config:
+        raise LedgerError(
+            "anchoring is not set up: run `oneclaim chain up` (managed local chain) or add an"
+            ' "anchoring" section to config.json (see docs/anchoring.md)',
+            code="ANCHORING_NOT_CONFIGURED",
+        )
+    return config
+
+
+def managed_chain(home: Home, config: dict | None = None) -> Chain:
+    config = config if config is not None else home.config.get("anchoring") or {}
+    return Chain(home.path, ChainConfig(port=config.get("port"), chain_id=config.get("chain_id", 31337)))
+
+
+def service_for(home: Home, ledger=None) -> AnchorService:
+    config = anchoring_config(home)
+    if config.get("managed"):
+        status = managed_chain(home, config).status()
+        rpc_url = status.rpc_url or f"http://127.0.0.1:{config['port']}"
+        anchorer: Any = config["anchorer"]
+    else:
+        rpc_url = config["rpc_url"]
+        key = Path(config["anchorer_key_file"]).read_text().strip()
+        anchorer = Account.from_key(key)
+    settings = AnchorConfig(rpc_url, config["chain_id"], config["contract"], anchorer, home.origin)
+    return AnchorService(ledger or home.ledger(), home.signer(), settings, lock_file=home.path / "anchor.lock")
+
+
+@chain_app.command("up")
+def chain_up(
+    redeploy: Annotated[
+        bool, typer.Option("--redeploy", help="Deploy a new contract if the chain lost the old one (deliberate).")
+    ] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start anvil on 127.0.0.1 with its state in <home>/chain; deploy the anchor contract the first time."""
+    with failures(as_json):
+        h = Home.at(home)
+        config = dict(h.config.get("anchoring") or {"managed": True})
+        if not config.get("managed"):
+            raise LedgerError(
+                "this home anchors on an external chain; `chain up` manages only the local one",
+                code="CHAIN_NOT_MANAGED",
+            )
+        chain = managed_chain(h, config)
+        status = chain.up()
+        w3 = connect(status.rpc_url)
+        config |= {"port": int(status.rpc_url.rsplit(":", 1)[1]), "chain_id": status.chain_id}
+        deployed = False
+        if config.get("contract") and not w3.eth.get_code(config["contract"]):
+            if not redeploy:
+                h.update_config(anchoring=config)
+                raise AnchorError(
+                    f"the chain has no contract at {config['contract']}: it lost its state (reset). Anchors in the"
+                    " log cannot be checked on it any more. Restore <home>/chain/state.json, or run"
+                    " `oneclaim chain up --redeploy` to start a new anchor history on a new contract",
+                    code="CHAIN_RESET",
+                )
+            config.pop("contract")
+        if not config.get("contract"):
+            admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
+            registry, _ = AnchorRegistry.deploy(w3, sender=admin)
+            registry.register_log(log_id(h.origin), anchorer, sender=admin)
+            config |= {"contract": registry.address, "admin": admin, "anchorer": anchorer}
+            deployed = True
+        h.update_config(anchoring=config)
+    emit(
+        as_json,
+        {"rpc_url": status.rpc_url, "chain_id": status.chain_id, "contract": config["contract"], "deployed": deployed},
+        f"Chain up at {status.rpc_url} (chain id {status.chain_id}, block {status.block_number});"
+        f" contract {config['contract']}" + (" deployed and log registered" if deployed else ""),
+    )
+
+
+@chain_app.command("down")
+def chain_down(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop the managed chain (its state is written to <home>/chain/state.json)."""
+    with failures(as_json):
+        stopped = managed_chain(Home.at(home)).down()
+    emit(as_json, {"stopped": stopped}, "Chain stopped" if stopped else "Chain was not running")
+
+
+@chain_app.command("status")
+def chain_status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Whether the managed chain runs, where, and at which block."""
+    with failures(as_json):
+        h = Home.at(home)
+        status = managed_chain(h).status()
+        contract = (h.config.get("anchoring") or {}).get("contract")
+    payload = {**status.__dict__, "contract": contract}
+    text = (
+        f"running at {status.rpc_url}, chain id {status.chain_id}, block {status.block_number}, contract {contract}"
+        if status.running
+        else "not running"
+    )
+    emit(as_json, payload, text)
+    raise typer.Exit(0 if status.running else 3)
+
+
+@anchor_app.command("once")
+def anchor_once(
+    min_events: Annotated[int, typer.Option("--min-events", help="Anchor only if this many events wait.")] = 1,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Anchor the current checkpoint now (recording any anchor a crash left unrecorded first)."""
+    with failures(as_json):
+        service = service_for(Home.at(home))
+        try:
+            anchored = service.once(min_events)
+        finally:
+            service.ledger.close()
+    if anchored is None:
+        emit(as_json, {"anchored": None}, "Nothing new to anchor")
+    else:
+        emit(
+            as_json,
+            {"anchored": anchored},
+            f"Anchored tree size {anchored['tree_size']} root {anchored['root_hash'][:16]}… in block"
+            f" {anchored['block_number']} (tx {anchored['tx_hash']}, {anchored['gas_used']:,} gas)",
+        )
+
+
+@anchor_app.command("run")
+def anchor_run(
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
+    min_events: Annotated[int, typer.Option("--min-events", help="Anchor once this many events wait.")] = 1,
+    home: HomeOpt = None,
+) -> None:
+    """Anchor on an interval, or once N events wait. Survives chain outages; stops on a reset."""
+    with failures():
+        service = service_for(Home.at(home))
+        try:
+            service.run(interval=interval, min_events=min_events, report=lambda m: err.print(m, markup=False))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            service.ledger.close()
+
+
+@anchor_app.command("status")
+def anchor_status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """RPC URL, chain id, contract, the last anchored tree size and root, and events not yet anchored."""
+    with failures(as_json):
+        service = service_for(Home.at(home))
+        try:
+            status = service.status()
+        finally:
+            service.ledger.close()
+    chain = status["chain"]
+    text = (
+        f"RPC {status['rpc_url']} (chain id {status['chain_id']}), contract {status['contract']}\n"
+        f"Last anchor: tree size {status['anchored_tree_size']}, root {status['anchored_root']}"
+        f" ({status['anchors']} anchors)\n"
+        f"Log: {status['tree_size']} events, {status['events_not_anchored']} not yet anchored\n"
+        f"Chain: {'reachable' if chain['reachable'] else 'UNREACHABLE'}"
+        + (f", PROBLEM {chain['problem']}: {chain.get('message', '')}" if chain.get("problem") else "")
+    )
+    emit(as_json, status, text)
+    raise typer.Exit(1 if chain.get("problem") else 0)
+
+
+def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
+    """(origin, Anchored events, {checkpoint size: root hex}) from an audit bundle."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise InvalidInput(f"{directory} is not a {BUNDLE_FORMAT} bundle", code="AUDIT_INPUT")
+    anchors = []
+    with open(directory / "events.jsonl", "rb") as f:
+        for line in f:
+            if ANCHORED_TOPIC.encode() not in line:
+                continue
+            state = json.loads(line)["event"]["state"]
+            anchors.append({k: state[k] for k in ("tree_size", "root_hash", "tx_hash", "block_number", "contract")})
+    roots = {}
+    for path in (directory / "checkpoints").glob("*.note"):
+        checkpoint = parse_checkpoint(path.read_text().split("\n\n", 1)[0] + "\n")
+        roots[checkpoint.size] = checkpoint.root.hex()
+    return manifest["origin"], anchors, roots
+
+
+@anchor_app.command("verify")
+def anchor_verify(
+    bundle: Annotated[Path | None, typer.Option(help="Take the Anchored events from an audit bundle.")] = None,
+    rpc: Annotated[str | None, typer.Option("--rpc", help="RPC URL (default: the home's chain).")] = None,
+    contract: Annotated[str | None, typer.Option(help="Contract address (default: the home's).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every Anchored event against the chain: receipt, event and contract storage.
+
+    With --bundle (and --rpc, --contract) it needs no OneClaim database: the anchors and the
+    roots they must equal come from the bundle (run `oneclaim audit verify` on it first)."""
+    with failures(as_json):
+        if bundle is not None:
+            origin, anchors, roots = bundle_anchors(bundle)
+        else:
+            h = Home.at(home)
+            service = service_for(h)
+            try:
+                history = service.history()
+                anchors = list(history.anchors) if history else []
+                roots = {a["tree_size"]: service.ledger.log.root(a["tree_size"]).hex() for a in anchors}
+                origin = h.origin
+                rpc = rpc or service.config.rpc_url
+                contract = contract or service.config.contract
+            finally:
+                service.ledger.close()
+        if rpc is None or contract is None:
+            raise InvalidInput("give --rpc and --contract with --bundle", code="USAGE")
+        anchors = [a for a in anchors if a.get("contract", contract).lower() == contract.lower()]
+        result = verify_anchors(connect(rpc), contract, origin, anchors, roots)
+    ok = not result["failures"]
+    text = (
+        f"OK {result['checked']} anchors checked against {contract}: receipts, events and storage agree"
+        if ok
+        else "\n".join(f"FAILED {f['code']}: {f['message']}" for f in result["failures"])
+    )
+    emit(as_json, {"ok": ok, **result}, text)
+    raise typer.Exit(0 if ok else 1)
+
+
+def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
+    """For `audit verify DIR --rpc --contract`: every anchor of the bundle's log on chain, up to
+    the bundle's tree size, must be one of the bundle's (verified) checkpoints."""
+    origin, _, roots = bundle_anchors(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    registry = AnchorRegistry(connect(rpc), contract)
+    lid = log_id(origin)
+    logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": lid})
+    matched, failures_, later = 0, [], 0
+    for log in logs:
+        size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
+        if size > manifest["tree_size"]:
+            later += 1
+        elif roots.get(size) == root:
+            matched += 1
+        else:
+            failures_.append(
+                {
+                    "code": "ANCHOR_MISMATCH" if size in roots else "ANCHOR_NOT_IN_BUNDLE",
+                    "message": f"the chain anchors root {root} at tree size {size}; the bundle has"
+                    f" {roots.get(size, 'no checkpoint there')}",
+                }
+            )
+    return {"anchors_matched": matched, "anchors_after_bundle": later, "failures": failures_}
