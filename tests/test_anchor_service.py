@@ -1,0 +1,286 @@
+"""The anchor service against a real anvil: anchoring, crash recovery, outages and resets.
+
+The fault tests kill a real `oneclaim anchor run` process with SIGKILL at random moments, stop
+the chain under load, and restart it without its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from anchoring.chain import Chain, ChainConfig, connect, free_port
+from anchoring.registry import AnchorRegistry, log_id
+from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
+from ledger.app import Ledger
+from ledger.merkle import verify_consistency
+from ledger.note import Signer
+from tests.support import ensure_owner
+
+pytest_plugins = ["tests.anchor_fixtures"]  # chain, w3, roles, compiled
+
+ORIGIN = "oneclaim.test/anchors"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_service(ledger: Ledger, signer: Signer, w3: Web3, origin: str = ORIGIN) -> AnchorService:
+    admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
+    registry, _ = AnchorRegistry.deploy(w3, sender=admin)
+    registry.register_log(log_id(origin), anchorer, sender=admin)
+    rpc_url = w3.provider.endpoint_uri
+    return AnchorService(ledger, signer, AnchorConfig(rpc_url, w3.eth.chain_id, registry.address, anchorer, origin))
+
+
+def grow(ledger: Ledger, n: int, prefix: str = "P") -> None:
+    for _ in range(n):
+        code = f"{prefix}-{ledger.log.size():06d}"
+        ledger.add_participant(code, "参与方", "consumer", "江苏", "苏州")
+
+
+def on_chain(service: AnchorService) -> list[tuple[int, str, str]]:
+    return [(a["tree_size"], a["root_hash"], a["tx_hash"]) for a in service.chain_anchors()]
+
+
+def in_log(service: AnchorService) -> list[tuple[int, str, str]]:
+    history = service.history()
+    return [(a["tree_size"], a["root_hash"], a["tx_hash"]) for a in (history.anchors if history else [])]
+
+
+def test_anchors_the_signed_checkpoint_and_records_it_in_the_log(ledger: Ledger, signer: Signer, w3: Web3) -> None:
+    service = setup_service(ledger, signer, w3)
+    assert service.once() is None  # an empty log has nothing to anchor
+    ensure_owner(ledger)
+    grow(ledger, 5)
+    first = service.once()
+    assert first is not None and first["tree_size"] == 6
+    assert ledger.log.latest_checkpoint().tree_size == 6  # it anchored a checkpoint it signed
+    assert first["root_hash"] == ledger.log.root(6).hex()
+    assert service.once() is None  # only the Anchored record is new: nothing to anchor
+    assert service.pending_events() == 0
+
+    grow(ledger, 7)
+    second = service.once()
+    assert second["tree_size"] == ledger.log.size() - 1
+    latest = service.registry.latest(service.log_id)
+    assert (latest.tree_size, latest.root_hash.hex(), latest.count) == (second["tree_size"], second["root_hash"], 2)
+    # the chain accepted it because the proof from the first anchor is valid; check it here too
+    proof = ledger.log.consistency_proof(first["tree_size"], second["tree_size"])
+    verify_consistency(6, second["tree_size"], proof.hashes, bytes.fromhex(first["root_hash"]), latest.root_hash)
+    assert in_log(service) == on_chain(service)
+    roots = {a["tree_size"]: ledger.log.root(a["tree_size"]).hex() for a in service.history().anchors}
+    assert verify_anchors(w3, service.config.contract, ORIGIN, service.history().anchors, roots)["failures"] == []
+
+
+def test_verify_catches_an_anchor_that_the_chain_does_not_hold(ledger: Ledger, signer: Signer, w3: Web3) -> None:
+    service = setup_service(ledger, signer, w3)
+    ensure_owner(ledger)
+    grow(ledger, 3)
+    service.once()
+    good = service.history().anchors[0]
+    forged = [{**good, "root_hash": "00" * 31 + "01"}]
+    codes = [f["code"] for f in verify_anchors(w3, service.config.contract, ORIGIN, forged, {})["failures"]]
+    assert codes == ["ANCHOR_EVENT"]
+    wrong_tx = [{**good, "tx_hash": "0x" + "ab" * 32}]
+    codes = [f["code"] for f in verify_anchors(w3, service.config.contract, ORIGIN, wrong_tx, {})["failures"]]
+    assert codes == ["ANCHOR_TX_MISSING"]
+    other_root = {good["tree_size"]: "cd" * 32}
+    codes = [f["code"] for f in verify_anchors(w3, service.config.contract, ORIGIN, [good], other_root)["failures"]]
+    assert codes == ["ANCHOR_ROOT"]
+
+
+def test_an_anchor_mined_but_not_recorded_is_recorded_on_the_next_pass(
+    ledger: Ledger, signer: Signer, w3: Web3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = setup_service(ledger, signer, w3)
+    ensure_owner(ledger)
+    grow(ledger, 4)
+    real_record = AnchorService._record
+
+    def crash(self, history, anchors):
+        raise KeyboardInterrupt("killed after the transaction was mined")
+
+    monkeypatch.setattr(AnchorService, "_record", crash)
+    with pytest.raises(KeyboardInterrupt):
+        service.once()
+    assert in_log(service) == [] and len(on_chain(service)) == 1
+    monkeypatch.setattr(AnchorService, "_record", real_record)
+    assert service.once() is None  # the recovered anchor covers everything but its own record
+    assert in_log(service) == on_chain(service) and len(on_chain(service)) == 1
+
+
+# ---------------------------------------------------------------------------------- fault tests
+
+
+def oneclaim(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ONECLAIM_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "oneclaim", *args], env=env, capture_output=True, text=True)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    """A home on the embedded default with its managed chain up; the chain is stopped afterwards."""
+    h = tmp_path / "home"
+    oneclaim(h, "init", "--origin", ORIGIN)
+    oneclaim(h, "chain", "up")
+    yield h
+    oneclaim(h, "chain", "down", check=False)
+
+
+def home_service(home: Path) -> AnchorService:
+    from oneclaim.anchor_cli import service_for
+    from oneclaim.home import Home
+
+    return service_for(Home.at(str(home)))
+
+
+def test_killing_the_anchor_service_at_random_points_never_doubles_or_loses_an_anchor(home: Path) -> None:
+    rng = random.Random(20261122)
+    env = {**os.environ, "ONECLAIM_HOME": str(home)}
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    kills = 0
+    for round_ in range(12):
+        grow(service.ledger, rng.randint(1, 6), prefix=f"R{round_}")
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "oneclaim", "anchor", "run", "--interval", "0.02"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.8, 2.5))  # start-up takes ~1 s: some kills land before a pass, some in one
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        kills += 1
+    assert kills >= 10
+    service.once()  # one clean pass reconciles whatever the last kill interrupted
+    chain_side, log_side = on_chain(service), in_log(service)
+    assert chain_side == log_side  # exactly the same anchors: sizes, roots and transactions
+    assert len(chain_side) >= 3
+    sizes = [size for size, _, _ in chain_side]
+    assert sizes == sorted(set(sizes))  # strictly growing: no double anchor
+    service.ledger.close()
+
+
+def test_commands_keep_working_while_the_chain_is_down_and_anchoring_catches_up(home: Path) -> None:
+    service = home_service(home)
+    ledger = service.ledger
+    ensure_owner(ledger)
+    stop = threading.Event()
+    messages: list[str] = []
+    runner = threading.Thread(
+        target=service.run, kwargs={"interval": 0.05, "stop": stop.is_set, "report": messages.append}
+    )
+    runner.start()
+    failures = []
+    try:
+        for step in range(60):
+            try:
+                grow(ledger, 1, prefix="LOAD")
+            except Exception as e:  # noqa: BLE001  (any failed command is a failure of this test)
+                failures.append(e)
+            if step == 15:
+                oneclaim(home, "chain", "down")
+            if step == 40:
+                oneclaim(home, "chain", "up")
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while service.pending_events() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join()
+    assert failures == []
+    assert any("unreachable" in m for m in messages) and any("reachable again" in m for m in messages)
+    assert service.pending_events() == 0
+    latest = service.history().latest
+    assert service.ledger.log.latest_checkpoint().tree_size == latest["tree_size"]
+    assert in_log(service) == on_chain(service)
+    ledger.close()
+
+
+def test_a_chain_restarted_without_its_state_is_detected(home: Path) -> None:
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    assert service.once() is not None
+    service.ledger.close()
+    oneclaim(home, "chain", "down")
+    (home / "chain" / "state.json").unlink()  # the chain loses everything
+    refused = oneclaim(home, "chain", "up", check=False)
+    assert refused.returncode == 2 and "CHAIN_RESET" in refused.stderr
+    once = oneclaim(home, "anchor", "once", check=False)
+    assert once.returncode == 2 and "CHAIN_RESET" in once.stderr
+    status = oneclaim(home, "anchor", "status", "--json", check=False)
+    assert status.returncode == 1 and json.loads(status.stdout)["chain"]["problem"] == "CHAIN_RESET"
+
+
+def test_a_chain_that_lost_only_its_latest_anchors_is_detected(tmp_path: Path, signer: Signer) -> None:
+    """A chain rolled back behind the log's last recorded anchor (state restored from an old copy)."""
+    chain = Chain(tmp_path / "c", ChainConfig(port=free_port()))
+    chain.up()
+    try:
+        ledger = Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}")
+        service = setup_service(ledger, signer, chain.web3())
+        ensure_owner(ledger)
+        grow(ledger, 2)
+        service.once()
+        time.sleep(1.5)  # let anvil write its state (every second)
+        chain.down()
+        saved = (chain.state_file).read_bytes()
+        chain.up()
+        grow(ledger, 2)
+        service._w3 = service._registry = None
+        service.once()
+        chain.down()
+        chain.state_file.write_bytes(saved)  # the chain comes back from the older state
+        chain.up()
+        service._w3 = service._registry = None
+        with pytest.raises(AnchorError) as reset:
+            service.once()
+        assert reset.value.code == "CHAIN_RESET"
+        ledger.close()
+    finally:
+        chain.down()
+
+
+def test_anchor_status_reports_where_and_what(home: Path) -> None:
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 2)
+    service.ledger.close()
+    before = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    assert before["events_not_anchored"] == 3 and before["anchored_tree_size"] == 0
+    assert before["rpc_url"].startswith("http://127.0.0.1:") and before["chain_id"] == 31337
+    oneclaim(home, "anchor", "once")
+    after = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    assert after["anchored_tree_size"] == 3 and after["events_not_anchored"] == 0
+    assert after["chain"] == {"reachable": True, "tree_size": 3, "anchors": 1}
+    assert "OK 1 anchors" in oneclaim(home, "anchor", "verify").stdout
+    bundle = home.parent / "bundle"
+    oneclaim(home, "audit", "export", str(bundle))
+    checked = oneclaim(home, "audit", "verify", str(bundle), "--rpc", after["rpc_url"], "--contract", after["contract"])
+    assert "1 on-chain anchors are checkpoints of this bundle" in checked.stdout
+    bundle_check = oneclaim(
+        home, "anchor", "verify", "--bundle", str(bundle), "--rpc", after["rpc_url"], "--contract", after["contract"]
+    )
+    assert "OK 1 anchors" in bundle_check.stdout
+    # the bundle must not be trusted blindly either: a bundle whose checkpoint differs is refused
+    note = next((bundle / "checkpoints").glob("000000000003.note"))
+    text = note.read_text().split("\n")
+    text[2] = Web3.to_hex(b"\x00" * 32)  # not even base64: a tampered checkpoint
+    note.write_text("\n".join(text))
+    assert oneclaim(home, "audit", "verify", str(bundle), check=False).returncode != 0
+    assert connect(after["rpc_url"]).eth.chain_id == 31337
