@@ -65,6 +65,39 @@ def service_for(home: Home, ledger=None) -> AnchorService:
     return AnchorService(ledger or home.ledger(), home.signer(), settings, lock_file=home.path / "anchor.lock")
 
 
+def start_managed_chain(h: Home, redeploy: bool = False) -> tuple[Any, dict, bool]:
+    """Start the home's anvil and, the first time, deploy the contract and register the log.
+    A chain that lost the contract is CHAIN_RESET unless `redeploy` says to start afresh."""
+    config = dict(h.config.get("anchoring") or {"managed": True})
+    if not config.get("managed"):
+        raise LedgerError(
+            "this home anchors on an external chain; `chain up` manages only the local one",
+            code="CHAIN_NOT_MANAGED",
+        )
+    status = managed_chain(h, config).up()
+    w3 = connect(status.rpc_url)
+    config |= {"port": int(status.rpc_url.rsplit(":", 1)[1]), "chain_id": status.chain_id}
+    deployed = False
+    if config.get("contract") and not w3.eth.get_code(config["contract"]):
+        if not redeploy:
+            h.update_config(anchoring=config)
+            raise AnchorError(
+                f"the chain has no contract at {config['contract']}: it lost its state (reset). Anchors in the"
+                " log cannot be checked on it any more. Restore <home>/chain/state.json, or run"
+                " `oneclaim chain up --redeploy` to start a new anchor history on a new contract",
+                code="CHAIN_RESET",
+            )
+        config.pop("contract")
+    if not config.get("contract"):
+        admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
+        registry, _ = AnchorRegistry.deploy(w3, sender=admin)
+        registry.register_log(log_id(h.origin), anchorer, sender=admin)
+        config |= {"contract": registry.address, "admin": admin, "anchorer": anchorer}
+        deployed = True
+    h.update_config(anchoring=config)
+    return status, config, deployed
+
+
 @chain_app.command("up")
 def chain_up(
     redeploy: Annotated[
@@ -75,35 +108,7 @@ def chain_up(
 ) -> None:
     """Start anvil on 127.0.0.1 with its state in <home>/chain; deploy the anchor contract the first time."""
     with failures(as_json):
-        h = Home.at(home)
-        config = dict(h.config.get("anchoring") or {"managed": True})
-        if not config.get("managed"):
-            raise LedgerError(
-                "this home anchors on an external chain; `chain up` manages only the local one",
-                code="CHAIN_NOT_MANAGED",
-            )
-        chain = managed_chain(h, config)
-        status = chain.up()
-        w3 = connect(status.rpc_url)
-        config |= {"port": int(status.rpc_url.rsplit(":", 1)[1]), "chain_id": status.chain_id}
-        deployed = False
-        if config.get("contract") and not w3.eth.get_code(config["contract"]):
-            if not redeploy:
-                h.update_config(anchoring=config)
-                raise AnchorError(
-                    f"the chain has no contract at {config['contract']}: it lost its state (reset). Anchors in the"
-                    " log cannot be checked on it any more. Restore <home>/chain/state.json, or run"
-                    " `oneclaim chain up --redeploy` to start a new anchor history on a new contract",
-                    code="CHAIN_RESET",
-                )
-            config.pop("contract")
-        if not config.get("contract"):
-            admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
-            registry, _ = AnchorRegistry.deploy(w3, sender=admin)
-            registry.register_log(log_id(h.origin), anchorer, sender=admin)
-            config |= {"contract": registry.address, "admin": admin, "anchorer": anchorer}
-            deployed = True
-        h.update_config(anchoring=config)
+        status, config, deployed = start_managed_chain(Home.at(home), redeploy)
     emit(
         as_json,
         {"rpc_url": status.rpc_url, "chain_id": status.chain_id, "contract": config["contract"], "deployed": deployed},

@@ -347,6 +347,9 @@ def demo(
                     f"{h.path} was not made by `oneclaim demo`; not removing it",
                     code="DEMO_HOME_NOT_DEMO",
                 )
+            from anchoring.chain import Chain
+
+            Chain(h.path).down()  # a chain a crashed demo left running
             shutil.rmtree(h.path)
         ok = run_demo(h, devices=devices, console=out)
     raise typer.Exit(0 if ok else 1)

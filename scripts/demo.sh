@@ -6,5 +6,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
 source scripts/_venv.sh
 oneclaim_venv
+oneclaim_npm
 
 exec .venv/bin/oneclaim demo --reset "$@"
