@@ -6,17 +6,18 @@ Prints a table per benchmark and writes every figure to bench/results/latest.jso
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import append, memory, proofs, registry, verify
+from bench import anchoring, append, claims, memory, proofs, registry, verify
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-ALL = ("append", "memory", "verify", "proofs", "registry")
+ALL = ("append", "memory", "verify", "proofs", "registry", "claims", "anchoring")
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
 #  time budget per proof kind in seconds)
@@ -328,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
             results["proofs"] = proofs.run(big, samples, cons_samples, budget)
     if "registry" in only:
         results["registry"] = registry.run(args.quick)
+    if "claims" in only:
+        _log("claims pool ...")
+        results["claims"] = claims.run(args.quick)
+    if "anchoring" in only:
+        _log("anchoring ...")
+        results["anchoring"] = anchoring.run(args.quick)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -335,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(render(results))
     if "registry" in results:
         print("\n" + registry.render(results["registry"]))
+    for name in ("claims", "anchoring"):
+        if name in results:
+            print(f"\n{name}: " + json.dumps(results[name], indent=2))
     print(
         f"\n{len(results['targets'])} targets, "
         f"{sum(not x['met'] for x in results['targets'])} not met; "
