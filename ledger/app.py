@@ -353,6 +353,9 @@ class Ledger(Application[UUID]):
         need = kwh - device.free_kwh(begin, finish)
         cancelled, traded, changed = [], [], []
         for batch in self._issued_gec_batches(device, first, last):
+            claim = device.claims.get(f"GEC/{batch.origin['month']}")
+            if claim is None or claim["batch"] != batch.code:
+                continue  # GECs for self-consumed electricity: not the on-grid kWh CCER credits
             frozen = [[r[0], r[1]] for r in batch.ranges if r[3] == FROZEN]
             traded += [
                 {"batch": batch.code, "serials": format_range(batch.code, r[0], r[1]), "holder": r[2], "state": r[3]}
@@ -618,7 +621,7 @@ class Ledger(Application[UUID]):
                 theirs = {k: d[k] for k in REPORTED if k in d} | {"source": source, "device_version": device.version}
                 cases.append(
                     Case.open(
-                        d["key"],
+                        f"{code}|{d['key']}",
                         "OVERLAPPING_CLAIM",
                         code,
                         [d["start"], d["end"]],
@@ -639,7 +642,7 @@ class Ledger(Application[UUID]):
                     theirs = {k: report[k] for k in ("source", "reference", "serials", "sold_on")}
                     cases.append(
                         Case.open(
-                            f"{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
+                            f"{code}|{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
                             "GEC_SOLD_TWICE",
                             code,
                             [],
