@@ -421,6 +421,12 @@ def test_ccer_registration_follows_the_rule_in_force_on_its_date(offshore: Ledge
         assert offshore.batch(gec(2)).ranges == [[0, 500, GEN, "frozen", 0]]
 
 
+def test_a_device_not_registered_for_ccer_cannot_join_a_ccer_project(registry: Ledger) -> None:
+    device = pv(registry, "GD-CSP-01", "csp", schemes=("GEC",))
+    registry.elect(device, "CCER", "2025-01-01")
+    refused(registry, "SCHEME_NOT_REGISTERED", register_project, registry, device)
+
+
 def test_only_deep_sea_offshore_wind_and_csp_elect(registry: Ledger) -> None:
     device = pv(registry, "SIP-PV-0001", DISTRIBUTED_PV)
     e = refused(registry, "ELECTION_NOT_APPLICABLE", registry.elect, device, "CCER", "2025-01-01")

@@ -510,6 +510,7 @@ class Device(Aggregate):
     def join_ccer_project(self, project: str, crediting_start: str, crediting_end: str, on: date) -> None:
         """A CCER project naming this device is registered: check the admission rule in force on
         the registration date and, where the technology elects, that CCER was elected."""
+        self.check_scheme("CCER")
         rule = ccer_admission(self.technology, on)
         if rule is None:
             raise Conflict(
