@@ -1,0 +1,113 @@
+"""One MWh, one claim from the command line: claims check, external claims, cases, elections."""
+
+from __future__ import annotations
+
+import json
+from base64 import b64decode
+from hashlib import sha256
+from pathlib import Path
+
+import pytest
+
+from ledger.merkle import verify_inclusion
+from oneclaim.home import Home
+from tests.test_registry_cli import GEN, JAN, as_json, registry, run, write_csv  # noqa: F401  (the fixture)
+
+BATCH = "GEC-202501-SIP-PV-0001-T"
+
+
+@pytest.fixture
+def home_dir(registry: Path) -> Path:  # noqa: F811  (the imported fixture, by name)
+    """The registry CLI tests' home: two PV devices of SIP-PV-OPS, and a buyer."""
+    return registry
+
+
+HEADER = "source,reference,instrument,device,start,end,kwh,kg_co2e,factor,g_per_mwh,serials,sold_on\n"
+
+
+def test_claims_check_external_import_cases_and_their_trace(home_dir: Path) -> None:
+    run("meter", "import", str(write_csv(home_dir / "jan.csv", f"SIP-PV-0001,{JAN},52400,0")))
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)
+    check = as_json("claims", "check", "SIP-PV-0001", "--month", "2025-01")
+    assert (check["metered_kwh"], check["claimed_kwh"], check["free_kwh"]) == (52_400, 52_400, 0)
+    assert check["intervals"][0]["claims"][0]["batch"] == BATCH
+
+    start, end = JAN.split(",")
+    claims = home_dir / "claims.csv"
+    claims.write_text(
+        HEADER
+        + f"CZ-PHCER,CZ-1,INCLUSION,SIP-PV-0001,{start},{end},,6101,SIP-2020-PURCHASED,,,\n"  # 10,000 kWh
+        + f"BJ-PX,BJ-1,GEC,,,,,,,,{BATCH}:1-10,2025-02-10\n"
+        + f"GZ-PX,GZ-1,GEC,,,,,,,,{BATCH}:8-12,2025-02-11\n"
+        + f"CZ-PHCER,CZ-2,INCLUSION,SIP-PV-9999,{start},{end},100,,,,,\n"
+    )
+    imported = as_json("claims", "import-external", str(claims))
+    assert len(imported["cases_opened"]) == 2 and imported["unmatched"][0]["device"] == "SIP-PV-9999"
+    again = as_json("claims", "import-external", str(claims))
+    assert again["cases_opened"] == [] and again["skipped_already_imported"] == 3
+
+    listed = as_json("cases", "list")["cases"]
+    assert [(c["kind"], c["subject"], c["overlap_kwh"]) for c in listed] == [
+        ("OVERLAPPING_CLAIM", "SIP-PV-0001", 10_000),
+        ("GEC_SOLD_TWICE", BATCH, 3_000),
+    ]
+    overlap = listed[0]["code"]
+    run("log", "sign")
+    trace = as_json("cases", "show", overlap)
+    assert trace["theirs"]["source"] == "CZ-PHCER" and trace["ours"][0]["batch"] == BATCH
+    assert trace["checkpoint"] is not None
+    root = b64decode(trace["root_hash"])
+    proven = [trace["theirs"]["recorded_by"], trace["ours"][0]["claimed_by"], *trace["ours"][0]["lineage"]]
+    for item in proven:
+        proof = item["inclusion_proof"]
+        leaf = sha256(b"\x00" + item["event"].encode()).digest()
+        assert leaf == b64decode(proof["leaf_hash"])
+        verify_inclusion(item["seq"], trace["tree_size"], leaf, [b64decode(h) for h in proof["hashes"]], root)
+    text = run("cases", "show", overlap).stdout
+    assert "CZ-PHCER CZ-1" in " ".join(text.split()) and "signed checkpoint" in text
+
+    resolved = as_json(
+        "cases", "resolve", overlap, "--outcome", "external_withdrawn", "--reason", "CZ cancelled CZ-1", "--by", "SIP"
+    )
+    assert resolved["resolution"]["outcome"] == "external_withdrawn"
+    assert [c["status"] for c in as_json("cases", "list", "--status", "resolved")["cases"]] == ["resolved"]
+    refused = json.loads(run("cases", "resolve", overlap, "--outcome", "external_withdrawn", "--reason", "again",
+                             "--by", "SIP", "--json", code=2).stdout)  # fmt: skip
+    assert refused["error"]["code"] == "CASE_ALREADY_RESOLVED"
+
+
+def test_a_bad_external_file_imports_nothing_and_names_its_lines(home_dir: Path) -> None:
+    start, end = JAN.split(",")
+    bad = home_dir / "bad.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {"source": "CZ", "reference": "1", "instrument": "INCLUSION", "device": "SIP-PV-0001",
+                 "start": start, "end": end, "kwh": 10},
+                {"source": "CZ", "reference": "2", "instrument": "TULIPS", "device": "SIP-PV-0001",
+                 "start": start, "end": end, "kwh": 10},
+                {"source": "CZ", "reference": "3", "instrument": "INCLUSION", "device": "SIP-PV-0001",
+                 "start": "yesterday", "end": end, "kwh": 10},
+            ]
+        )
+    )  # fmt: skip
+    ledger = Home.at().ledger()
+    before = ledger.log.size()
+    result = run("claims", "import-external", str(bad), code=2)
+    assert "IMPORT_REJECTED" in result.stderr
+    assert "line 2: INSTRUMENT_INVALID" in result.stderr and "line 3: INTERVAL_INVALID" in result.stderr
+    assert ledger.log.size() == before
+    ledger.close()
+    missing = run("claims", "import-external", str(home_dir / "absent.csv"), code=2)
+    assert "FILE_UNREADABLE" in missing.stderr
+
+
+def test_device_elect_and_a_refused_election(home_dir: Path) -> None:
+    run("device", "register", "GD-DSOW-01", "--technology", "deep_sea_offshore_wind", "--capacity-kw", "300000",
+        "--province", "广东", "--city", "阳江", "--owner", "SIP-PV-OPS", "--commissioned-on", "2024-12-01",
+        "--scheme", "GEC", "--scheme", "CCER")  # fmt: skip
+    elected = as_json("device", "elect", "GD-DSOW-01", "ccer", "--from", "2025-01-01")
+    assert elected["recorded"] is True
+    assert as_json("device", "elect", "GD-DSOW-01", "ccer", "--from", "2025-01-01")["recorded"] is False
+    refused = run("device", "elect", "SIP-PV-0001", "ccer", "--from", "2025-01-01", code=2)
+    assert "ELECTION_NOT_APPLICABLE" in refused.stderr
