@@ -239,30 +239,37 @@ class AnchorService:
         self,
         *,
         interval: float = 10.0,
-        min_events: int = 1,
+        every_events: int | None = None,
         stop: Callable[[], bool] = lambda: False,
         report: Callable[[str], None] = print,
     ) -> None:
-        """Anchor every `interval` seconds once `min_events` events are waiting. While the chain
-        is unreachable it reports and retries; a reset or a mismatched anchor stops it."""
+        """Anchor whatever waits every `interval` seconds, and sooner as soon as `every_events`
+        events wait (checked every `min(interval, 1)` s). While the chain is unreachable it
+        reports once and retries; a reset or a mismatched anchor stops it (raised)."""
+        poll = min(interval, 1.0)
         down_since = None
+        last = time.monotonic()
         while not stop():
+            due = time.monotonic() - last >= interval
             try:
-                anchored = self.once(min_events)
-                if down_since is not None:
-                    report(f"chain reachable again after {time.monotonic() - down_since:.0f}s; catching up")
-                    down_since = None
-                if anchored:
-                    report(f"anchored tree size {anchored['tree_size']} in block {anchored['block_number']}")
+                if due or (every_events and self.pending_events() >= every_events):
+                    anchored = self.once()
+                    last = time.monotonic()
+                    if down_since is not None:
+                        report(f"chain reachable again after {time.monotonic() - down_since:.0f}s; caught up")
+                        down_since = None
+                    if anchored:
+                        report(f"anchored tree size {anchored['tree_size']} in block {anchored['block_number']}")
             except UNREACHABLE as e:
                 self._w3 = self._registry = None
+                last = time.monotonic()
                 if down_since is None:
                     down_since = time.monotonic()
                     report(
                         f"chain unreachable ({getattr(e, 'code', type(e).__name__)}); the ledger keeps working,"
                         " anchoring resumes when the chain returns"
                     )
-            time.sleep(interval)
+            time.sleep(poll)
 
     # ------------------------------------------------------------------ status and verification
 

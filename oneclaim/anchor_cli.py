@@ -168,15 +168,17 @@ def anchor_once(
 
 @anchor_app.command("run")
 def anchor_run(
-    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
-    min_events: Annotated[int, typer.Option("--min-events", help="Anchor once this many events wait.")] = 1,
+    interval: Annotated[float, typer.Option(help="Anchor whatever waits at least this often, in seconds.")] = 10.0,
+    every_events: Annotated[
+        int | None, typer.Option("--every-events", help="Also anchor as soon as this many events wait.")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Anchor on an interval, or once N events wait. Survives chain outages; stops on a reset."""
+    """Anchor on an interval, or after N new events. Survives chain outages; stops on a reset."""
     with failures():
         service = service_for(Home.at(home))
         try:
-            service.run(interval=interval, min_events=min_events, report=lambda m: err.print(m, markup=False))
+            service.run(interval=interval, every_events=every_events, report=lambda m: err.print(m, markup=False))
         except KeyboardInterrupt:
             pass
         finally:

@@ -284,3 +284,26 @@ def test_anchor_status_reports_where_and_what(home: Path) -> None:
     note.write_text("\n".join(text))
     assert oneclaim(home, "audit", "verify", str(bundle), check=False).returncode != 0
     assert connect(after["rpc_url"]).eth.chain_id == 31337
+
+
+def test_run_anchors_after_n_events_without_waiting_for_the_interval(ledger: Ledger, signer: Signer, w3: Web3) -> None:
+    service = setup_service(ledger, signer, w3)
+    ensure_owner(ledger)
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=service.run, kwargs={"interval": 3600, "every_events": 5, "stop": stop.is_set, "report": print}
+    )
+    runner.start()
+    try:
+        grow(ledger, 3)  # 4 events: fewer than 5, and the hour is far off
+        time.sleep(2.5)
+        assert on_chain(service) == []
+        grow(ledger, 1)  # the fifth
+        deadline = time.monotonic() + 10
+        while not on_chain(service) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        runner.join()
+    assert [size for size, _, _ in on_chain(service)] == [5]
+    assert in_log(service) == on_chain(service)
