@@ -666,9 +666,43 @@ class Ledger(Application[UUID]):
         return self._get(case_id(code), "case", code)
 
     def resolve_case(self, code: str, outcome: str, reason: str, by: str) -> Case:
+        """Resolve a case with an explicit event. For an overlapping claim resolved as
+        `ours_cancelled`, the same transaction cancels enough of our never-sold GECs for the
+        overlap (lowest serials first), gives their kWh back to the pool, and lets the other
+        registry's claim take them; if sold or retired GECs carry the overlap it is refused."""
         case = self.case(code)
         case.resolve(outcome, reason, by)
-        self._save_or_conflict(case)
+        changed: list[Any] = [case]
+        if outcome == "ours_cancelled" and case.kind == "OVERLAPPING_CLAIM":
+            device = self.device(case.subject)
+            need = case.overlap_kwh
+            why = f"double-counting case {case.code} resolved by cancelling our side: {reason}"
+            for claim in case.ours:
+                if need <= 0 or claim["instrument"] != "GEC" or claim["claim"] not in device.claims:
+                    continue
+                batch = self.batch(claim["batch"])
+                units = min(sum(e - s for s, e in batch.untraded()), -(-need // KWH_PER_GEC))
+                spans, left = [], units
+                for s, e in batch.untraded():
+                    take = min(e - s, left)
+                    if take:
+                        spans.append((s, s + take))
+                        left -= take
+                if units:
+                    batch.cancel(why, spans)
+                    need -= device.release(claim["claim"], units * KWH_PER_GEC, why)
+                    changed.append(batch)
+            if need > 0:
+                raise Conflict(
+                    f"{need} kWh of the overlap are carried by our claims that cannot be cancelled here"
+                    " (GECs already sold, retired or cancelled, or other instruments); cancel those units with"
+                    " `oneclaim cancel` first, or resolve with another outcome",
+                    code="CASE_NOT_RESOLVABLE",
+                    remaining_kwh=need,
+                )
+            device.accept_disputed(case.theirs["source"], case.theirs, why)
+            changed.append(device)
+        self._save_or_conflict(*changed)
         return case
 
     def _proven(self, aggregate_id: UUID, version: int, tree_size: int) -> dict:

@@ -811,3 +811,28 @@ def test_one_platform_reference_disputed_on_two_devices_opens_a_case_for_each(cl
     ]
     result = claimed_january.import_external(rows)
     assert {claimed_january.case(code).subject for code in result["cases_opened"]} == {ROOFTOP, other}
+
+
+def test_resolving_a_case_by_cancelling_our_side_gives_their_claim_the_kwh(claimed_january: Ledger) -> None:
+    (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]  # 30,000 kWh on 52,400 claimed
+    claimed_january.resolve_case(code, "ours_cancelled", "JS-PHCER credited first", "SIP-REGISTRY")
+    batch = claimed_january.batch(jan_gec())
+    assert batch.ranges == [[0, 30, GEN, "cancelled", 0], [30, 52, GEN, "active", 0]]  # 30 GECs = 30,000 kWh
+    device = claimed_january.device(ROOFTOP)
+    assert device.claims[f"EXT/{PLATFORM}/JS-2025-0001"]["kwh"] == 30_000
+    assert device.claims["GEC/2025-01"]["kwh"] == JAN_KWH - 30_000
+    check = claimed_january.claims_check(ROOFTOP, "2025-01")
+    assert (check["metered_kwh"], check["claimed_kwh"]) == (JAN_KWH, JAN_KWH)
+    assert claimed_january.case(code).resolution["outcome"] == "ours_cancelled"
+
+
+def test_a_case_whose_overlap_rests_on_sold_gecs_cannot_be_resolved_by_cancelling_ours(
+    claimed_january: Ledger,
+) -> None:
+    claimed_january.transfer(jan_gec(), GEN, CON, quantity=40, on=date(2025, 2, 15))  # 12 unsold: 12,000 kWh
+    (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]
+    e = refused(claimed_january, "CASE_NOT_RESOLVABLE", claimed_january.resolve_case, code, "ours_cancelled", "x", "y")
+    assert e.details["remaining_kwh"] == 30_000 - 12_000
+    assert claimed_january.case(code).status == "open"
+    claimed_january.resolve_case(code, "no_double_count", "the platform's claim is for another roof", "SIP-REGISTRY")
+    assert claimed_january.batch(jan_gec()).supply()["cancelled"] == 0

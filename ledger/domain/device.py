@@ -599,13 +599,9 @@ class Device(Aggregate):
             metered = sum(self.readings[v][2] for v in versions)
             entry = {**claim, "key": key, "start": begin.isoformat(), "end": finish.isoformat(), "metered_kwh": metered}
             if claim["kwh"] <= sum(free.values()):
-                allocations, need = [], claim["kwh"]
-                for v in sorted(versions, key=lambda v: self.readings[v][0]):
-                    take = min(free[v], need)
-                    if take:
-                        allocations.append([v, take])
-                        taken[v] = taken.get(v, 0) + take
-                        need -= take
+                allocations = self._fit(versions, free, claim["kwh"])
+                for v, take in allocations:
+                    taken[v] = taken.get(v, 0) + take
                 accepted.append({**entry, "allocations": allocations})
                 continue
             touching = set(versions)
@@ -641,6 +637,57 @@ class Device(Aggregate):
         if accepted or disputed:
             self._external_recorded(source, accepted, disputed)
         return accepted, disputed
+
+    def _fit(self, versions: list[int], free: dict[int, int], kwh: int) -> list[list[int]]:
+        """Take `kwh` from the free kWh of `versions`, earliest reading first."""
+        allocations, need = [], kwh
+        for v in sorted(versions, key=lambda v: self.readings[v][0]):
+            take = min(free[v], need)
+            if take:
+                allocations.append([v, take])
+                need -= take
+        return allocations
+
+    def accept_disputed(self, source: str, claim: dict, reason: str) -> None:
+        """A disputed external claim takes its kWh after all, once our overlapping claim gave
+        them back (a case resolved by cancelling our side)."""
+        key = f"{source}/{claim['reference']}"
+        if self.external.get(key) != "disputed":
+            raise Conflict(f"{key} is not a disputed claim on {self.code}", code="EXTERNAL_NOT_DISPUTED")
+        begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
+        versions = self.readings_in(begin, finish)
+        free = {v: self.readings[v][2] - self.claimed.get(v, 0) for v in versions}
+        if claim["kwh"] > sum(free.values()):
+            raise Conflict(
+                f"{key} needs {claim['kwh']} kWh but only {sum(free.values())} are free in its interval",
+                code="DOUBLE_CLAIM",
+                free_kwh=sum(free.values()),
+                requested_kwh=claim["kwh"],
+            )
+        accepted = {
+            "reference": claim["reference"],
+            "instrument": claim["instrument"],
+            "key": key,
+            "start": begin.isoformat(),
+            "end": finish.isoformat(),
+            "allocations": self._fit(versions, free, claim["kwh"]),
+        }
+        self._disputed_accepted(source, accepted, reason)
+
+    @event("DisputedClaimAccepted")
+    def _disputed_accepted(self, source: str, claim: dict, reason: str) -> None:
+        self._add_claim(
+            {
+                "id": f"EXT/{claim['key']}",
+                "instrument": f"EXTERNAL:{claim['instrument']}",
+                "batch": claim["reference"],
+                "source": source,
+                "start": claim["start"],
+                "end": claim["end"],
+                "allocations": claim["allocations"],
+            }
+        )
+        self.external[claim["key"]] = "accepted"
 
     @event("ExternalClaimsRecorded")
     def _external_recorded(self, source: str, accepted: list, disputed: list) -> None:
