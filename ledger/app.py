@@ -229,13 +229,7 @@ class Ledger(Application[UUID]):
             if progress is not None:
                 progress(1)
         if errors:
-            errors.sort(key=lambda e: e["line"] or 0)
-            raise InvalidInput(
-                f"{len(errors)} bad row(s); nothing was imported."
-                f" First: line {errors[0]['line']}: {errors[0]['message']}",
-                code="IMPORT_REJECTED",
-                errors=errors,
-            )
+            raise rejected_import(errors)
         changed = [d for d in devices.values() if d.pending_events]
         self._save_or_conflict(*changed)
         return {"recorded": recorded, "skipped": skipped, "devices": len(devices)}
@@ -602,13 +596,7 @@ class Ledger(Application[UUID]):
             except NotFound as e:
                 errors += [{"line": c["line"], "code": e.code, "message": e.message} for c in sales[code]]
         if errors:
-            errors.sort(key=lambda e: e["line"] or 0)
-            raise InvalidInput(
-                f"{len(errors)} bad row(s); nothing was imported."
-                f" First: line {errors[0]['line']}: {errors[0]['message']}",
-                code="IMPORT_REJECTED",
-                errors=errors,
-            )
+            raise rejected_import(errors)
         cases: list[Case] = []
         accepted = skipped = 0
         for (code, source), claims in groups.items():
@@ -897,6 +885,16 @@ class Ledger(Application[UUID]):
 
 EXTERNAL_INSTRUMENTS = ("GEC", "GREEN_POWER", "CCER", "INCLUSION", "I-REC", "OTHER")
 REPORTED = ("source", "reference", "instrument", "device", "start", "end", "kwh", "kg_co2e", "factor", "g_per_mwh")
+
+
+def rejected_import(errors: list[dict]) -> InvalidInput:
+    """The refusal of a whole import, naming every bad row by its line."""
+    errors.sort(key=lambda e: e["line"] or 0)
+    return InvalidInput(
+        f"{len(errors)} bad row(s); nothing was imported. First: line {errors[0]['line']}: {errors[0]['message']}",
+        code="IMPORT_REJECTED",
+        errors=errors,
+    )
 
 
 def _text(row: dict, name: str, limit: int = 128) -> str:

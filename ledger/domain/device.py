@@ -454,6 +454,17 @@ class Device(Aggregate):
 
     # ------------------------------------------------------------------ the GEC–CCER link
 
+    def _ccer_rule(self, day: date):
+        """The GEC–CCER rule for this technology on `day`; refused if none is recorded."""
+        rule = ccer_admission(self.technology, day)
+        if rule is None:
+            raise Conflict(
+                f"no GEC–CCER rule is in force for {self.technology} on {day.isoformat()};"
+                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
+                code="CCER_RULE_MISSING",
+            )
+        return rule
+
     def election_on(self, day: date) -> str | None:
         """The scheme (GEC or CCER) the device has elected for electricity produced on `day`."""
         chosen = None
@@ -471,13 +482,7 @@ class Device(Aggregate):
             day = date.fromisoformat(effective_from)
         except (TypeError, ValueError):
             raise InvalidInput(f"effective date {effective_from!r} is not YYYY-MM-DD", code="DATE_INVALID") from None
-        rule = ccer_admission(self.technology, day)
-        if rule is None:
-            raise Conflict(
-                f"no GEC–CCER rule is in force for {self.technology} on {effective_from};"
-                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
-                code="CCER_RULE_MISSING",
-            )
+        rule = self._ccer_rule(day)
         if not rule.elects:
             raise Conflict(
                 f"{self.technology} devices do not elect between GEC and CCER ({rule.source})",
@@ -511,13 +516,7 @@ class Device(Aggregate):
         """A CCER project naming this device is registered: check the admission rule in force on
         the registration date and, where the technology elects, that CCER was elected."""
         self.check_scheme("CCER")
-        rule = ccer_admission(self.technology, on)
-        if rule is None:
-            raise Conflict(
-                f"no GEC–CCER rule is in force for {self.technology} on {on.isoformat()};"
-                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
-                code="CCER_RULE_MISSING",
-            )
+        rule = self._ccer_rule(on)
         if not rule.admitted:
             raise Conflict(
                 f"{self.code} ({self.technology}) is not admitted to new CCER projects: {rule.source}",
