@@ -350,26 +350,20 @@ class Ledger(Application[UUID]):
             claim = device.claims.get(f"GEC/{batch.origin['month']}")
             if claim is None or claim["batch"] != batch.code:
                 continue  # GECs for self-consumed electricity: not the on-grid kWh CCER credits
-            frozen = [[r[0], r[1]] for r in batch.ranges if r[3] == FROZEN]
             traded += [
                 {"batch": batch.code, "serials": format_range(batch.code, r[0], r[1]), "holder": r[2], "state": r[3]}
                 for r in batch.ranges
                 if r[4] > 0
             ]
-            units = min(sum(e - s for s, e in frozen), -(-need // KWH_PER_GEC)) if need > 0 else 0
-            if not units:
+            if need <= 0:
                 continue
-            spans, left = [], units
-            for s, e in frozen:
-                take = min(e - s, left)
-                spans.append((s, s + take))
-                left -= take
-                if not left:
-                    break
             reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
-            batch.cancel(reason, spans)
+            spans = batch.cancel_lowest(-(-need // KWH_PER_GEC), reason, FROZEN)
+            if not spans:
+                continue
+            units = sum(e - s for s, e in spans)
             need -= device.release(f"GEC/{batch.origin['month']}", units * KWH_PER_GEC, reason)
-            cancelled.append({"batch": batch.code, "ranges": [list(s) for s in spans], "units": units})
+            cancelled.append({"batch": batch.code, "ranges": spans, "units": units})
             changed.append(batch)
         try:
             with self._naming_earlier_claims(device):
@@ -669,15 +663,9 @@ class Ledger(Application[UUID]):
                 if need <= 0 or claim["instrument"] != "GEC" or claim["claim"] not in device.claims:
                     continue
                 batch = self.batch(claim["batch"])
-                units = min(sum(e - s for s, e in batch.untraded()), -(-need // KWH_PER_GEC))
-                spans, left = [], units
-                for s, e in batch.untraded():
-                    take = min(e - s, left)
-                    if take:
-                        spans.append((s, s + take))
-                        left -= take
-                if units:
-                    batch.cancel(why, spans)
+                spans = batch.cancel_lowest(-(-need // KWH_PER_GEC), why)
+                if spans:
+                    units = sum(e - s for s, e in spans)
                     need -= device.release(claim["claim"], units * KWH_PER_GEC, why)
                     changed.append(batch)
             if need > 0:

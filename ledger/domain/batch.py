@@ -398,6 +398,21 @@ class Batch(Aggregate):
         self._set(ranges, state=CANCELLED)
         self._remember(request, ranges)
 
+    def cancel_lowest(self, units: int, reason: str, state: str = ACTIVE) -> list[list[int]]:
+        """Cancel up to `units` never-sold units in `state`, lowest serials first, as the GEC–CCER
+        link and double-counting cases do; returns the ranges cancelled (maybe none)."""
+        spans, left = [], units
+        for start, end, _, st, sales in self.ranges:
+            if left <= 0:
+                break
+            if st == state and sales == 0:
+                take = min(end - start, left)
+                spans.append([start, start + take])
+                left -= take
+        if spans:
+            self.cancel(reason, spans)
+        return spans
+
     def untraded(self) -> list[list[int]]:
         """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
         return [[r[0], r[1]] for r in self.ranges if r[3] == ACTIVE and r[4] == 0]

@@ -273,22 +273,19 @@ class Device(Aggregate):
         hourly claim inside a month metered as one reading cannot know its share of that month.
         Asking for more than is free is refused with the earlier claims named (DOUBLE_CLAIM).
         """
-        inside = []
-        for version in self.readings_in(begin, finish):
-            s, e, on_grid, _own = self.readings[version]
-            rs, re_ = datetime.fromisoformat(s), datetime.fromisoformat(e)
-            if rs < begin or finish < re_:
+        versions = self.readings_in(begin, finish)
+        for version in versions:
+            s, e = self.readings[version][:2]
+            if datetime.fromisoformat(s) < begin or finish < datetime.fromisoformat(e):
                 raise InvalidInput(
                     f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading [{s}, {e}) of"
                     f" {self.code}; a claim must cover whole metered intervals",
                     code="CLAIM_INTERVAL_MISALIGNED",
                 )
-            inside.append((rs, version, on_grid - self.claimed.get(version, 0)))
-        inside.sort()
-        free = sum(f for _, _, f in inside)
+        free_by_version = {v: self.readings[v][2] - self.claimed.get(v, 0) for v in versions}
+        free = sum(free_by_version.values())
         want = free if kwh is None else check_kwh("kwh", kwh)
         if want > free:
-            versions = {v for _, v, _ in inside}
             earlier = [
                 {
                     "claim": claim_id,
@@ -314,13 +311,7 @@ class Device(Aggregate):
                 overlap_kwh=want - free,
                 earlier_claims=earlier,
             )
-        allocations, need = [], want
-        for _, version, f in inside:
-            take = min(f, need)
-            if take:
-                allocations.append([version, take])
-                need -= take
-        return allocations
+        return self._fit(versions, free_by_version, want)
 
     def claim(self, claim_id: str, instrument: str, batch: str, begin: datetime, finish: datetime, kwh: int) -> None:
         """Consume `kwh` of [begin, finish) for an instrument's batch, or refuse (DOUBLE_CLAIM)."""
@@ -640,7 +631,7 @@ class Device(Aggregate):
     def _fit(self, versions: list[int], free: dict[int, int], kwh: int) -> list[list[int]]:
         """Take `kwh` from the free kWh of `versions`, earliest reading first."""
         allocations, need = [], kwh
-        for v in sorted(versions, key=lambda v: self.readings[v][0]):
+        for v in sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v][0])):
             take = min(free[v], need)
             if take:
                 allocations.append([v, take])
