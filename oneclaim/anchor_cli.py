@@ -21,6 +21,8 @@ from eth_account import Account
 from anchoring.chain import Chain, ChainConfig, connect
 from anchoring.registry import AnchorRegistry, log_id
 from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
+from ledger import audit
+from ledger.app import EVENTS_TABLE, dialect
 from ledger.audit import BUNDLE_FORMAT
 from ledger.errors import InvalidInput, LedgerError
 from ledger.note import parse_checkpoint
@@ -272,13 +274,32 @@ def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
     the bundle's tree size, must be one of the bundle's (verified) checkpoints."""
     origin, _, roots = bundle_anchors(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
+    return check_anchored(origin, roots, manifest["tree_size"], rpc, contract)
+
+
+def check_database_anchored(db_url: str, rpc: str, contract: str) -> dict:
+    """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints."""
+    db = audit._Database(db_url, EVENTS_TABLE[dialect(db_url)])
+    try:
+        rows = db.checkpoints()
+    finally:
+        db.close()
+    if not rows:
+        raise InvalidInput("the database has no signed checkpoint to compare anchors with", code="AUDIT_INPUT")
+    checkpoints = [parse_checkpoint(row.note.split("\n\n", 1)[0] + "\n") for row in rows]
+    roots = {c.size: c.root.hex() for c in checkpoints}
+    return check_anchored(checkpoints[-1].origin, roots, max(roots), rpc, contract)
+
+
+def check_anchored(origin: str, roots: dict[int, str], tree_size: int, rpc: str, contract: str) -> dict:
+    """Every anchor of log `origin` on chain, up to `tree_size`, must be one of `roots` (the
+    signed checkpoints an auditor has verified)."""
     registry = AnchorRegistry(connect(rpc), contract)
-    lid = log_id(origin)
-    logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": lid})
+    logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": log_id(origin)})
     matched, failures_, later = 0, [], 0
     for log in logs:
         size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
-        if size > manifest["tree_size"]:
+        if size > tree_size:
             later += 1
         elif roots.get(size) == root:
             matched += 1
@@ -286,7 +307,7 @@ def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
             failures_.append(
                 {
                     "code": "ANCHOR_MISMATCH" if size in roots else "ANCHOR_NOT_IN_BUNDLE",
-                    "message": f"the chain anchors root {root} at tree size {size}; the bundle has"
+                    "message": f"the chain anchors root {root} at tree size {size}; the audited log has"
                     f" {roots.get(size, 'no checkpoint there')}",
                 }
             )

@@ -256,12 +256,12 @@ def audit_verify(
 ) -> None:
     """Recompute every leaf, the chain and the roots; check every checkpoint signature.
 
-    With --rpc and --contract (bundles only), also check that every anchor of the log on chain,
-    up to the bundle's size, is one of the bundle's checkpoints. Exits 0 only when everything
+    With --rpc and --contract, also check that every anchor of the log on chain, up to the
+    audited size, is one of the audited log's signed checkpoints. Exits 0 only when everything
     holds; otherwise names the first bad sequence number or anchor.
     """
-    if (rpc is None) != (contract is None) or (rpc is not None and directory is None):
-        err.print("error USAGE: --rpc and --contract go together, with a bundle DIR")
+    if (rpc is None) != (contract is None):
+        err.print("error USAGE: --rpc and --contract go together")
         raise typer.Exit(2)
     if (directory is None) == (db is None):
         err.print("error USAGE: give either a bundle DIR or --db URL")
@@ -303,7 +303,11 @@ def audit_verify(
     anchors = None
     if rpc is not None and report.ok:
         with failures(as_json):
-            anchors = anchor_cli.check_bundle_anchored(directory, rpc, contract)
+            anchors = (
+                anchor_cli.check_bundle_anchored(directory, rpc, contract)
+                if directory is not None
+                else anchor_cli.check_database_anchored(db, rpc, contract)
+            )
         if anchors["failures"]:
             report = replace(report, ok=False)
     if as_json:
@@ -318,7 +322,7 @@ def audit_verify(
         )
         if anchors is not None:
             out.print(
-                f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this bundle"
+                f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log"
                 f" ({anchors['anchors_after_bundle']} anchor(s) are of a later tree)"
             )
     else:

@@ -272,7 +272,12 @@ def test_anchor_status_reports_where_and_what(home: Path) -> None:
     bundle = home.parent / "bundle"
     oneclaim(home, "audit", "export", str(bundle))
     checked = oneclaim(home, "audit", "verify", str(bundle), "--rpc", after["rpc_url"], "--contract", after["contract"])
-    assert "1 on-chain anchors are checkpoints of this bundle" in checked.stdout
+    assert "1 on-chain anchors are checkpoints of this log" in checked.stdout
+    db_url = json.loads((home / "config.json").read_text())["db_url"]
+    checked_db = oneclaim(
+        home, "audit", "verify", "--db", db_url, "--rpc", after["rpc_url"], "--contract", after["contract"]
+    )
+    assert "1 on-chain anchors are checkpoints" in checked_db.stdout
     bundle_check = oneclaim(
         home, "anchor", "verify", "--bundle", str(bundle), "--rpc", after["rpc_url"], "--contract", after["contract"]
     )
@@ -307,3 +312,31 @@ def test_run_anchors_after_n_events_without_waiting_for_the_interval(ledger: Led
         runner.join()
     assert [size for size, _, _ in on_chain(service)] == [5]
     assert in_log(service) == on_chain(service)
+
+
+def test_a_second_history_signed_later_does_not_match_the_anchors(home: Path, tmp_path: Path) -> None:
+    """The operator signs another history under the same origin and key: its checkpoints verify,
+    but the chain's anchors name the first history, so the audit fails."""
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 2)
+    service.ledger.close()
+    anchored = json.loads(oneclaim(home, "anchor", "once", "--json").stdout)["anchored"]
+    status = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    fork = tmp_path / "fork.sqlite"
+    forked = Ledger(f"sqlite:///{fork}")
+    try:
+        ensure_owner(forked)
+        grow(forked, 2, prefix="OTHER")  # same size as the anchored tree, other events
+        assert forked.log.size() >= anchored["tree_size"]
+        operator_key = Signer.from_private_key_string((home / "log.key").read_text().strip())
+        forked.sign_checkpoint(operator_key, ORIGIN)  # signed with the operator's real key
+    finally:
+        forked.close()
+    rpc, contract = status["rpc_url"], status["contract"]
+    own = oneclaim(home, "audit", "verify", "--db", f"sqlite:///{fork}", "--rpc", rpc, "--contract", contract,
+                   "--key", (home / "log.vkey").read_text().strip(), check=False)  # fmt: skip
+    assert own.returncode == 1  # the fork's own leaves, roots and signatures verify; its anchors do not
+    assert f"ANCHOR_MISMATCH: the chain anchors root {anchored['root_hash']} at tree size 3" in " ".join(
+        own.stderr.split()
+    )
