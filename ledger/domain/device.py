@@ -666,6 +666,17 @@ class Device(Aggregate):
 
     @event("DisputedClaimAccepted")
     def _disputed_accepted(self, source: str, claim: dict, reason: str) -> None:
+        self._accept_external(source, claim)
+
+    @event("ExternalClaimsRecorded")
+    def _external_recorded(self, source: str, accepted: list, disputed: list) -> None:
+        for claim in accepted:
+            self._accept_external(source, claim)
+        for claim in disputed:
+            self.external[claim["key"]] = "disputed"
+
+    def _accept_external(self, source: str, claim: dict) -> None:
+        """A claim another registry reported takes its kWh in the pool, as `EXT/<source>/<reference>`."""
         self._add_claim(
             {
                 "id": f"EXT/{claim['key']}",
@@ -678,21 +689,3 @@ class Device(Aggregate):
             }
         )
         self.external[claim["key"]] = "accepted"
-
-    @event("ExternalClaimsRecorded")
-    def _external_recorded(self, source: str, accepted: list, disputed: list) -> None:
-        for claim in accepted:
-            self._add_claim(
-                {
-                    "id": f"EXT/{claim['key']}",
-                    "instrument": f"EXTERNAL:{claim['instrument']}",
-                    "batch": claim["reference"],
-                    "source": source,
-                    "start": claim["start"],
-                    "end": claim["end"],
-                    "allocations": claim["allocations"],
-                }
-            )
-            self.external[claim["key"]] = "accepted"
-        for claim in disputed:
-            self.external[claim["key"]] = "disputed"
