@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.report import peak_rss_kb
 from bench.workload import ORIGIN, build_log
 from ledger import audit
-from ledger.app import EVENTS_TABLE
+from ledger.database import EVENTS_TABLE
 from ledger.note import parse_verifier_key
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.report import median
 from bench.workload import ORIGIN
 from ledger import audit
-from ledger.app import EVENTS_TABLE
+from ledger.database import EVENTS_TABLE
 from ledger.note import parse_verifier_key
 
 TARGET_EVENTS_PER_S = 200_000

@@ -7,17 +7,18 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 from __future__ import annotations
 
 from base64 import b64encode
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from ledger.canonical import CanonicalJSONTranscoder, canonical_event, originator_hex
-from ledger.domain.batch import FROZEN, Batch, batch_id, format_range, gec_valid_through, parse_range
+from ledger.database import persistence_env
+from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
 from ledger.domain.device import (
@@ -34,47 +35,12 @@ from ledger.domain.participant import Account, Participant, account_id, particip
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
 from ledger.domain.rules import kg_co2e as kg_co2e_from
+from ledger.domain.serials import format_range, parse_range
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
 
 APP_NAME = "OneClaim"
-EVENTS_TABLE = {"sqlite": "stored_events", "postgres": "oneclaim_events"}
-
-
-def persistence_env(db_url: str) -> dict[str, str]:
-    """eventsourcing settings for a database URL: `sqlite:///PATH` or `postgresql://...`."""
-    parts = urlsplit(db_url)
-    if parts.scheme == "sqlite":
-        path = db_url[len("sqlite:///") :]
-        if not path:
-            raise InvalidInput("sqlite URL needs a file path: sqlite:///PATH", code="DB_URL_INVALID")
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "60",
-            "APPLICATION_RECORDER_TOPIC": "ledger.log:SQLiteLogRecorder",
-        }
-    if parts.scheme in ("postgresql", "postgres"):
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_LOCK_TIMEOUT": "60",
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "APPLICATION_RECORDER_TOPIC": "ledger.log:PostgresLogRecorder",
-        }
-    raise InvalidInput(
-        f"unsupported database URL {db_url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
-        code="DB_URL_INVALID",
-    )
-
-
-def dialect(db_url: str) -> str:
-    return "postgres" if db_url.startswith(("postgresql://", "postgres://")) else "sqlite"
 
 
 class Ledger(Application[UUID]):
@@ -82,8 +48,12 @@ class Ledger(Application[UUID]):
 
     name = APP_NAME
 
-    def __init__(self, db_url: str, env: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, db_url: str, env: dict[str, Any] | None = None, *, clock: Callable[[], date] | None = None
+    ) -> None:
         self.db_url = db_url
+        self.clock = clock or today
+        """What "today" is (China time): the default business date, and the latest one allowed."""
         self._owners: dict[str, str] = {}
         # Aggregates are cached between commands and fast-forwarded with any newer events (one
         # indexed read), so a device's pool check costs the same whatever its history.
@@ -137,6 +107,25 @@ class Ledger(Application[UUID]):
                 "another command changed the same records at the same time; nothing was written, retry",
                 code="CONCURRENT_UPDATE",
             ) from None
+
+    def business_day(self, on: date | None) -> date:
+        """The business date a command records: today when none is given. An explicit date may
+        not lie after today (China time); each aggregate also refuses one before the last date
+        it already recorded, so nothing can be backdated behind a later move."""
+        today_ = self.clock()
+        if on is None:
+            return today_
+        if not isinstance(on, date):
+            raise InvalidInput(f"a business date must be a date, got {on!r}", code="DATE_INVALID")
+        if on > today_:
+            raise InvalidInput(
+                f"business date {on.isoformat()} is after today ({today_.isoformat()}, China time);"
+                " a command cannot be dated in the future",
+                code="DATE_IN_FUTURE",
+                on=on.isoformat(),
+                today=today_.isoformat(),
+            )
+        return on
 
     # ------------------------------------------------------------------ participants and accounts
 
@@ -313,7 +302,7 @@ class Ledger(Application[UUID]):
         project = Project.register(code, methodology, owner, devices, crediting_start, crediting_end, factor)
         frozen = []
         for device in loaded:
-            device.join_ccer_project(code, crediting_start, crediting_end, on or today())
+            device.join_ccer_project(code, crediting_start, crediting_end, self.business_day(on))
             first, last = date.fromisoformat(crediting_start), date.fromisoformat(crediting_end)
             for batch in self._issued_gec_batches(device, first, last):
                 if batch.freeze(f"CCER project {code} registered for {device.code}"):
@@ -778,12 +767,14 @@ class Ledger(Application[UUID]):
         self._create(contract, "contract", code)
         return contract
 
-    def settle(self, code: str, month: str, consumption_kwh: int) -> dict:
+    def settle(self, code: str, month: str, consumption_kwh: int, *, on: date | None = None) -> dict:
         """月结月清: settle a month of a green-power contract and, in the same transaction, move
-        the settled quantity of the device's GECs for that month to the consumer."""
+        the settled quantity of the device's GECs for that month to the consumer, dated `on`
+        (default today)."""
+        day = self.business_day(on)
         contract = self._get(contract_id(code), "contract", code)
         on_grid, _ = self.device(contract.device).month_totals(month)
-        settlement, new = contract.settle(month, consumption_kwh, on_grid)
+        settlement, new = contract.settle(month, consumption_kwh, on_grid, day)
         batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
         request_id = f"settle/{code}/{month}"
         if not new:  # the first result, with the serials it moved
@@ -801,7 +792,7 @@ class Ledger(Application[UUID]):
             moved = batch.transfer(
                 contract.generator_account,
                 contract.consumer_account,
-                today(),
+                day,
                 settlement["settled_mwh"],
                 request_id=request_id,
             )
@@ -825,7 +816,7 @@ class Ledger(Application[UUID]):
     ) -> list[list[int]]:
         sale = self.owner_of(from_account) != self.owner_of(to_account)  # one's own accounts: no trade
         batch = self.batch(batch_code)
-        ranges = batch.transfer(from_account, to_account, on or today(), quantity, spans, request_id, sale)
+        ranges = batch.transfer(from_account, to_account, self.business_day(on), quantity, spans, request_id, sale)
         self._save_or_conflict(batch)
         return ranges
 
@@ -846,7 +837,15 @@ class Ledger(Application[UUID]):
         self.owner_of(account)
         batch = self.batch(batch_code)
         retirement_id = batch.retire(
-            account, on or today(), beneficiary, purpose, reporting_period, location, quantity, spans, request_id
+            account,
+            self.business_day(on),
+            beneficiary,
+            purpose,
+            reporting_period,
+            location,
+            quantity,
+            spans,
+            request_id,
         )
         self._save_or_conflict(batch)
         return retirement_id
@@ -859,8 +858,10 @@ class Ledger(Application[UUID]):
         self._save_or_conflict(batch)
         return ranges
 
-    def expire_batches(self, codes: list[str], as_of: date) -> dict[str, list[list[int]]]:
-        """Expire the named batches as of a date; batches with nothing to expire are untouched."""
+    def expire_batches(self, codes: list[str], as_of: date | None = None) -> dict[str, list[list[int]]]:
+        """Expire the named batches as of a date (default today); batches with nothing to expire
+        are untouched."""
+        as_of = self.business_day(as_of)
         expired = {}
         for code in codes:
             batch = self.batch(code)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ledger.canonical import canonical_event, originator_hex
+from ledger.database import dialect, read_only
 from ledger.merkle import EMPTY_ROOT, CompactRange, fold, perfect_root
 from ledger.note import NoteError, Verifier, open_note, parse_checkpoint
 
@@ -285,19 +285,9 @@ class _Database:
 
     def __init__(self, db_url: str, events_table: str) -> None:
         self.events_table = events_table
-        self.postgres = db_url.startswith(("postgresql://", "postgres://"))
-        if self.postgres:
-            import psycopg
-
-            self.conn = psycopg.connect(db_url)
-            self.conn.read_only = True
-            self.mark, self.event_key = "%s", "notification_id"
-        else:
-            path = db_url[len("sqlite:///") :] if db_url.startswith("sqlite:///") else db_url
-            if not Path(path).exists():
-                raise FileNotFoundError(f"no database at {path}")
-            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            self.mark, self.event_key = "?", "rowid"
+        self.postgres = dialect(db_url) == "postgres"
+        self.conn = read_only(db_url)
+        self.mark, self.event_key = ("%s", "notification_id") if self.postgres else ("?", "rowid")
 
     def close(self) -> None:
         self.conn.close()

@@ -10,7 +10,8 @@ So no committed event ever sits outside the chain, and any tree root, inclusion 
 consistency proof is built from O(log n) stored nodes, never from all leaves.
 
 The recorders subclass eventsourcing's SQLite and PostgreSQL application recorders and are
-selected with eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting. eventsourcing already
+selected with eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting (the PostgreSQL one lives
+in `ledger.log_postgres`, so that a SQLite ledger never imports psycopg). eventsourcing already
 serialises writers (SQLite's write lock; an EXCLUSIVE table lock on PostgreSQL), and this module
 relies on that: the head of the log read inside the insert transaction cannot move under us.
 """
@@ -27,9 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL
 
 from ledger.canonical import canonical_event, originator_hex
 from ledger.errors import InvalidInput, LedgerError, NotFound
@@ -421,37 +420,4 @@ class SQLiteLogRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self.log.append(c, _canonical_items(notification_ids, stored_events))
-        return notification_ids
-
-
-class PostgresLogRecorder(PostgresApplicationRecorder):
-    """eventsourcing's PostgreSQL application recorder, plus the log tables in the same transaction.
-
-    eventsourcing takes an EXCLUSIVE lock on the events table before inserting, so appends to
-    the log are serialised exactly as the notification ids are.
-    """
-
-    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        self.sql_create_statements.extend(SQL(s) for s in postgres_schema(self.events_table_name))
-        self.log = LogStore(
-            "postgres",
-            lambda: self.datastore.transaction(commit=False),
-            lambda: self.datastore.transaction(commit=True),
-            self.events_table_name,
-        )
-
-    def create_table(self) -> None:
-        # Several processes may start at once; DDL on the same functions and triggers would
-        # deadlock, so schema creation is serialised with a session advisory lock.
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK])
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK])
-
-    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any):
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self.log.append(curs, _canonical_items(notification_ids, stored_events))
         return notification_ids

@@ -54,10 +54,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.app import Ledger
-from ledger.domain.batch import MAX_UNITS, STATES, Batch, format_range, parse_serial
+from ledger.domain.batch import MAX_UNITS, STATES, Batch
 from ledger.domain.case import Case
 from ledger.domain.device import Device
 from ledger.domain.participant import Account, Participant
+from ledger.domain.serials import format_range, parse_serial
 from ledger.errors import InvalidInput, LedgerError, NotFound
 
 TRACKING_NAME = "readmodel"

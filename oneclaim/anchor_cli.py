@@ -11,30 +11,21 @@ Configuration lives in the home's config.json under "anchoring":
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account import Account
 
-from anchoring.chain import Chain, ChainConfig, connect
-from anchoring.registry import AnchorRegistry, log_id
-from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
-from ledger import audit
-from ledger.app import EVENTS_TABLE, dialect
-from ledger.audit import BUNDLE_FORMAT
 from ledger.errors import InvalidInput, LedgerError
-from ledger.note import parse_checkpoint
-from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, failures
 from oneclaim.home import Home
+from oneclaim.output import HomeOpt, JsonOpt, emit, err, failures
+
+if TYPE_CHECKING:  # web3 and the chain load only when a chain or anchor command runs
+    from anchoring.chain import Chain
+    from anchoring.service import AnchorService
 
 chain_app = typer.Typer(help="The managed local chain (anvil on 127.0.0.1).", no_args_is_help=True)
 anchor_app = typer.Typer(help="Anchor signed checkpoints on chain, and check the anchors.", no_args_is_help=True)
-app.add_typer(chain_app, name="chain")
-app.add_typer(anchor_app, name="anchor")
-
-ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
 
 
 def anchoring_config(home: Home) -> dict:
@@ -49,11 +40,17 @@ def anchoring_config(home: Home) -> dict:
 
 
 def managed_chain(home: Home, config: dict | None = None) -> Chain:
+    from anchoring.chain import Chain, ChainConfig
+
     config = config if config is not None else home.config.get("anchoring") or {}
     return Chain(home.path, ChainConfig(port=config.get("port"), chain_id=config.get("chain_id", 31337)))
 
 
 def service_for(home: Home, ledger=None) -> AnchorService:
+    from eth_account import Account
+
+    from anchoring.service import AnchorConfig, AnchorService
+
     config = anchoring_config(home)
     if config.get("managed"):
         status = managed_chain(home, config).status()
@@ -70,6 +67,10 @@ def service_for(home: Home, ledger=None) -> AnchorService:
 def start_managed_chain(h: Home, redeploy: bool = False) -> tuple[Any, dict, bool]:
     """Start the home's anvil and, the first time, deploy the contract and register the log.
     A chain that lost the contract is CHAIN_RESET unless `redeploy` says to start afresh."""
+    from anchoring.chain import connect
+    from anchoring.registry import AnchorRegistry, log_id
+    from anchoring.service import AnchorError
+
     config = dict(h.config.get("anchoring") or {"managed": True})
     if not config.get("managed"):
         raise LedgerError(
@@ -209,25 +210,6 @@ def anchor_status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     raise typer.Exit(1 if chain.get("problem") else 0)
 
 
-def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
-    """(origin, Anchored events, {checkpoint size: root hex}) from an audit bundle."""
-    manifest = json.loads((directory / "manifest.json").read_text())
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise InvalidInput(f"{directory} is not a {BUNDLE_FORMAT} bundle", code="AUDIT_INPUT")
-    anchors = []
-    with open(directory / "events.jsonl", "rb") as f:
-        for line in f:
-            if ANCHORED_TOPIC.encode() not in line:
-                continue
-            state = json.loads(line)["event"]["state"]
-            anchors.append({k: state[k] for k in ("tree_size", "root_hash", "tx_hash", "block_number", "contract")})
-    roots = {}
-    for path in (directory / "checkpoints").glob("*.note"):
-        checkpoint = parse_checkpoint(path.read_text().split("\n\n", 1)[0] + "\n")
-        roots[checkpoint.size] = checkpoint.root.hex()
-    return manifest["origin"], anchors, roots
-
-
 @anchor_app.command("verify")
 def anchor_verify(
     bundle: Annotated[Path | None, typer.Option(help="Take the Anchored events from an audit bundle.")] = None,
@@ -240,6 +222,10 @@ def anchor_verify(
 
     With --bundle (and --rpc, --contract) it needs no OneClaim database: the anchors and the
     roots they must equal come from the bundle (run `oneclaim audit verify` on it first)."""
+    from anchoring.audit import bundle_anchors
+    from anchoring.chain import connect
+    from anchoring.service import verify_anchors
+
     with failures(as_json):
         if bundle is not None:
             origin, anchors, roots = bundle_anchors(bundle)
@@ -267,48 +253,3 @@ def anchor_verify(
     )
     emit(as_json, {"ok": ok, **result}, text)
     raise typer.Exit(0 if ok else 1)
-
-
-def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
-    """For `audit verify DIR --rpc --contract`: every anchor of the bundle's log on chain, up to
-    the bundle's tree size, must be one of the bundle's (verified) checkpoints."""
-    origin, _, roots = bundle_anchors(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    return check_anchored(origin, roots, manifest["tree_size"], rpc, contract)
-
-
-def check_database_anchored(db_url: str, rpc: str, contract: str) -> dict:
-    """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints."""
-    db = audit._Database(db_url, EVENTS_TABLE[dialect(db_url)])
-    try:
-        rows = db.checkpoints()
-    finally:
-        db.close()
-    if not rows:
-        raise InvalidInput("the database has no signed checkpoint to compare anchors with", code="AUDIT_INPUT")
-    checkpoints = [parse_checkpoint(row.note.split("\n\n", 1)[0] + "\n") for row in rows]
-    roots = {c.size: c.root.hex() for c in checkpoints}
-    return check_anchored(checkpoints[-1].origin, roots, max(roots), rpc, contract)
-
-
-def check_anchored(origin: str, roots: dict[int, str], tree_size: int, rpc: str, contract: str) -> dict:
-    """Every anchor of log `origin` on chain, up to `tree_size`, must be one of `roots` (the
-    signed checkpoints an auditor has verified)."""
-    registry = AnchorRegistry(connect(rpc), contract)
-    logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": log_id(origin)})
-    matched, failures_, later = 0, [], 0
-    for log in logs:
-        size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
-        if size > tree_size:
-            later += 1
-        elif roots.get(size) == root:
-            matched += 1
-        else:
-            failures_.append(
-                {
-                    "code": "ANCHOR_MISMATCH" if size in roots else "ANCHOR_NOT_IN_BUNDLE",
-                    "message": f"the chain anchors root {root} at tree size {size}; the audited log has"
-                    f" {roots.get(size, 'no checkpoint there')}",
-                }
-            )
-    return {"anchors_matched": matched, "anchors_after_bundle": later, "failures": failures_}

@@ -12,14 +12,10 @@ import typer
 from rich.table import Table
 
 from ledger.errors import InvalidInput
-from ledger.readmodel import ReadModel
-from oneclaim.cli import HomeOpt, JsonOpt, app, emit, opened, out
-from oneclaim.registry_cli import device_app, project_app
+from oneclaim.output import HomeOpt, JsonOpt, emit, opened, out
 
 claims_app = typer.Typer(help="The claims pool: one MWh, one claim.", no_args_is_help=True)
 cases_app = typer.Typer(help="Double-counting cases (a claim elsewhere overlaps ours).", no_args_is_help=True)
-app.add_typer(claims_app, name="claims")
-app.add_typer(cases_app, name="cases")
 
 EXTERNAL_COLUMNS = (
     "source",
@@ -120,6 +116,8 @@ def cases_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Double-counting cases, newest last."""
+    from ledger.readmodel import ReadModel
+
     with opened(home, as_json) as ledger, ReadModel(ledger) as model:
         cases = model.cases(status)
     if as_json:
@@ -192,41 +190,3 @@ def cases_resolve(
     with opened(home, as_json) as ledger:
         case = ledger.resolve_case(code, outcome, reason, by)
     emit(as_json, {"case": case.code, "resolution": case.resolution}, f"Case {case.code} resolved: {outcome}")
-
-
-@device_app.command("elect")
-def device_elect(
-    device: Annotated[str, typer.Argument(help="Device code.")],
-    scheme: Annotated[str, typer.Argument(help="gec or ccer.")],
-    effective_from: Annotated[str, typer.Option("--from", help="Effective date YYYY-MM-DD.")],
-    home: HomeOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """GEC–CCER election for a deep-sea offshore wind or CSP device (NEA/MEE notice, 2024-10-01)."""
-    with opened(home, as_json) as ledger:
-        changed = ledger.elect(device, scheme.upper(), effective_from)
-    text = f"{device} elects {scheme.upper()} from {effective_from}" + ("" if changed else " (already in force)")
-    emit(as_json, {"device": device, "scheme": scheme.upper(), "from": effective_from, "recorded": changed}, text)
-
-
-@project_app.command("disclosure")
-def project_disclosure(
-    ccer_batch: Annotated[str, typer.Argument(help="The CCER batch whose registration cancelled GECs.")],
-    home: HomeOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The public disclosure (公示) of GECs cancelled for CCER reductions."""
-    with opened(home, as_json) as ledger:
-        d = ledger.disclosure(ccer_batch)
-    payload = {
-        k: getattr(d, k)
-        for k in ("code", "project", "device", "period", "kg_co2e", "factor", "kwh", "cancelled", "traded_untouched")
-    }
-    cancelled = sum(c["units"] for c in d.cancelled)
-    emit(
-        as_json,
-        payload,
-        f"{d.project} / {d.device}: {d.kg_co2e} kgCO2e for {d.period[0]}..{d.period[1]} = {d.kwh} kWh at"
-        f" {d.factor['g_per_mwh']} g/MWh; {cancelled} untraded GEC(s) cancelled;"
-        f" {len(d.traded_untouched)} traded GEC range(s) left untouched",
-    )

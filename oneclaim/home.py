@@ -7,10 +7,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ledger.app import Ledger, dialect
+from ledger.database import dialect
 from ledger.errors import InvalidInput, LedgerError, NotInitialised
-from ledger.note import NoteError, Signer, generate_signer
+
+if TYPE_CHECKING:
+    from ledger.app import Ledger
+    from ledger.note import Signer
 
 DEFAULT_ORIGIN = "oneclaim.local/registry"
 CONFIG = "config.json"
@@ -73,6 +77,8 @@ class Home:
                     code="ALREADY_INITIALISED",
                 )
         else:
+            from ledger.note import NoteError, generate_signer
+
             try:
                 signer = generate_signer(origin)
             except NoteError as e:
@@ -82,6 +88,8 @@ class Home:
             with os.fdopen(fd, "w") as f:
                 f.write(signer.private_key_string() + "\n")
         (self.path / VERIFIER_KEY).write_text(signer.verifier_key() + "\n")
+        from ledger.app import Ledger
+
         ledger = Ledger(url)
         try:
             ledger.sign_checkpoint(signer, origin)
@@ -99,6 +107,8 @@ class Home:
         os.replace(tmp, self.path / CONFIG)
 
     def signer(self) -> Signer:
+        from ledger.note import Signer
+
         return Signer.from_private_key_string((self.path / KEY).read_text().strip())
 
     def verifier_key(self) -> str:
@@ -106,4 +116,6 @@ class Home:
         return (self.path / VERIFIER_KEY).read_text().strip()
 
     def ledger(self) -> Ledger:
+        from ledger.app import Ledger  # loaded only by commands that need the application
+
         return Ledger(self.db_url)

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
-from ledger.domain.batch import Batch, format_range, parse_range
+from ledger.domain.serials import format_range, parse_range
 from ledger.errors import InvalidInput, LedgerError
-from oneclaim.cli import HomeOpt, JsonOpt, app, emit, err, opened, out
+from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, err, opened, out
+
+if TYPE_CHECKING:
+    from ledger.domain.batch import Batch
+
+commands = typer.Typer()
+"""The registry's top-level commands and groups; `oneclaim.cli` merges them into `oneclaim`."""
 
 participant_app = typer.Typer(help="Organisations taking part in the market.", no_args_is_help=True)
 account_app = typer.Typer(help="Holding accounts (pseudonymous ids).", no_args_is_help=True)
@@ -41,7 +45,7 @@ for name, sub in (
     ("readmodel", readmodel_app),
     ("contract", contract_app),
 ):
-    app.add_typer(sub, name=name)
+    commands.add_typer(sub, name=name)
 
 SerialsOpt = Annotated[
     list[str] | None,
@@ -51,7 +55,6 @@ QuantityOpt = Annotated[int | None, typer.Option("--quantity", help="Units to ta
 RequestOpt = Annotated[
     str | None, typer.Option("--request-id", help="Client id that makes a retried command idempotent.")
 ]
-OnOpt = Annotated[str | None, typer.Option("--on", help="Business date YYYY-MM-DD (default: today, China time).")]
 
 
 def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int]] | None:
@@ -64,15 +67,6 @@ def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int
             raise InvalidInput(f"{text} is not in batch {batch_code}", code="SERIAL_MALFORMED")
         spans.append((start, end))
     return spans
-
-
-def day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID") from None
 
 
 def batch_summary(batch: Batch) -> dict[str, Any]:
@@ -199,6 +193,8 @@ def meter_import(
     bad row is listed with its line number. Re-importing a file skips rows already recorded."""
     with opened(home, as_json) as ledger:
         rows, unreadable = read_meter_csv(file)
+        from rich.progress import Progress
+
         with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("importing readings", total=len(rows))
             result = ledger.import_readings(rows, progress=lambda n: bar.advance(task, n), errors=unreadable)
@@ -350,17 +346,18 @@ def contract_add(
     emit(as_json, {"contract": code, "monthly_mwh": monthly}, f"Signed green-power contract {code} for {device}")
 
 
-@app.command()
+@commands.command()
 def settle(
     contract: Annotated[str, typer.Argument(help="Contract code.")],
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     consumption_kwh: Annotated[int, typer.Option("--consumption-kwh", help="The consumer's actual consumption.")],
+    on: OnOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """月结月清: settle a month (the least of consumption, contract and on-grid) and move its GECs."""
     with opened(home, as_json) as ledger:
-        result = ledger.settle(contract, month, consumption_kwh)
+        result = ledger.settle(contract, month, consumption_kwh, on=day(on))
     serials = ranges_text(result["batch"], result["serials"])
     emit(
         as_json,
@@ -377,7 +374,7 @@ def ranges_text(code: str, ranges: list[list[int]]) -> list[str]:
     return [format_range(code, s, e) for s, e in ranges]
 
 
-@app.command()
+@commands.command()
 def transfer(
     batch: Annotated[str, typer.Argument(help="Batch code.")],
     from_account: Annotated[str, typer.Option("--from")],
@@ -414,7 +411,7 @@ def transfer(
     )
 
 
-@app.command()
+@commands.command()
 def retire(
     batch: Annotated[str, typer.Argument(help="Batch code.")],
     account: Annotated[str, typer.Option()],
@@ -459,7 +456,7 @@ def retire(
     )
 
 
-@app.command()
+@commands.command()
 def cancel(
     batch: Annotated[str, typer.Argument(help="Batch code.")],
     reason: Annotated[str, typer.Option(help="Why the registry cancels these units.")],
@@ -477,7 +474,7 @@ def cancel(
     )
 
 
-@app.command()
+@commands.command()
 def expire(
     as_of: Annotated[str, typer.Option("--as-of", help="Expire everything past its validity on this date.")],
     home: HomeOpt = None,
@@ -502,7 +499,7 @@ def expire(
 # ---------------------------------------------------------------------------------- queries
 
 
-@app.command()
+@commands.command()
 def provenance(
     serial: Annotated[str, typer.Argument(help="A serial number, <batch>:<n>.")],
     home: HomeOpt = None,
@@ -528,7 +525,7 @@ def provenance(
     out.print(table)
 
 
-@app.command()
+@commands.command()
 def holdings(
     account: Annotated[str, typer.Argument(help="Account id, acct:…")],
     home: HomeOpt = None,
@@ -559,3 +556,41 @@ def readmodel_rebuild(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     with opened(home, as_json) as ledger:
         processed = ReadModel(ledger).rebuild()
     emit(as_json, {"events": processed}, f"Rebuilt the read models from {processed} events")
+
+
+@device_app.command("elect")
+def device_elect(
+    device: Annotated[str, typer.Argument(help="Device code.")],
+    scheme: Annotated[str, typer.Argument(help="gec or ccer.")],
+    effective_from: Annotated[str, typer.Option("--from", help="Effective date YYYY-MM-DD.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """GEC–CCER election for a deep-sea offshore wind or CSP device (NEA/MEE notice, 2024-10-01)."""
+    with opened(home, as_json) as ledger:
+        changed = ledger.elect(device, scheme.upper(), effective_from)
+    text = f"{device} elects {scheme.upper()} from {effective_from}" + ("" if changed else " (already in force)")
+    emit(as_json, {"device": device, "scheme": scheme.upper(), "from": effective_from, "recorded": changed}, text)
+
+
+@project_app.command("disclosure")
+def project_disclosure(
+    ccer_batch: Annotated[str, typer.Argument(help="The CCER batch whose registration cancelled GECs.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The public disclosure (公示) of GECs cancelled for CCER reductions."""
+    with opened(home, as_json) as ledger:
+        d = ledger.disclosure(ccer_batch)
+    payload = {
+        k: getattr(d, k)
+        for k in ("code", "project", "device", "period", "kg_co2e", "factor", "kwh", "cancelled", "traded_untouched")
+    }
+    cancelled = sum(c["units"] for c in d.cancelled)
+    emit(
+        as_json,
+        payload,
+        f"{d.project} / {d.device}: {d.kg_co2e} kgCO2e for {d.period[0]}..{d.period[1]} = {d.kwh} kWh at"
+        f" {d.factor['g_per_mwh']} g/MWh; {cancelled} untraded GEC(s) cancelled;"
+        f" {len(d.traded_untouched)} traded GEC range(s) left untouched",
+    )

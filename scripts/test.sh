@@ -14,16 +14,6 @@ oneclaim_npm
 echo "==> ruff check ." >&2
 .venv/bin/ruff check .
 
-PG_DIR="$(mktemp -d /tmp/oneclaim-pg.XXXXXX)"
-cleanup() {
-    .venv/bin/python tools/pgcluster.py stop --dir "$PG_DIR" || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-pg_env="$(.venv/bin/python tools/pgcluster.py start --dir "$PG_DIR")"
-eval "$pg_env"  # export ONECLAIM_TEST_PG_URL=postgresql://postgres@127.0.0.1:PORT/postgres
-
 pytest_cmd=(.venv/bin/pytest -n "${ONECLAIM_TEST_WORKERS:-2}" -q "$@")
 if [ "${CI:-}" = "true" ]; then
     # Never let a hung test eat CI's budget; timeout also kills the xdist workers.

@@ -1,13 +1,20 @@
-"""Helpers shared by the log tests: realistic events, raw database access for tampering."""
+"""Helpers shared by the tests: realistic events, raw database access for tampering, the CLI
+run in-process, and waiting on a condition with a deadline (never on a sleep)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 
-from ledger.app import Ledger, dialect
+from ledger.app import Ledger
+from ledger.database import dialect
 from ledger.errors import NotFound
 
 
@@ -61,3 +68,46 @@ def raw(db_url: str):
         with psycopg.connect(db_url) as conn:
             conn.execute("SET session_replication_role = replica")  # disables the triggers
             yield conn
+
+
+def run(*args: str, code: int = 0):
+    """Run `oneclaim ARGS` in-process; its exit code must be `code`."""
+    from typer.testing import CliRunner
+
+    from oneclaim.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def as_json(*args: str, code: int = 0) -> dict:
+    """`oneclaim ARGS --json`, parsed."""
+    return json.loads(run(*args, "--json", code=code).stdout)
+
+
+JAN = "2025-01-01T00:00:00+08:00,2025-02-01T00:00:00+08:00"
+"""January 2025 as a meter-file interval (start,end)."""
+
+
+def write_csv(path: Path, *rows: str) -> Path:
+    """A meter-data file with these rows."""
+    path.write_text("device,start,end,on_grid_kwh,self_consumed_kwh\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout: float = 60.0, poll: float = 0.01) -> T:
+    """Poll `condition` until it returns something truthy, and return that. Fails, naming `what`,
+    if it has not happened within `timeout` seconds: a deadline so that nothing hangs, never a
+    timing the test depends on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)

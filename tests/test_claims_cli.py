@@ -7,33 +7,26 @@ from base64 import b64decode
 from hashlib import sha256
 from pathlib import Path
 
-import pytest
-
 from ledger.merkle import verify_inclusion
 from oneclaim.home import Home
-from tests.test_registry_cli import GEN, JAN, as_json, registry, run, write_csv  # noqa: F401  (the fixture)
+from tests.conftest import GEN
+from tests.support import JAN, as_json, run, write_csv
 
 BATCH = "GEC-202501-SIP-PV-0001-T"
-
-
-@pytest.fixture
-def home_dir(registry: Path) -> Path:  # noqa: F811  (the imported fixture, by name)
-    """The registry CLI tests' home: two PV devices of SIP-PV-OPS, and a buyer."""
-    return registry
 
 
 HEADER = "source,reference,instrument,device,start,end,kwh,kg_co2e,factor,g_per_mwh,serials,sold_on\n"
 
 
-def test_claims_check_external_import_cases_and_their_trace(home_dir: Path) -> None:
-    run("meter", "import", str(write_csv(home_dir / "jan.csv", f"SIP-PV-0001,{JAN},52400,0")))
+def test_claims_check_external_import_cases_and_their_trace(cli_home: Path) -> None:
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", f"SIP-PV-0001,{JAN},52400,0")))
     run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)
     check = as_json("claims", "check", "SIP-PV-0001", "--month", "2025-01")
     assert (check["metered_kwh"], check["claimed_kwh"], check["free_kwh"]) == (52_400, 52_400, 0)
     assert check["intervals"][0]["claims"][0]["batch"] == BATCH
 
     start, end = JAN.split(",")
-    claims = home_dir / "claims.csv"
+    claims = cli_home / "claims.csv"
     claims.write_text(
         HEADER
         + f"CZ-PHCER,CZ-1,INCLUSION,SIP-PV-0001,{start},{end},,6101,SIP-2020-PURCHASED,,,\n"  # 10,000 kWh
@@ -76,9 +69,9 @@ def test_claims_check_external_import_cases_and_their_trace(home_dir: Path) -> N
     assert refused["error"]["code"] == "CASE_ALREADY_RESOLVED"
 
 
-def test_a_bad_external_file_imports_nothing_and_names_its_lines(home_dir: Path) -> None:
+def test_a_bad_external_file_imports_nothing_and_names_its_lines(cli_home: Path) -> None:
     start, end = JAN.split(",")
-    bad = home_dir / "bad.json"
+    bad = cli_home / "bad.json"
     bad.write_text(
         json.dumps(
             [
@@ -98,11 +91,11 @@ def test_a_bad_external_file_imports_nothing_and_names_its_lines(home_dir: Path)
     assert "line 2: INSTRUMENT_INVALID" in result.stderr and "line 3: INTERVAL_INVALID" in result.stderr
     assert ledger.log.size() == before
     ledger.close()
-    missing = run("claims", "import-external", str(home_dir / "absent.csv"), code=2)
+    missing = run("claims", "import-external", str(cli_home / "absent.csv"), code=2)
     assert "FILE_UNREADABLE" in missing.stderr
 
 
-def test_device_elect_and_a_refused_election(home_dir: Path) -> None:
+def test_device_elect_and_a_refused_election(cli_home: Path) -> None:
     run("device", "register", "GD-DSOW-01", "--technology", "deep_sea_offshore_wind", "--capacity-kw", "300000",
         "--province", "广东", "--city", "阳江", "--owner", "SIP-PV-OPS", "--commissioned-on", "2024-12-01",
         "--scheme", "GEC", "--scheme", "CCER")  # fmt: skip

@@ -9,13 +9,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import open_note, parse_checkpoint, parse_verifier_key
-from oneclaim.cli import app
 from oneclaim.home import Home
-from tests.support import fill
+from tests.support import fill, run
 
 ORIGIN = "oneclaim.local/suzhou-sip"
 
@@ -36,12 +34,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Home:
     finally:
         ledger.close()
     return h
-
-
-def run(*args: str, code: int = 0):
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    return result
 
 
 def b64(s: str) -> bytes:

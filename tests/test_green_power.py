@@ -3,6 +3,8 @@ on-grid quantity, GECs moving to the consumer in the same transaction, once per 
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from ledger.app import Ledger
@@ -10,6 +12,12 @@ from ledger.errors import LedgerError
 from tests.support import month
 
 GEN, BUYER = "acct:js-wind", "acct:sip-fab"
+
+
+def settled_on(month_: str) -> date:
+    """The settlement date of a production month: the 10th of the month after."""
+    year, m = map(int, month_.split("-"))
+    return date(year + m // 12, m % 12 + 1, 10)
 
 
 @pytest.fixture
@@ -37,7 +45,7 @@ def contract(ledger: Ledger) -> Ledger:
 def test_the_settled_quantity_is_the_least_of_the_three(contract: Ledger, month_, consumption_kwh, settled, limited_by):
     batch = f"GEC-{month_.replace('-', '')}-JS-WIND-07-T"
     size = contract.log.size()
-    result = contract.settle("GP-2025-017", month_, consumption_kwh)
+    result = contract.settle("GP-2025-017", month_, consumption_kwh, on=settled_on(month_))
     assert (result["settled_mwh"], result["limited_by"]) == (settled, limited_by)
     assert contract.batch(batch).held_by(BUYER) == {"active": settled}  # the GECs moved with it
     assert contract.log.size() == size + 2  # the settlement and the transfer, in one transaction
@@ -45,15 +53,30 @@ def test_the_settled_quantity_is_the_least_of_the_three(contract: Ledger, month_
 
 
 def test_a_month_settles_once_and_nothing_rolls_over(contract: Ledger) -> None:
-    first = contract.settle("GP-2025-017", "2025-01", 180_700)
+    first = contract.settle("GP-2025-017", "2025-01", 180_700, on=settled_on("2025-01"))
     size = contract.log.size()
-    assert contract.settle("GP-2025-017", "2025-01", 180_700) == first  # a retry returns the first result
+    assert (
+        contract.settle("GP-2025-017", "2025-01", 180_700, on=settled_on("2025-01")) == first
+    )  # a retry returns the first result
     assert contract.log.size() == size
     with pytest.raises(LedgerError) as e:
-        contract.settle("GP-2025-017", "2025-01", 250_000)
+        contract.settle("GP-2025-017", "2025-01", 250_000, on=settled_on("2025-01"))
     assert e.value.code == "ALREADY_SETTLED"
     # January's unused 120 MWh of contract are not added to February.
-    assert contract.settle("GP-2025-017", "2025-02", 900_000)["settled_mwh"] == 300
+    assert contract.settle("GP-2025-017", "2025-02", 900_000, on=settled_on("2025-02"))["settled_mwh"] == 300
     with pytest.raises(LedgerError) as e:
-        contract.settle("GP-2025-017", "2025-04", 100_000)
+        contract.settle("GP-2025-017", "2025-04", 100_000, on=settled_on("2025-04"))
     assert e.value.code == "MONTH_NOT_CONTRACTED"
+
+
+def test_settlement_is_dated_after_the_month_and_never_in_the_future(contract: Ledger) -> None:
+    """The date a settlement records is explicit, bounded by today, and after the month ends."""
+    size = contract.log.size()
+    for on, code in ((date(2025, 1, 31), "MONTH_NOT_ENDED"), (date(2030, 7, 1), "DATE_IN_FUTURE")):
+        with pytest.raises(LedgerError) as e:
+            contract.settle("GP-2025-017", "2025-01", 180_700, on=on)
+        assert e.value.code == code
+    assert contract.log.size() == size  # refused: nothing written
+    result = contract.settle("GP-2025-017", "2025-01", 180_700, on=date(2025, 2, 1))
+    assert result["on"] == "2025-02-01"
+    assert contract.batch("GEC-202501-JS-WIND-07-T").last_on == "2025-02-01"  # the GECs moved that day

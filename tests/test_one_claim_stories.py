@@ -24,26 +24,20 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from ledger.app import Ledger
-from ledger.domain.batch import format_range
 from ledger.domain.case import case_code
 from ledger.domain.device import CHINA
 from ledger.domain.rules import EMISSION_FACTORS, kwh_for
+from ledger.domain.serials import format_range
 from ledger.errors import LedgerError
 from ledger.merkle import ProofError, verify_inclusion
 from ledger.note import NoteError, generate_signer, open_note, parse_checkpoint
 from tests.conftest import ORIGIN
-from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, gecs, market, pv, refused
+from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, gecs, pv, refused
 from tests.support import month
 
 SIP_FACTOR = "SIP-2020-PURCHASED"
 G_PER_MWH = 610_100
 DISTRIBUTED_PV = "distributed_pv"
-
-
-@pytest.fixture
-def registry(ledger: Ledger) -> Ledger:
-    market(ledger)
-    return ledger
 
 
 # ====================================================================== 2. partial overlap

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from ledger.app import Ledger
-from ledger.domain.batch import STATES, Batch, batch_id, format_range
+from ledger.domain.batch import STATES, Batch, batch_id
+from ledger.domain.serials import format_range
 from ledger.errors import InvalidInput, NotFound
 from ledger.readmodel import ReadModel, metadata
 from tests.support import OWNER, ensure_owner, month

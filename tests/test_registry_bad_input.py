@@ -10,8 +10,9 @@ from datetime import date
 import pytest
 
 from ledger.app import Ledger
-from ledger.domain.batch import MAX_UNITS, parse_range, parse_serial
+from ledger.domain.batch import MAX_UNITS
 from ledger.domain.device import MAX_READING_KWH
+from ledger.domain.serials import parse_range, parse_serial
 from ledger.errors import LedgerError
 from tests.registry_support import (
     CON,
@@ -19,7 +20,6 @@ from tests.registry_support import (
     GENERATOR,
     RETIREMENT,
     TRD,
-    market,
     offshore_project,
     one_gec_batch,
     pv,
@@ -29,12 +29,6 @@ from tests.support import month
 
 FEB_2025 = date(2025, 2, 20)
 PROJECT, PROGRAMME = "CCER-GD-0001", "SIP-PHCER"
-
-
-@pytest.fixture
-def registry(ledger: Ledger) -> Ledger:
-    market(ledger)
-    return ledger
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from ledger.app import Ledger
 from ledger.errors import LedgerError
+from tests.conftest import TODAY
 from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, TRD, market, pv
 from tests.support import month
 
@@ -99,9 +100,20 @@ class Model:
         self.valid_through = valid_through
         self.units = [[GEN, "active", 0] for _ in range(quantity)]
         self.retirements = 0
+        self.last_on: date | None = None  # the latest business date recorded on the batch
+        self.expired_as_of: date | None = None
 
     def expired_on(self, day: date) -> bool:
         return self.valid_through is not None and day > self.valid_through
+
+    def dated(self, day: date, account: str, action: str, quantity: int | None, span: tuple[int, int] | None):
+        """What a move or retirement dated `day` does: the serials it takes, or a Refusal. Dates
+        never go backwards on a batch; a date behind a recorded expiry is an expired unit."""
+        if self.last_on is not None and day < self.last_on:
+            return refusal("UNITS_EXPIRED" if self.expired_as_of else "DATE_BEFORE_LAST_RECORDED")
+        if self.expired_on(day):
+            return refusal("UNITS_EXPIRED")
+        return self.select(account, action, quantity, span)
 
     def why_not(self, i: int, account: str, action: str) -> str | None:
         holder, state, sales = self.units[i]
@@ -151,7 +163,7 @@ class RegistryMachine(RuleBasedStateMachine):
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="oneclaim-sm-", dir=FAST_DIR))
         self.db_url = f"sqlite:///{self.directory / 'ledger.sqlite'}"
-        self.ledger = Ledger(self.db_url)
+        self.ledger = Ledger(self.db_url, clock=lambda: TODAY)
         market(self.ledger)
         for code, (technology, commissioned_on, _) in DEVICES.items():
             pv(self.ledger, code, technology, capacity_kw=100_000, commissioned_on=commissioned_on)
@@ -270,9 +282,7 @@ class RegistryMachine(RuleBasedStateMachine):
         return start, min(start + length, model.quantity)
 
     def _transfer(self, model: Model, source: str, target: str, day: date, quantity=None, span=None) -> None:
-        predicted = (
-            refusal("UNITS_EXPIRED") if model.expired_on(day) else model.select(source, "transfer", quantity, span)
-        )
+        predicted = model.dated(day, source, "transfer", quantity, span)
         spans = None if span is None else [span]
         moved = self.run(
             predicted if isinstance(predicted, Refusal) else SUCCEEDS,
@@ -286,6 +296,7 @@ class RegistryMachine(RuleBasedStateMachine):
         )
         if moved is not None:
             assert merged(moved) == runs(predicted)
+            model.last_on = day
             for i in predicted:
                 model.units[i][0] = target
                 model.units[i][2] += 1
@@ -325,9 +336,7 @@ class RegistryMachine(RuleBasedStateMachine):
         model = self.model(pick)
         account, _ = self.parties(model, who, 0)
         span = None if quantity is not None else self._span(model, start, length)
-        predicted = (
-            refusal("UNITS_EXPIRED") if model.expired_on(day) else model.select(account, "retire", quantity, span)
-        )
+        predicted = model.dated(day, account, "retire", quantity, span)
         retirement_id = self.run(
             predicted if isinstance(predicted, Refusal) else f"{model.code}/R{model.retirements + 1}",
             self.ledger.retire,
@@ -340,6 +349,7 @@ class RegistryMachine(RuleBasedStateMachine):
         )
         if retirement_id is not None:
             model.retirements += 1
+            model.last_on = day
             assert retirement_id == f"{model.code}/R{model.retirements}"
             record = self.ledger.batch(model.code).retirements[retirement_id]
             assert (merged(record["ranges"]), record["account"]) == (runs(predicted), account)
@@ -370,6 +380,7 @@ class RegistryMachine(RuleBasedStateMachine):
         expired = self.run(SUCCEEDS, self.ledger.expire_batches, list(self.batches), day, events=len(due))
         assert {code: merged(pieces) for code, pieces in expired.items()} == {c: runs(s) for c, s in due.items()}
         for code, serials in due.items():
+            self.batches[code].last_on = self.batches[code].expired_as_of = day
             for i in serials:
                 self.batches[code].units[i][1] = "expired"
 

@@ -16,15 +16,15 @@ from datetime import date
 import pytest
 
 from ledger.app import Ledger
-from ledger.domain.batch import format_range, gec_valid_through
+from ledger.domain.batch import gec_valid_through
 from ledger.domain.rules import EMISSION_FACTORS, SCHEMES
+from ledger.domain.serials import format_range
 from tests.registry_support import (
     CON,
     GEN,
     RETIREMENT,
     TRD,
     gecs,
-    market,
     offshore_project,
     one_gec_batch,
     pv,
@@ -34,12 +34,6 @@ from tests.support import month
 
 NOTHING = {"active": 0, "frozen": 0, "retired": 0, "cancelled": 0, "expired": 0, "exported": 0}
 FEB_2025 = date(2025, 2, 20)
-
-
-@pytest.fixture
-def registry(ledger: Ledger) -> Ledger:
-    market(ledger)
-    return ledger
 
 
 # ---------------------------------------------------------------------- GEC: reading to retirement

@@ -15,7 +15,8 @@ import uuid
 import pytest
 
 from ledger import audit
-from ledger.app import Ledger, dialect
+from ledger.app import Ledger
+from ledger.database import dialect
 from tests.conftest import ORIGIN
 from tests.support import fill, raw
 

@@ -18,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
+from ledger.domain.serials import format_range
 from ledger.errors import Conflict, InvalidInput
 
 ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (
@@ -52,37 +53,6 @@ def check_units(name: str, value: object, limit: int = MAX_UNITS) -> int:
     if not 0 < value <= limit:
         raise InvalidInput(f"{name} must be between 1 and {limit}, got {value}", code="QUANTITY_OUT_OF_RANGE")
     return value
-
-
-def parse_serial(serial: str) -> tuple[str, int]:
-    """`<batch code>:<n>` -> (batch code, 0-based index)."""
-    code, sep, n = serial.rpartition(":")
-    if not sep or not code or not (n.isascii() and n.isdigit()) or int(n) < 1:
-        raise InvalidInput(
-            f"{serial!r} is not a serial number; the form is <batch code>:<n>, e.g. GEC-202501-SIP-PV-0001-T:17",
-            code="SERIAL_MALFORMED",
-        )
-    return code, int(n) - 1
-
-
-def parse_range(text: str) -> tuple[str, int, int]:
-    """`<batch code>:<first>-<last>` (or a single serial) -> (code, start, end), 0-based half-open."""
-    code, sep, span = text.rpartition(":")
-    first, dash, last = span.partition("-")
-    digits = all(part.isascii() and part.isdigit() for part in ((first, last) if dash else (first,)))
-    if not sep or not code or not digits:
-        raise InvalidInput(
-            f"{text!r} is not a serial range; the form is <batch code>:<first>-<last>",
-            code="SERIAL_MALFORMED",
-        )
-    start, end = int(first) - 1, int(last if dash else first)
-    if start < 0 or end <= start:
-        raise InvalidInput(f"{text!r} is an empty or reversed serial range", code="SERIAL_MALFORMED")
-    return code, start, end
-
-
-def format_range(code: str, start: int, end: int) -> str:
-    return f"{code}:{start + 1}" if end == start + 1 else f"{code}:{start + 1}-{end}"
 
 
 def _request(request_id: str | None, command: str, params: list) -> dict | None:
@@ -144,6 +114,8 @@ class Batch(Aggregate):
         self.retirements: dict[str, dict] = {}
         self.requests: dict[str, dict] = {}  # request id -> the command, its parameters and result
         self.sale_reports: dict[str, dict] = {}  # "source/reference" -> a sale another platform reported
+        self.last_on: str | None = None  # the latest business date recorded (moved, retired, expired)
+        self.expired_as_of: str | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -252,10 +224,31 @@ class Batch(Aggregate):
 
     # ------------------------------------------------------------------ commands
 
+    def _check_date(self, day: date, action: str) -> None:
+        """A batch's business dates never go backwards: a command dated before the latest date
+        already recorded on its units (a move, a retirement, an expiry) would rewrite history."""
+        if self.last_on is not None and day < date.fromisoformat(self.last_on):
+            if self.expired_as_of is not None:  # e.g. a move dated inside the validity, recorded after expiry
+                raise Conflict(
+                    f"batch {self.code} was expired as of {self.expired_as_of}; a {action} dated"
+                    f" {day.isoformat()} cannot be recorded after that",
+                    code="UNITS_EXPIRED",
+                    valid_through=self.valid_through,
+                    expired_as_of=self.expired_as_of,
+                )
+            raise Conflict(
+                f"batch {self.code} already records a change dated {self.last_on}; a {action} cannot be"
+                f" dated {day.isoformat()}, before it",
+                code="DATE_BEFORE_LAST_RECORDED",
+                last_on=self.last_on,
+                on=day.isoformat(),
+            )
+
     def _check_valid(self, day: date, action: str) -> None:
+        self._check_date(day, action)
         if self.expired_on(day):
             raise Conflict(
-                f"batch {self.code} expired after {self.valid_through}; its units cannot {action}",
+                f"batch {self.code} expired after {self.valid_through}; a {action} dated {day.isoformat()} is refused",
                 code="UNITS_EXPIRED",
                 valid_through=self.valid_through,
             )
@@ -296,7 +289,7 @@ class Batch(Aggregate):
             return first["ranges"]
         if from_account == to_account:
             raise InvalidInput("a transfer needs two different accounts", code="SAME_ACCOUNT")
-        self._check_valid(day, "move")
+        self._check_valid(day, "transfer")
         ranges = self.select(from_account, "transfer" if sale else "move", quantity, spans)
         self._transferred(ranges, from_account, to_account, sale, request, day.isoformat())
         return ranges
@@ -306,6 +299,7 @@ class Batch(Aggregate):
         self, ranges: list, from_account: str, to_account: str, sale: bool, request: dict | None, on: str
     ) -> None:
         self._set(ranges, holder=to_account, sold=sale)
+        self.last_on = on
         self._remember(request, ranges)
 
     def retire(
@@ -336,7 +330,7 @@ class Batch(Aggregate):
         ):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInput(f"a retirement needs a {name}", code="RETIREMENT_INCOMPLETE")
-        self._check_valid(day, "be retired")
+        self._check_valid(day, "retirement")
         ranges = self.select(account, "retire", quantity, spans)
         retirement_id = f"{self.code}/R{len(self.retirements) + 1}"
         self._retired(
@@ -358,6 +352,7 @@ class Batch(Aggregate):
         on: str,
     ) -> None:
         self._set(ranges, state=RETIRED)
+        self.last_on = on
         self.retirements[retirement_id] = {
             "ranges": ranges,
             "account": account,
@@ -472,12 +467,14 @@ class Batch(Aggregate):
             return []
         ranges = [[r[0], r[1]] for r in self.ranges if r[3] in (ACTIVE, FROZEN)]
         if ranges:
+            self._check_date(as_of, "expiry")
             self._expired(ranges, as_of.isoformat())
         return ranges
 
     @event("Expired")
     def _expired(self, ranges: list, as_of: str) -> None:
         self._set(ranges, state=EXPIRED)
+        self.last_on = self.expired_as_of = as_of
 
     # ------------------------------------------------------------------ the range map
 

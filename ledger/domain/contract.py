@@ -8,12 +8,13 @@ settlement ("证电合一").
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.batch import check_units
-from ledger.domain.device import check_kwh, parse_month
+from ledger.domain.device import check_kwh, next_month, parse_month
 from ledger.domain.participant import check_code
 from ledger.domain.rules import KWH_PER_GEC
 from ledger.errors import Conflict, InvalidInput
@@ -61,9 +62,10 @@ class GreenPowerContract(Aggregate):
             monthly_mwh=dict(sorted(monthly_mwh.items())),
         )
 
-    def settle(self, month: str, consumption_kwh: int, on_grid_kwh: int) -> tuple[dict, bool]:
-        """The month's settlement, and whether it is new. Settling a month again with the same
-        metered figures returns the first result; different figures are refused."""
+    def settle(self, month: str, consumption_kwh: int, on_grid_kwh: int, on: date) -> tuple[dict, bool]:
+        """The month's settlement on business date `on`, and whether it is new. Settling a month
+        again with the same metered figures returns the first result; different figures are
+        refused. A month is settled once it has ended (月结月清), never before."""
         check_kwh("consumption_kwh", consumption_kwh)
         first = self.settlements.get(month)
         if first is not None:
@@ -78,6 +80,11 @@ class GreenPowerContract(Aggregate):
             return first, False
         if month not in self.monthly_mwh:
             raise Conflict(f"{self.code} has no contracted quantity for {month}", code="MONTH_NOT_CONTRACTED")
+        if on < parse_month(next_month(month)):
+            raise Conflict(
+                f"{month} cannot be settled on {on.isoformat()}: a month is settled after it ends",
+                code="MONTH_NOT_ENDED",
+            )
         quantities = {
             "consumption": consumption_kwh // KWH_PER_GEC,
             "contract": self.monthly_mwh[month],
@@ -85,7 +92,7 @@ class GreenPowerContract(Aggregate):
         }
         settled = min(quantities.values())
         limited_by = [name for name, mwh in quantities.items() if mwh == settled]
-        self._settled(month, consumption_kwh, on_grid_kwh, self.monthly_mwh[month], settled, limited_by)
+        self._settled(month, consumption_kwh, on_grid_kwh, self.monthly_mwh[month], settled, limited_by, on.isoformat())
         return self.settlements[month], True
 
     @event("Settled")
@@ -97,6 +104,7 @@ class GreenPowerContract(Aggregate):
         contracted_mwh: int,
         settled_mwh: int,
         limited_by: list,
+        on: str | None = None,  # recorded since the settlement date became explicit
     ) -> None:
         self.settlements[month] = {
             "month": month,
@@ -105,4 +113,5 @@ class GreenPowerContract(Aggregate):
             "contracted_mwh": contracted_mwh,
             "settled_mwh": settled_mwh,
             "limited_by": limited_by,
+            "on": on,
         }

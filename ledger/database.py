@@ -1,0 +1,74 @@
+"""Which database a URL names, and eventsourcing's settings for it. Light on purpose: commands
+that only read (a checkpoint, an audit) need this without loading the application."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ledger.errors import InvalidInput
+
+EVENTS_TABLE = {"sqlite": "stored_events", "postgres": "oneclaim_events"}
+
+
+def persistence_env(db_url: str) -> dict[str, str]:
+    """eventsourcing settings for a database URL: `sqlite:///PATH` or `postgresql://...`."""
+    parts = urlsplit(db_url)
+    if parts.scheme == "sqlite":
+        path = db_url[len("sqlite:///") :]
+        if not path:
+            raise InvalidInput("sqlite URL needs a file path: sqlite:///PATH", code="DB_URL_INVALID")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "60",
+            "APPLICATION_RECORDER_TOPIC": "ledger.log:SQLiteLogRecorder",
+        }
+    if parts.scheme in ("postgresql", "postgres"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "60",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": "ledger.log_postgres:PostgresLogRecorder",
+        }
+    raise InvalidInput(
+        f"unsupported database URL {db_url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+        code="DB_URL_INVALID",
+    )
+
+
+def dialect(db_url: str) -> str:
+    return "postgres" if db_url.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+
+def read_only(db_url: str) -> Any:
+    """A read-only DB-API connection to a OneClaim database (SQLite file or PostgreSQL), for
+    readers that must not go through the application: auditors, and the checkpoint command."""
+    if dialect(db_url) == "postgres":
+        import psycopg
+
+        conn = psycopg.connect(db_url)
+        conn.read_only = True
+        return conn
+    path = db_url[len("sqlite:///") :] if db_url.startswith("sqlite:///") else db_url
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no database at {path}")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def checkpoint_notes(db_url: str, latest_only: bool = False) -> list[tuple[int, bytes, str]]:
+    """The signed checkpoints stored in a database, (tree size, root, note text) by tree size."""
+    conn = read_only(db_url)
+    try:
+        sql = "SELECT tree_size, root, note FROM log_checkpoints ORDER BY tree_size"
+        rows = conn.execute(sql + (" DESC LIMIT 1" if latest_only else "")).fetchall()
+    finally:
+        conn.close()
+    return [(size, bytes(root), note) for size, root, note in rows]

@@ -1,0 +1,89 @@
+"""Business dates: every command that records one takes it explicitly, today is injected, and an
+explicit date cannot backdate: not after today, not before the last date the units recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import time_machine
+
+from ledger.app import Ledger, today
+from tests.registry_support import CON, GEN, RETIREMENT, TRD, market, one_gec_batch, refused
+from tests.support import as_json, run, write_csv
+
+JUNE = date(2025, 6, 30)
+
+
+def test_the_default_business_date_is_today_in_china() -> None:
+    # 16:30 UTC on New Year's Eve is already 00:30 on 1 January in China (UTC+8)
+    with time_machine.travel(datetime(2025, 12, 31, 16, 30, tzinfo=UTC), tick=False):
+        assert today() == date(2026, 1, 1)
+    with time_machine.travel(datetime(2025, 12, 31, 15, 59, tzinfo=UTC), tick=False):
+        assert today() == date(2025, 12, 31)
+
+
+def test_a_command_without_a_date_records_the_injected_today(db_url: str) -> None:
+    ledger = Ledger(db_url, clock=lambda: JUNE)
+    try:
+        market(ledger)
+        code = one_gec_batch(ledger, 10)
+        ledger.transfer(code, GEN, TRD, quantity=4)
+        ledger.retire(code, GEN, **RETIREMENT, quantity=1)
+        batch = ledger.batch(code)
+        assert batch.last_on == "2025-06-30"
+        assert next(iter(batch.retirements.values()))["on"] == "2025-06-30"
+    finally:
+        ledger.close()
+
+
+def test_a_date_after_today_is_refused_for_every_dated_command(registry: Ledger) -> None:
+    code = one_gec_batch(registry, 10)
+    registry.clock = lambda: JUNE
+    later = date(2025, 7, 1)
+    refused(registry, "DATE_IN_FUTURE", registry.transfer, code, GEN, TRD, quantity=1, on=later)
+    refused(registry, "DATE_IN_FUTURE", registry.retire, code, GEN, **RETIREMENT, quantity=1, on=later)
+    refused(registry, "DATE_IN_FUTURE", registry.expire_batches, [code], later)
+    assert registry.transfer(code, GEN, TRD, quantity=1, on=JUNE) == [[0, 1]]  # today itself is fine
+
+
+def test_units_cannot_be_moved_or_retired_dated_before_their_last_move(registry: Ledger) -> None:
+    code = one_gec_batch(registry, 10)
+    registry.transfer(code, GEN, TRD, quantity=5, on=date(2025, 3, 10))
+    refused(registry, "DATE_BEFORE_LAST_RECORDED", registry.transfer, code, GEN, CON, quantity=1, on=date(2025, 3, 9))
+    refused(
+        registry, "DATE_BEFORE_LAST_RECORDED", registry.retire, code, GEN, **RETIREMENT, quantity=1, on=date(2025, 2, 1)
+    )
+    registry.retire(code, GEN, **RETIREMENT, quantity=1, on=date(2025, 3, 10))  # the same day is fine
+    registry.transfer(code, GEN, CON, quantity=1, on=date(2025, 4, 1))
+    refused(registry, "DATE_BEFORE_LAST_RECORDED", registry.transfer, code, GEN, CON, quantity=1, on=date(2025, 3, 31))
+
+
+def test_expired_units_cannot_be_moved_by_dating_the_move_inside_their_validity(registry: Ledger) -> None:
+    code = one_gec_batch(registry, 10)  # January 2025: valid through 2026-12-31
+    assert registry.expire_batches([code], date(2027, 1, 1)) == {code: [[0, 10]]}
+    error = refused(registry, "UNITS_EXPIRED", registry.transfer, code, GEN, TRD, quantity=1, on=date(2026, 12, 1))
+    assert error.details["expired_as_of"] == "2027-01-01"
+    refused(registry, "UNITS_EXPIRED", registry.retire, code, GEN, **RETIREMENT, quantity=1, on=date(2026, 6, 1))
+    refused(registry, "UNITS_EXPIRED", registry.transfer, code, GEN, TRD, quantity=1, on=date(2027, 1, 2))
+
+
+def test_the_cli_takes_on_for_settle_and_refuses_a_future_date(cli_home) -> None:
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", "SIP-PV-0001,2025-01-01T00:00:00+08:00,"
+                                          "2025-02-01T00:00:00+08:00,52400,0")))  # fmt: skip
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", "acct:sip-pv-ops")
+    run("contract", "add", "GP-1", "--device", "SIP-PV-0001", "--generator-account", "acct:sip-pv-ops",
+        "--consumer-account", "acct:sip-fab-01", "--month", "2025-01=30")  # fmt: skip
+    refusal = run("settle", "GP-1", "--month", "2025-01", "--consumption-kwh", "40000", "--on", "2031-01-01", code=2)
+    assert "DATE_IN_FUTURE" in refusal.stderr
+    settled = as_json("settle", "GP-1", "--month", "2025-01", "--consumption-kwh", "40000", "--on", "2025-02-10")
+    assert (settled["settled_mwh"], settled["on"]) == (30, "2025-02-10")
+    late = run("transfer", "GEC-202501-SIP-PV-0001-T", "--from", "acct:sip-pv-ops", "--to", "acct:sip-fab-01",
+               "--quantity", "1", "--on", "2025-02-09", code=2)  # fmt: skip
+    assert "DATE_BEFORE_LAST_RECORDED" in late.stderr
+
+
+@pytest.mark.parametrize("on", ["2025-13-01", "yesterday"])
+def test_a_malformed_date_is_refused_with_its_code(cli_home, on: str) -> None:
+    refusal = run("expire", "--as-of", on, code=2)
+    assert "DATE_INVALID" in refusal.stderr
