@@ -203,8 +203,9 @@ class AnchorService:
         own = 2 if len(history.anchors) == 1 else 1  # Started (first time) + the latest Anchored record
         return max(0, size - history.anchors[-1]["tree_size"] - own)
 
-    def once(self, min_events: int = 1) -> dict | None:
-        """Anchor the current head if at least `min_events` events await anchoring."""
+    def once(self, min_events: int = 1, sending: Callable[[int], None] | None = None) -> dict | None:
+        """Anchor the current head if at least `min_events` events await anchoring. `sending` is
+        told the tree size just before its transaction is sent (the service reports it)."""
         with self._locked():
             self.wait_pending()
             self.reconcile()
@@ -217,6 +218,8 @@ class AnchorService:
                 if latest.tree_size
                 else []
             )
+            if sending is not None:
+                sending(checkpoint.tree_size)
             try:
                 receipt = self.registry.anchor(
                     self.log_id, checkpoint.tree_size, checkpoint.root, proof, sender=self.config.anchorer
@@ -242,18 +245,27 @@ class AnchorService:
         every_events: int | None = None,
         stop: Callable[[], bool] = lambda: False,
         report: Callable[[str], None] = print,
+        polled: Callable[[int], None] | None = None,
     ) -> None:
         """Anchor whatever waits every `interval` seconds, and sooner as soon as `every_events`
         events wait (checked every `min(interval, 1)` s). While the chain is unreachable it
-        reports once and retries; a reset or a mismatched anchor stops it (raised)."""
+        reports once and retries; a reset or a mismatched anchor stops it (raised).
+
+        It reports `ready` once started, `anchoring tree size N` just before each transaction
+        and `anchored tree size N ...` once it is recorded, so a supervisor (or a test) can
+        follow it; `polled` is told the events waiting at each check of `every_events`."""
         poll = min(interval, 1.0)
         down_since = None
         last = time.monotonic()
+        report("ready")
         while not stop():
             due = time.monotonic() - last >= interval
             try:
-                if due or (every_events and self.pending_events() >= every_events):
-                    anchored = self.once()
+                waiting = self.pending_events() if every_events else 0
+                if polled is not None:
+                    polled(waiting)
+                if due or (every_events and waiting >= every_events):
+                    anchored = self.once(sending=lambda size: report(f"anchoring tree size {size}"))
                     last = time.monotonic()
                     if down_since is not None:
                         report(f"chain reachable again after {time.monotonic() - down_since:.0f}s; caught up")

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The test command: scripts/test.sh [pytest args...]
-# Bootstraps .venv (and node_modules once there is a package-lock.json), lints with ruff,
-# starts a throw-away PostgreSQL cluster for the run, then runs pytest on 2 workers.
-# Exits with pytest's code; "no tests collected" (5) counts as a failure.
+#
+# Bootstraps .venv (and node_modules), lints with ruff and checks the layer rules with
+# lint-imports, then runs pytest on 2 workers (each worker starts its own throw-away
+# PostgreSQL through pytest-postgresql). Then, unless pytest args were given, it runs the
+# suite (less the slow fault tests) twice more with the clock moved years ahead by Debian's
+# faketime (installed when missing), so that no test can depend on what today is.
+# Exits non-zero if any pass fails; "no tests collected" (5) counts as a failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,20 +17,52 @@ oneclaim_npm
 
 echo "==> ruff check ." >&2
 .venv/bin/ruff check .
+echo "==> lint-imports (the layer rules in pyproject.toml)" >&2
+.venv/bin/lint-imports
 
-pytest_cmd=(.venv/bin/pytest -n "${ONECLAIM_TEST_WORKERS:-2}" -q "$@")
-if [ "${CI:-}" = "true" ]; then
-    # Never let a hung test eat CI's budget; timeout also kills the xdist workers.
-    pytest_cmd=(timeout --kill-after=30 "${ONECLAIM_TEST_TIMEOUT:-720}" "${pytest_cmd[@]}")
+FUTURE_CLOCKS=("2027-06-01" "2029-01-01")
+
+ensure_faketime() {
+    command -v faketime >/dev/null 2>&1 && return 0
+    echo "==> apt-get install faketime" >&2
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+    else
+        sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+    fi
+}
+
+# run_pytest LABEL SECONDS [command prefix...] -- [pytest args...]
+run_pytest() {
+    local label="$1" limit="$2" rc=0
+    shift 2
+    local prefix=()
+    while [ "$1" != "--" ]; do
+        prefix+=("$1")
+        shift
+    done
+    shift
+    local cmd=("${prefix[@]}" .venv/bin/pytest -n "${ONECLAIM_TEST_WORKERS:-2}" -q "$@")
+    # Never let a hung run eat CI's budget; timeout also kills the xdist workers. Each test also
+    # has its own limit (pytest-timeout, in pyproject.toml).
+    cmd=(timeout --kill-after=30 "$limit" "${cmd[@]}")
+    echo "==> [$label] ${cmd[*]}" >&2
+    "${cmd[@]}" </dev/null || rc=$?
+    case "$rc" in
+        0) ;;
+        5) echo "FAILED [$label]: pytest collected no tests (exit 5)" >&2 ;;
+        124) echo "FAILED [$label]: pytest timed out after ${limit}s" >&2 ;;
+        *) echo "FAILED [$label]: pytest exited with $rc" >&2 ;;
+    esac
+    return "$rc"
+}
+
+run_pytest "today's clock" "${ONECLAIM_TEST_TIMEOUT:-900}" -- "$@"
+
+if [ "$#" -eq 0 ]; then
+    ensure_faketime
+    for clock in "${FUTURE_CLOCKS[@]}"; do
+        # faketime -f "@T": the clock starts at T and runs on, for pytest and every process it starts
+        run_pytest "clock at $clock" "${ONECLAIM_TEST_TIMEOUT:-900}" faketime -f "@$clock 00:00:00" -- -m "not slow"
+    done
 fi
-
-echo "==> ${pytest_cmd[*]}" >&2
-rc=0
-"${pytest_cmd[@]}" </dev/null || rc=$?
-case "$rc" in
-    0) ;;
-    5) echo "FAILED: pytest collected no tests (exit 5)" >&2 ;;
-    124) echo "FAILED: pytest timed out" >&2 ;;
-    *) echo "FAILED: pytest exited with $rc" >&2 ;;
-esac
-exit "$rc"

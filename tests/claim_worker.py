@@ -8,19 +8,18 @@ Waits for the barrier file, makes its claim once, prints `ok` or the refusal's c
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from ledger.app import Ledger
 from ledger.errors import LedgerError
+from tests.support import wait_for_barrier
 
 
 def main() -> None:
     db_url, kind, month, barrier = sys.argv[1:5]
     ledger = Ledger(db_url)
     print("ready", flush=True)
-    while not Path(barrier).exists():
-        time.sleep(0.001)
+    wait_for_barrier(Path(barrier))
     try:
         if kind == "gec":
             ledger.issue_gec("RACE-PV", month, "acct:race-gen")

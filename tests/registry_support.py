@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from ledger.app import Ledger
 from ledger.domain.batch import Batch
 from ledger.errors import LedgerError
-from tests.support import month
+from tests.support import month, wait_for_barrier
 
 GENERATOR, TRADER, CONSUMER = "SIP-GEN", "JS-TRADER", "SZ-FACTORY"
 GEN, TRD, CON = "acct:sip-gen", "acct:js-trader", "acct:sz-factory"
@@ -112,11 +111,7 @@ def main(argv: list[str]) -> None:
     db_url, batch, from_account, to_account, on, barrier, how, *numbers = argv
     ledger = Ledger(db_url)
     print("ready", flush=True)
-    deadline = time.monotonic() + 60
-    while not Path(barrier).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("the start barrier never appeared")
-        time.sleep(0.001)
+    wait_for_barrier(Path(barrier))
     n = [int(x) for x in numbers]
     selection = {"quantity": n[0]} if how == "quantity" else {"spans": [(n[0], n[1])]}
     try:

@@ -4,6 +4,7 @@ run in-process, and waiting on a condition with a deadline (never on a sleep).""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import psycopg
+import pytest
 
 from ledger.app import Ledger
 from ledger.database import dialect
@@ -111,3 +113,22 @@ def wait_for(condition: Callable[[], T], what: str, timeout: float = 60.0, poll:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(poll)
+
+
+def wait_for_barrier(path: Path, timeout: float = 60.0) -> None:
+    """The racing processes' start line: wait until the test creates `path` (1 ms polls, so
+    they start together), and give up after `timeout` seconds rather than hang."""
+    wait_for(Path(path).exists, f"the start barrier {path}", timeout=timeout, poll=0.001)
+
+
+SHARED_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "rfc6962"
+"""The RFC 6962 test vectors (transparency-dev/merkle's testdata), in ../shared beside the clone."""
+
+
+def missing_evidence(what: str, where: Path) -> None:
+    """Conformance evidence that is absent fails on CI (CI=true) and is skipped elsewhere, with a
+    message saying exactly which evidence was not checked: it can never vanish silently."""
+    message = f"{what} not checked: nothing at {where} (CI needs ../shared beside the clone)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)

@@ -22,11 +22,12 @@ from anchoring.compile import CompiledContract
 from anchoring.registry import AnchorRegistry, LatestAnchor, log_id
 from ledger.errors import InvalidInput, LedgerError
 from tests.anchor_support import MemoryTree, Roles, UniformTree, deploy, new_log, refusal
+from tests.support import SHARED_VECTORS, missing_evidence
 
 pytest_plugins = ["tests.anchor_fixtures"]  # chain, w3, roles, compiled
 
 GAS_TARGET = 100_000
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "rfc6962" / "consistency"
+VECTORS = SHARED_VECTORS / "consistency"
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -400,7 +401,7 @@ def test_consistency_vector_on_chain(path: Path | None, vector_registry: AnchorR
     never gets its old tree anchored (no anchor of the empty tree).
     """
     if path is None:
-        pytest.skip(f"RFC 6962 vectors not found at {VECTORS} (a clone outside the workplace)")
+        missing_evidence("the contract's consistency check against the RFC 6962 vectors", VECTORS)
     v = json.loads(path.read_text())
     size1, size2 = v["size1"], v["size2"]
     root1, root2 = base64.b64decode(v["root1"]), base64.b64decode(v["root2"])

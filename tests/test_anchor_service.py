@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_a
 from ledger.app import Ledger
 from ledger.merkle import verify_consistency
 from ledger.note import Signer
-from tests.support import ensure_owner
+from tests.support import ensure_owner, wait_for
 
 pytest_plugins = ["tests.anchor_fixtures"]  # chain, w3, roles, compiled
 
@@ -146,34 +145,77 @@ def home_service(home: Path) -> AnchorService:
     return service_for(Home.at(str(home)))
 
 
-def test_killing_the_anchor_service_at_random_points_never_doubles_or_loses_an_anchor(home: Path) -> None:
-    rng = random.Random(20261122)
-    env = {**os.environ, "ONECLAIM_HOME": str(home)}
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    kills = 0
-    for round_ in range(12):
-        grow(service.ledger, rng.randint(1, 6), prefix=f"R{round_}")
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "oneclaim", "anchor", "run", "--interval", "0.02"],
+class Runner:
+    """`oneclaim anchor run` in its own process, followed through the lines it reports."""
+
+    def __init__(self, home: Path, *args: str) -> None:
+        env = {**os.environ, "ONECLAIM_HOME": str(home)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "oneclaim", "anchor", "run", *args],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        time.sleep(rng.uniform(0.8, 2.5))  # start-up takes ~1 s: some kills land before a pass, some in one
-        runner.send_signal(signal.SIGKILL)
-        runner.wait()
-        kills += 1
-    assert kills >= 10
+        self.lines: list[str] = []
+
+    def until(self, prefix: str) -> str:
+        """Read reported lines until one starts with `prefix` (fails if the process ends first)."""
+        while True:
+            line = self.proc.stderr.readline()
+            assert line, f"the anchor service ended before reporting {prefix!r}: {self.lines}"
+            self.lines.append(line.strip())
+            if line.startswith(prefix):
+                return line.strip()
+
+    def kill(self) -> list[str]:
+        """SIGKILL it; every line it reported, the ones after the last `until` included."""
+        self.proc.send_signal(signal.SIGKILL)
+        _, rest = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == -signal.SIGKILL
+        self.lines += [line.strip() for line in rest.splitlines()]
+        return self.lines
+
+
+def killed_during_a_pass(lines: list[str]) -> bool:
+    """Whether the last transaction the service began was not yet recorded when it died."""
+    sent = [i for i, line in enumerate(lines) if line.startswith("anchoring tree size")]
+    done = [i for i, line in enumerate(lines) if line.startswith("anchored tree size")]
+    return bool(sent) and (not done or done[-1] < sent[-1])
+
+
+@pytest.mark.slow
+def test_killing_the_anchor_service_at_random_points_never_doubles_or_loses_an_anchor(home: Path) -> None:
+    rng = random.Random(20261122)
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    kills = {"between passes": 0, "during a pass": 0}
+    completed = 0
+    for round_ in range(12):
+        runner = Runner(home, "--interval", "0.02")
+        runner.until("ready")
+        grow(service.ledger, rng.randint(1, 6), prefix=f"R{round_}")
+        if round_ % 2:  # kill it the moment it reports sending a transaction: inside the pass
+            runner.until("anchoring tree size")
+        else:  # kill it once a pass is recorded: between passes
+            runner.until("anchored tree size")
+        lines = runner.kill()
+        during = killed_during_a_pass(lines)
+        kills["during a pass" if during else "between passes"] += 1
+        completed += sum(line.startswith("anchored tree size") for line in lines)
+    # the premise: kills landed both inside passes and between them
+    assert kills["during a pass"] >= 3 and kills["between passes"] >= 3, kills
     service.once()  # one clean pass reconciles whatever the last kill interrupted
     chain_side, log_side = on_chain(service), in_log(service)
     assert chain_side == log_side  # exactly the same anchors: sizes, roots and transactions
-    assert len(chain_side) >= 3
+    assert len(chain_side) >= completed >= 6  # every recorded pass is on chain, and more were recovered
     sizes = [size for size, _, _ in chain_side]
     assert sizes == sorted(set(sizes))  # strictly growing: no double anchor
+    assert service.pending_events() == 0
     service.ledger.close()
 
 
+@pytest.mark.slow
 def test_commands_keep_working_while_the_chain_is_down_and_anchoring_catches_up(home: Path) -> None:
     service = home_service(home)
     ledger = service.ledger
@@ -183,30 +225,28 @@ def test_commands_keep_working_while_the_chain_is_down_and_anchoring_catches_up(
     runner = threading.Thread(
         target=service.run, kwargs={"interval": 0.05, "stop": stop.is_set, "report": messages.append}
     )
+
+    def reported(text: str) -> bool:
+        return any(text in m for m in list(messages))
+
     runner.start()
-    failures = []
     try:
-        for step in range(60):
-            try:
-                grow(ledger, 1, prefix="LOAD")
-            except Exception as e:  # noqa: BLE001  (any failed command is a failure of this test)
-                failures.append(e)
-            if step == 15:
-                oneclaim(home, "chain", "down")
-            if step == 40:
-                oneclaim(home, "chain", "up")
-            time.sleep(0.05)
-        deadline = time.monotonic() + 30
-        while service.pending_events() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: reported("ready"), "the service to start")
+        grow(ledger, 3, prefix="BEFORE")
+        wait_for(lambda: reported("anchored tree size"), "a first anchor")
+        oneclaim(home, "chain", "down")
+        grow(ledger, 1, prefix="DOWN")  # gives the service something to anchor, so it finds the chain gone
+        wait_for(lambda: reported("unreachable"), "the service to notice the outage")
+        grow(ledger, 10, prefix="DOWN")  # commands keep working while the chain is down
+        oneclaim(home, "chain", "up")
+        wait_for(lambda: reported("reachable again"), "the service to notice the chain is back")
+        wait_for(lambda: service.pending_events() == 0, "anchoring to catch up")
     finally:
         stop.set()
         runner.join()
-    assert failures == []
-    assert any("unreachable" in m for m in messages) and any("reachable again" in m for m in messages)
-    assert service.pending_events() == 0
     latest = service.history().latest
     assert service.ledger.log.latest_checkpoint().tree_size == latest["tree_size"]
+    assert latest["tree_size"] >= 1 + 3 + 11  # the owner, and every event written during the outage
     assert in_log(service) == on_chain(service)
     ledger.close()
 
@@ -237,10 +277,11 @@ def test_a_chain_that_lost_only_its_latest_anchors_is_detected(tmp_path: Path, s
         ensure_owner(ledger)
         grow(ledger, 2)
         service.once()
-        time.sleep(1.5)  # let anvil write its state (every second)
-        chain.down()
+        chain.down()  # SIGTERM: anvil writes its state as it stops
         saved = (chain.state_file).read_bytes()
         chain.up()
+        service._w3 = service._registry = None
+        assert service.registry.latest(service.log_id).count == 1  # the saved state holds the first anchor
         grow(ledger, 2)
         service._w3 = service._registry = None
         service.once()
@@ -295,18 +336,19 @@ def test_run_anchors_after_n_events_without_waiting_for_the_interval(ledger: Led
     service = setup_service(ledger, signer, w3)
     ensure_owner(ledger)
     stop = threading.Event()
+    seen: list[int] = []  # the events waiting at each of the service's checks
     runner = threading.Thread(
-        target=service.run, kwargs={"interval": 3600, "every_events": 5, "stop": stop.is_set, "report": print}
+        target=service.run,
+        kwargs={"interval": 3600, "every_events": 5, "stop": stop.is_set, "report": print, "polled": seen.append},
     )
     runner.start()
     try:
         grow(ledger, 3)  # 4 events: fewer than 5, and the hour is far off
-        time.sleep(2.5)
-        assert on_chain(service) == []
+        checks = len(wait_for(lambda: [n for n in list(seen) if n == 4], "the service to see the 4 events"))
+        wait_for(lambda: len([n for n in list(seen) if n == 4]) > checks, "a second check of the 4 events")
+        assert on_chain(service) == []  # checked twice with 4 waiting: nothing anchored
         grow(ledger, 1)  # the fifth
-        deadline = time.monotonic() + 10
-        while not on_chain(service) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: on_chain(service), "the anchor after the fifth event")
     finally:
         stop.set()
         runner.join()

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from ledger.merkle import ProofError, verify_consistency, verify_inclusion
+from tests.support import SHARED_VECTORS, missing_evidence
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "rfc6962"
+VECTORS = SHARED_VECTORS
 
 
 def _files(kind: str) -> list[Path]:
@@ -31,7 +32,7 @@ def _params(kind: str) -> list:
 
 def _load(path: Path | None) -> dict:
     if path is None:
-        pytest.skip(f"RFC 6962 vectors not found at {VECTORS} (a clone outside the workplace)")
+        missing_evidence("RFC 6962 inclusion and consistency vectors", VECTORS)
     return json.loads(path.read_text())
 
 
@@ -72,7 +73,7 @@ def test_consistency_vector(path: Path | None) -> None:
 def test_vector_set_is_complete() -> None:
     """Guard against a silently empty or partial vector folder."""
     if not VECTORS.is_dir():
-        pytest.skip(f"RFC 6962 vectors not found at {VECTORS}")
+        missing_evidence("the RFC 6962 vector set", VECTORS)
     inclusion, consistency = _files("inclusion"), _files("consistency")
     assert len(inclusion) >= 80 and len(consistency) >= 80
     every = [json.loads(p.read_text()) for p in inclusion + consistency]

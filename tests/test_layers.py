@@ -1,0 +1,33 @@
+"""The layer rules hold, and the CLI starts without loading what only some commands need."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_import_contracts_hold() -> None:
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 kept, 0 broken" in done.stdout
+
+
+def test_every_module_of_the_cli_package_is_under_the_no_cycle_contract() -> None:
+    """A new module of oneclaim/ must be named in the contract, or it could import the root unseen."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (contract,) = [c for c in config if c["forbidden_modules"] == ["oneclaim.cli"]]
+    modules = {f"oneclaim.{p.stem}" for p in (ROOT / "oneclaim").glob("*.py")} - {"oneclaim.__init__"}
+    assert modules - {"oneclaim.cli", "oneclaim.__main__"} == set(contract["source_modules"])
+
+
+def test_the_cli_starts_without_web3_the_chain_postgres_or_the_read_models() -> None:
+    probe = (
+        "import sys, oneclaim.cli; heavy = ('web3', 'eth_account', 'anchoring', 'psycopg', 'sqlalchemy',"
+        " 'eventsourcing.postgres'); print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
