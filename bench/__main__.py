@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchoring, append, claims, memory, proofs, registry, verify
+from bench import anchoring, append, claims, memory, proofs, registry, startup, verify
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-ALL = ("append", "memory", "verify", "proofs", "registry", "claims", "anchoring")
+ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring")
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
 #  time budget per proof kind in seconds)
@@ -223,7 +223,7 @@ def render(results: dict) -> str:
 
 
 def targets(results: dict) -> list[dict]:
-    t = []
+    t = startup.targets(results["startup"]) if results.get("startup") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -297,7 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small n, under a minute (smoke)")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="include PostgreSQL: a throw-away server unless ONECLAIM_TEST_PG_URL names one",
+    )
     args = parser.parse_args(argv)
+    if args.postgres and not os.environ.get("ONECLAIM_TEST_PG_URL", "").strip():
+        from tests.pg import throwaway_server
+
+        with throwaway_server() as url:
+            os.environ["ONECLAIM_TEST_PG_URL"] = url
+            return main([a for a in (argv if argv is not None else sys.argv[1:]) if a != "--postgres"])
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(ALL)
     if unknown:
@@ -307,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     results: dict = {"meta": {**machine(), "mode": "quick" if args.quick else "full", "load_start": os.getloadavg()}}
+    if "startup" in only:
+        _log("CLI start-up ...")
+        results["startup"] = startup.run(args.quick)
     if "append" in only:
         _log("1. append throughput ...")
         results["append"] = append.run(args.quick, pg_url, _log)
@@ -340,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["load_end"] = os.getloadavg()
     write_json(args.out, results)
     sys.stdout.write(render(results))
+    if "startup" in results:
+        print("\n" + startup.render(results["startup"]))
     if "registry" in results:
         print("\n" + registry.render(results["registry"]))
     for name in ("claims", "anchoring"):
