@@ -17,7 +17,11 @@ from oneclaim import anchor_cli, audit_cli, claims_cli, log_cli, registry_cli
 from oneclaim.home import DEFAULT_ORIGIN, Home
 from oneclaim.output import HomeOpt, JsonOpt, emit, failures, out
 
-app = typer.Typer(help="OneClaim: the registry ledger. One MWh, one claim.", no_args_is_help=True)
+app = typer.Typer(
+    help="OneClaim: the registry ledger. One MWh, one claim.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a plain traceback, and rich.traceback not loaded at each start
+)
 app.add_typer(log_cli.log_app, name="log")
 app.add_typer(audit_cli.audit_app, name="audit")
 app.add_typer(anchor_cli.chain_app, name="chain")
