@@ -9,7 +9,7 @@ from __future__ import annotations
 from base64 import b64encode
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from ledger.domain.contract import GreenPowerContract, contract_id
 from ledger.domain.device import (
     CHINA,
     Device,
+    check_ended,
     check_kwh,
     device_id,
     month_start,
@@ -247,7 +248,7 @@ class Ledger(Application[UUID]):
         self._holding_account(account, device.owner)
         device.check_scheme("GEC")
         with self._naming_earlier_claims(device):
-            specs = device.issue_gec(month)
+            specs = device.issue_gec(month, self.clock())
         valid_through = gec_valid_through(parse_month(month)).isoformat()
         batches = [
             Batch(
@@ -318,6 +319,7 @@ class Ledger(Application[UUID]):
         self._holding_account(account, project.owner)
         if not project.devices:
             code = project.register_reductions(period_start, period_end, kg_co2e)
+            self._check_period_ended(project_code, period_end)
             batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, {})
             self._save_or_conflict(project, batch)
             return batch
@@ -326,6 +328,7 @@ class Ledger(Application[UUID]):
         kwh = kwh_for(check_kwh("kg_co2e", kg_co2e), factor.g_per_mwh)
         generation = {"device": device.code, "kwh": kwh, "factor": factor.code, "g_per_mwh": factor.g_per_mwh}
         code = project.register_reductions(period_start, period_end, kg_co2e, generation)
+        self._check_period_ended(project_code, period_end)
         first, last = date.fromisoformat(period_start), date.fromisoformat(period_end)
         begin, finish = day_start(first), day_start(date.fromordinal(last.toordinal() + 1))
         if not device.readings_in(begin, finish):
@@ -382,6 +385,11 @@ class Ledger(Application[UUID]):
         batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, origin)
         self._save_or_conflict(project, batch, device, *changed, *others)
         return batch
+
+    def _check_period_ended(self, project_code: str, period_end: str) -> None:
+        """Reductions are registered only for a monitoring period that has ended."""
+        finish = day_start(date.fromisoformat(period_end) + timedelta(days=1))
+        check_ended(f"the monitoring period of {project_code} to {period_end}", finish, self.clock())
 
     def _ccer_batch(
         self, project: Project, code: str, start: str, end: str, kg_co2e: int, account: str, origin: dict
@@ -450,6 +458,7 @@ class Ledger(Application[UUID]):
                 if finish <= begin:
                     raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
                 period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
+            check_ended(f"{device}'s production in {period}", finish, self.clock())
             kwh = sum(generator.readings[v][2] for v in generator.readings_in(begin, finish))
             factor = EMISSION_FACTORS[programme.factor]
             kg_co2e = kg_co2e_from(kwh, factor)

@@ -52,6 +52,16 @@ def account_of(code: str) -> str:
     return "acct:" + code.lower()
 
 
+YEAR_CLOSED = date(YEAR + 1, 1, 31)
+"""The day the year's last sales and retirements are recorded."""
+
+
+def sold_on(month: int) -> date:
+    """When a month's GECs are sold and retired in the demo: the 10th of the month after (GECs
+    exist only once their production month has ended)."""
+    return date(YEAR + month // 12, month % 12 + 1, 10)
+
+
 def month_bounds(month: int) -> tuple[str, str]:
     end_year, end_month = (YEAR + 1, 1) if month == 12 else (YEAR, month + 1)
     return f"{YEAR}-{month:02d}-01T00:00:00+08:00", f"{end_year}-{end_month:02d}-01T00:00:00+08:00"
@@ -171,14 +181,12 @@ def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: d
                 continue
             buyer = rng.choice(CONSUMERS + [TRADER])[0]
             quantity = max(1, batch.quantity * rng.randrange(50, 101) // 100)
-            ledger.transfer(
-                batch.code, account_of(owner), account_of(buyer), quantity=quantity, on=date(YEAR, month, 28)
-            )
+            ledger.transfer(batch.code, account_of(owner), account_of(buyer), quantity=quantity, on=sold_on(month))
             stats["transfers"] += 1
             if buyer == TRADER[0]:
                 try:  # the trader tries to sell on: refused, a GEC is sold once
                     ledger.transfer(
-                        batch.code, account_of(buyer), account_of(CONSUMERS[0][0]), quantity=1, on=date(YEAR, month, 28)
+                        batch.code, account_of(buyer), account_of(CONSUMERS[0][0]), quantity=1, on=sold_on(month)
                     )
                 except LedgerError as e:
                     assert e.code == "ALREADY_SOLD", e
@@ -192,7 +200,7 @@ def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: d
                     reporting_period=str(YEAR),
                     location="江苏省苏州市工业园区",
                     quantity=quantity,
-                    on=date(YEAR, month, 28),
+                    on=sold_on(month),
                 )
                 stats["retirements"] += 1
 
@@ -217,7 +225,7 @@ def _inclusion(ledger: Ledger, console: Console) -> None:
         reporting_period=str(YEAR),
         location="江苏省苏州市工业园区",
         quantity=1_000_000,
-        on=date(YEAR, 12, 31),
+        on=YEAR_CLOSED,
     )
     console.print(
         f"Carbon inclusion: {batch.quantity:,} kgCO2e for EV charging issued as {batch.code};"
@@ -239,9 +247,9 @@ def _double_sale(ledger: Ledger, fleet: list, console: Console) -> None:
                 reporting_period=str(YEAR),
                 location="苏州",
                 quantity=held,
-                on=date(YEAR, 12, 31),
+                on=YEAR_CLOSED,
             )
-        ledger.transfer(batch, account_of(owner), account_of(CONSUMERS[0][0]), quantity=1, on=date(YEAR, 12, 31))
+        ledger.transfer(batch, account_of(owner), account_of(CONSUMERS[0][0]), quantity=1, on=YEAR_CLOSED)
     except LedgerError as e:
         console.print(f"A transfer of retired units is refused: {e.code}: {e.message}")
 

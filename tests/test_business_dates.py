@@ -9,8 +9,10 @@ import pytest
 import time_machine
 
 from ledger.app import Ledger, today
+from tests.conftest import BUYER as BUYER_CLI
+from tests.conftest import GEN as GEN_CLI
 from tests.registry_support import CON, GEN, RETIREMENT, TRD, market, one_gec_batch, refused
-from tests.support import as_json, run, write_csv
+from tests.support import JAN, as_json, run, write_csv
 
 JUNE = date(2025, 6, 30)
 
@@ -87,3 +89,26 @@ def test_the_cli_takes_on_for_settle_and_refuses_a_future_date(cli_home) -> None
 def test_a_malformed_date_is_refused_with_its_code(cli_home, on: str) -> None:
     refusal = run("expire", "--as-of", on, code=2)
     assert "DATE_INVALID" in refusal.stderr
+
+
+def test_no_unit_moves_before_the_electricity_behind_it_was_produced(registry: Ledger) -> None:
+    code = one_gec_batch(registry, 10)  # production month January 2025
+    for on in (date(2024, 12, 1), date(2025, 1, 28)):
+        error = refused(registry, "DATE_BEFORE_PRODUCTION", registry.transfer, code, GEN, TRD, quantity=1, on=on)
+        assert error.details["not_before"] == "2025-02-01"
+    refused(
+        registry, "DATE_BEFORE_PRODUCTION", registry.retire, code, GEN, **RETIREMENT, quantity=1, on=date(2025, 1, 31)
+    )
+    assert registry.transfer(code, GEN, TRD, quantity=1, on=date(2025, 2, 1)) == [[0, 1]]
+
+
+def test_the_cli_issues_months_in_order_and_refuses_a_sale_before_production(cli_home) -> None:
+    feb = "2025-02-01T00:00:00+08:00,2025-03-01T00:00:00+08:00"
+    run("meter", "import", str(write_csv(cli_home / "m.csv", f"SIP-PV-0001,{JAN},3500,0", f"SIP-PV-0001,{feb},3600,0")))
+    early = as_json("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-02", "--account", GEN_CLI, code=2)
+    assert early["error"]["code"] == "EARLIER_MONTH_OPEN" and early["error"]["details"]["month"] == "2025-01"
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN_CLI)
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-02", "--account", GEN_CLI)
+    sale = as_json("transfer", "GEC-202502-SIP-PV-0001-T", "--from", GEN_CLI, "--to", BUYER_CLI, "--quantity", "1",
+                   "--on", "2025-02-20", code=2)  # fmt: skip
+    assert sale["error"]["code"] == "DATE_BEFORE_PRODUCTION"

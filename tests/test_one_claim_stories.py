@@ -246,7 +246,7 @@ def test_registering_the_project_freezes_the_untraded_gecs_and_leaves_the_sold_o
     assert offshore.device(OFFSHORE).ccer_projects == {PROJECT: ["2025-01-01", "2031-12-31"]}
 
     # Frozen GECs cannot be sold, moved or retired, whichever way they are named.
-    on = date(2025, 3, 1)
+    on = date(2025, 4, 10)  # after March, the last of these months, has ended
     refused(offshore, "UNITS_FROZEN", offshore.transfer, gec(1), GEN, CON, quantity=1, on=on)
     refused(offshore, "UNITS_FROZEN", offshore.transfer, gec(2), GEN, CON, spans=[(0, 10)], on=on)
     refused(offshore, "UNITS_FROZEN", offshore.retire, gec(3), GEN, quantity=1, on=on, **RETIREMENT)

@@ -319,13 +319,27 @@ def test_readings_of_a_certified_month_cannot_change(registry: Ledger) -> None:
 
 def test_gec_months_are_issued_once_in_order_and_only_when_metered(registry: Ledger) -> None:
     device = pv(registry)
-    registry.record_reading(device, *month(2025, 1), 3_000)
-    registry.record_reading(device, *month(2025, 2), 3_000)
-    registry.issue_gec(device, "2025-02", GEN)
+    registry.record_reading(device, *month(2025, 1), 3_500)
+    registry.record_reading(device, *month(2025, 2), 3_600)
+    # February cannot go first: January would be stranded, its kWh never certified or carried
+    error = refused(registry, "EARLIER_MONTH_OPEN", registry.issue_gec, device, "2025-02", GEN)
+    assert error.details["month"] == "2025-01"
+    assert [b.quantity for b in registry.issue_gec(device, "2025-01", GEN)] == [3]  # 500 kWh carried
+    assert [b.quantity for b in registry.issue_gec(device, "2025-02", GEN)] == [4]  # 3,600 + 500 = 4 GECs + 100
+    assert registry.device(device).carry_kwh["tradable"] == 100
     refused(registry, "ALREADY_ISSUED", registry.issue_gec, device, "2025-02", GEN)
-    refused(registry, "MONTH_OUT_OF_ORDER", registry.issue_gec, device, "2025-01", GEN)
+    refused(registry, "ALREADY_ISSUED", registry.issue_gec, device, "2025-01", GEN)
     refused(registry, "NO_READINGS", registry.issue_gec, device, "2025-03", GEN)
     refused(registry, "MONTH_INVALID", registry.issue_gec, device, "2025-13", GEN)
+
+
+def test_nothing_is_issued_for_production_that_has_not_ended(registry: Ledger) -> None:
+    device = pv(registry)
+    registry.record_reading(device, *month(2025, 1), 3_000)
+    registry.clock = lambda: date(2025, 1, 31)
+    refused(registry, "PRODUCTION_NOT_ENDED", registry.issue_gec, device, "2025-01", GEN)
+    registry.clock = lambda: date(2025, 2, 1)
+    assert [b.quantity for b in registry.issue_gec(device, "2025-01", GEN)] == [3]
 
 
 # ---------------------------------------------------------------------- imports

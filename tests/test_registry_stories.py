@@ -252,11 +252,19 @@ def test_a_period_already_verified_cannot_be_verified_again(registry: Ledger, pr
 
 
 def test_reductions_outside_the_crediting_period_are_refused(registry: Ledger, project: str) -> None:
+    registry.clock = lambda: date(2032, 2, 1)  # the crediting period (to 2031-12-31) has ended
     refused(registry, "OUTSIDE_CREDITING_PERIOD", registry.issue_ccer, project, "2024-12-01", "2025-01-31", 1, GEN)
     refused(registry, "OUTSIDE_CREDITING_PERIOD", registry.issue_ccer, project, "2031-07-01", "2032-01-01", 1, GEN)
     refused(registry, "NO_READINGS", registry.issue_ccer, project, "2031-07-01", "2031-12-31", 1, GEN)
     registry.record_reading("GD-OFFSHORE-01", *month(2031, 12), 1_000)
     registry.issue_ccer(project, "2031-07-01", "2031-12-31", 1, GEN)  # the last day is inside
+
+
+def test_reductions_are_registered_only_for_a_period_that_has_ended(registry: Ledger, project: str) -> None:
+    registry.clock = lambda: date(2025, 6, 30)
+    refused(registry, "PRODUCTION_NOT_ENDED", registry.issue_ccer, project, "2025-01-01", "2025-06-30", 1, GEN)
+    registry.clock = lambda: date(2025, 7, 1)
+    assert registry.issue_ccer(project, "2025-01-01", "2025-06-30", 1, GEN).quantity == 1
 
 
 # ---------------------------------------------------------------------- carbon inclusion

@@ -12,11 +12,12 @@ Serial format (documented in docs/registry.md): `<batch code>:<n>`, n = 1..N; a 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.device import first_day_after, month_start, next_month
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
 from ledger.domain.serials import format_range
 from ledger.errors import Conflict, InvalidInput
@@ -141,6 +142,19 @@ class Batch(Aggregate):
             f"serial {index + 1} is outside batch {self.code} (1..{self.quantity})", code="SERIAL_UNKNOWN"
         )
 
+    @property
+    def not_before(self) -> date | None:
+        """The first day these units can move or be retired: the day after the production behind
+        them ended (a GEC of January 2025: 2025-02-01). None where the origin names no interval."""
+        origin = self.origin
+        if "month" in origin:
+            return first_day_after(month_start(next_month(origin["month"])))
+        if "end" in origin:
+            return first_day_after(datetime.fromisoformat(origin["end"]))
+        if isinstance(origin.get("period"), list):
+            return date.fromisoformat(origin["period"][1]) + timedelta(days=1)
+        return None
+
     def expired_on(self, day: date) -> bool:
         return self.valid_through is not None and day > date.fromisoformat(self.valid_through)
 
@@ -226,7 +240,17 @@ class Batch(Aggregate):
 
     def _check_date(self, day: date, action: str) -> None:
         """A batch's business dates never go backwards: a command dated before the latest date
-        already recorded on its units (a move, a retirement, an expiry) would rewrite history."""
+        already recorded on its units (a move, a retirement, an expiry) would rewrite history, and
+        no unit moves before the electricity behind it was produced."""
+        not_before = self.not_before
+        if not_before is not None and day < not_before:
+            raise Conflict(
+                f"batch {self.code} certifies production that ended only on {not_before.isoformat()};"
+                f" a {action} cannot be dated {day.isoformat()}, before its units existed",
+                code="DATE_BEFORE_PRODUCTION",
+                not_before=not_before.isoformat(),
+                on=day.isoformat(),
+            )
         if self.last_on is not None and day < date.fromisoformat(self.last_on):
             if self.expired_as_of is not None:  # e.g. a move dated inside the validity, recorded after expiry
                 raise Conflict(

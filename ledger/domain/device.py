@@ -80,6 +80,22 @@ def next_month(month: str) -> str:
     return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
 
 
+def first_day_after(finish: datetime) -> date:
+    """The first business day (China) after production that ends at `finish` (exclusive): the
+    earliest day its certificates or credits can be issued, moved or retired."""
+    return (finish.astimezone(CHINA) - timedelta(microseconds=1)).date() + timedelta(days=1)
+
+
+def check_ended(what: str, finish: datetime, today: date) -> None:
+    """Refuse to issue for production that has not ended yet (PRODUCTION_NOT_ENDED)."""
+    if today < first_day_after(finish):
+        raise Conflict(
+            f"{what} ends {finish.astimezone(CHINA).isoformat()}; nothing can be issued for it before"
+            f" {first_day_after(finish).isoformat()} (today is {today.isoformat()})",
+            code="PRODUCTION_NOT_ENDED",
+        )
+
+
 class Device(Aggregate):
     """A registered (建档立卡) generating device and its readings."""
 
@@ -183,6 +199,14 @@ class Device(Aggregate):
             return date.fromisoformat(self.commissioned_on) >= HYDRO_TRADABLE_FROM
         return self.technology in TRADABLE_TECHNOLOGIES
 
+    def issuable(self, month: str) -> bool:
+        """Whether issuing GECs for a month would find electricity to certify: self-consumed kWh,
+        or on-grid kWh that no other instrument has claimed."""
+        on_grid, self_used = self.month_totals(month)
+        if self_used:
+            return True
+        return on_grid > 0 and self.free_kwh(month_start(month), month_start(next_month(month))) > 0
+
     def month_totals(self, month: str) -> tuple[int, int]:
         """(on-grid kWh, self-consumed kWh) metered in a production month."""
         on_grid = self_used = 0
@@ -192,9 +216,10 @@ class Device(Aggregate):
             self_used += own
         return on_grid, self_used
 
-    def issue_gec(self, month: str) -> list[dict]:
+    def issue_gec(self, month: str, today: date) -> list[dict]:
         """Work out the GEC batches for a production month (绿证核发): 1 GEC per 1000 kWh, the
-        remainder carried to the next month; self-consumed electricity gets non-tradable GECs."""
+        remainder carried to the next month; self-consumed electricity gets non-tradable GECs.
+        Months are issued in order once they have ended, so no metered month is ever stranded."""
         parse_month(month)
         if month in self.gec_months:
             raise Conflict(
@@ -208,6 +233,15 @@ class Device(Aggregate):
                 f"GECs for {self.code} were already issued for a later month ({max(later)});"
                 " months are issued in order",
                 code="MONTH_OUT_OF_ORDER",
+            )
+        check_ended(f"production month {month}", month_start(next_month(month)), today)
+        open_months = sorted(m for m in self.months if m < month and m not in self.gec_months and self.issuable(m))
+        if open_months:
+            raise Conflict(
+                f"{self.code} has metered electricity in {open_months[0]} with no GECs issued yet; months are"
+                f" issued in order, so issue {open_months[0]} first (its remainder carries into the next month)",
+                code="EARLIER_MONTH_OPEN",
+                month=open_months[0],
             )
         on_grid, self_used = self.month_totals(month)
         if on_grid + self_used == 0:
