@@ -782,8 +782,9 @@ class Ledger(Application[UUID]):
         (default today)."""
         day = self.business_day(on)
         contract = self._get(contract_id(code), "contract", code)
-        on_grid, _ = self.device(contract.device).month_totals(month)
-        settlement, new = contract.settle(month, consumption_kwh, on_grid, day)
+        contract.check_contracted(month)
+        green_kwh = self.device(contract.device).green_power_kwh(month)
+        settlement, new = contract.settle(month, consumption_kwh, green_kwh, day)
         batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
         request_id = f"settle/{code}/{month}"
         if not new:  # the first result, with the serials it moved
@@ -791,13 +792,7 @@ class Ledger(Application[UUID]):
             return {**settlement, "batch": batch_code, "serials": moved}
         moved: list = []
         if settlement["settled_mwh"]:
-            try:
-                batch = self.batch(batch_code)
-            except NotFound:
-                raise Conflict(
-                    f"GECs for {contract.device} in {month} are not issued yet; issue them before settling",
-                    code="GEC_NOT_ISSUED",
-                ) from None
+            batch = self.batch(batch_code)
             moved = batch.transfer(
                 contract.generator_account,
                 contract.consumer_account,

@@ -80,3 +80,35 @@ def test_settlement_is_dated_after_the_month_and_never_in_the_future(contract: L
     result = contract.settle("GP-2025-017", "2025-01", 180_700, on=date(2025, 2, 1))
     assert result["on"] == "2025-02-01"
     assert contract.batch("GEC-202501-JS-WIND-07-T").last_on == "2025-02-01"  # the GECs moved that day
+
+
+def test_kwh_another_instrument_claims_are_not_sold_as_green_power(ledger: Ledger) -> None:
+    """Half of January carries carbon-inclusion credits: green power settles from the other half."""
+    ledger.add_participant("JS-WIND", "江苏风电", "generator", "江苏", "盐城")
+    ledger.add_participant("SIP-FAB", "园区半导体企业", "consumer", "江苏", "苏州")
+    ledger.open_account(GEN, "JS-WIND")
+    ledger.open_account(BUYER, "SIP-FAB")
+    ledger.register_device(
+        "JS-WIND-07", "distributed_pv", 50_000, "江苏", "盐城", "JS-WIND", "2022-06-30", ("GEC", "INCLUSION")
+    )
+    ledger.establish_programme("SIP-PHCER", "苏州工业园区碳普惠", "江苏苏州", ["distributed_pv"], "SIP-2020-PURCHASED")
+    mid = "2025-01-16T00:00:00+08:00"
+    start, end = month(2025, 1)
+    ledger.record_reading("JS-WIND-07", start, mid, 250_000)
+    ledger.record_reading("JS-WIND-07", mid, end, 250_400)
+    ledger.issue_inclusion("SIP-PHCER", "distributed_pv", GEN, device="JS-WIND-07", start=start, end=mid)
+    (batch,) = ledger.issue_gec("JS-WIND-07", "2025-01", GEN)
+    assert batch.quantity == 250  # the second half only
+    ledger.sign_contract("GP-2025-018", "JS-WIND-07", GEN, BUYER, {"2025-01": 300})
+    result = ledger.settle("GP-2025-018", "2025-01", 410_000, on=settled_on("2025-01"))
+    assert (result["settled_mwh"], result["limited_by"], result["on_grid_kwh"]) == (250, ["on_grid"], 250_400)
+    assert ledger.batch(batch.code).held_by(BUYER) == {"active": 250}
+
+
+def test_a_month_without_gecs_cannot_be_settled(contract: Ledger) -> None:
+    contract.record_reading("JS-WIND-07", *month(2025, 4), 100_000)
+    contract.sign_contract("GP-2025-019", "JS-WIND-07", GEN, BUYER, {"2025-04": 50})
+    size = contract.log.size()
+    with pytest.raises(LedgerError) as e:
+        contract.settle("GP-2025-019", "2025-04", 80_000, on=settled_on("2025-04"))
+    assert e.value.code == "GEC_NOT_ISSUED" and contract.log.size() == size

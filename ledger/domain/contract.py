@@ -63,9 +63,10 @@ class GreenPowerContract(Aggregate):
         )
 
     def settle(self, month: str, consumption_kwh: int, on_grid_kwh: int, on: date) -> tuple[dict, bool]:
-        """The month's settlement on business date `on`, and whether it is new. Settling a month
-        again with the same metered figures returns the first result; different figures are
-        refused. A month is settled once it has ended (月结月清), never before."""
+        """The month's settlement on business date `on`, and whether it is new. `on_grid_kwh` is
+        the month's on-grid kWh that its GECs certify (no other instrument claims them). Settling
+        a month again with the same metered figures returns the first result; different figures
+        are refused. A month is settled once it has ended (月结月清), never before."""
         check_kwh("consumption_kwh", consumption_kwh)
         first = self.settlements.get(month)
         if first is not None:
@@ -78,8 +79,7 @@ class GreenPowerContract(Aggregate):
                     settlement=first,
                 )
             return first, False
-        if month not in self.monthly_mwh:
-            raise Conflict(f"{self.code} has no contracted quantity for {month}", code="MONTH_NOT_CONTRACTED")
+        self.check_contracted(month)
         if on < parse_month(next_month(month)):
             raise Conflict(
                 f"{month} cannot be settled on {on.isoformat()}: a month is settled after it ends",
@@ -94,6 +94,10 @@ class GreenPowerContract(Aggregate):
         limited_by = [name for name, mwh in quantities.items() if mwh == settled]
         self._settled(month, consumption_kwh, on_grid_kwh, self.monthly_mwh[month], settled, limited_by, on.isoformat())
         return self.settlements[month], True
+
+    def check_contracted(self, month: str) -> None:
+        if month not in self.monthly_mwh:
+            raise Conflict(f"{self.code} has no contracted quantity for {month}", code="MONTH_NOT_CONTRACTED")
 
     @event("Settled")
     def _settled(

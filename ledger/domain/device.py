@@ -207,6 +207,19 @@ class Device(Aggregate):
             return True
         return on_grid > 0 and self.free_kwh(month_start(month), month_start(next_month(month))) > 0
 
+    def green_power_kwh(self, month: str) -> int:
+        """The month's on-grid kWh that green power can be settled from: those its GECs certify.
+        kWh that another instrument claims (carbon inclusion, CCER, another registry's claim)
+        are not green power: one MWh, one claim."""
+        parse_month(month)
+        if month not in self.gec_months:
+            raise Conflict(
+                f"GECs for {self.code} in {month} are not issued yet; issue them before settling",
+                code="GEC_NOT_ISSUED",
+            )
+        claim = self.claims.get(f"GEC/{month}")
+        return claim["kwh"] if claim else 0
+
     def month_totals(self, month: str) -> tuple[int, int]:
         """(on-grid kWh, self-consumed kWh) metered in a production month."""
         on_grid = self_used = 0
