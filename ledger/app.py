@@ -355,7 +355,14 @@ class Ledger(Application[UUID]):
                 continue
             units = sum(e - s for s, e in spans)
             need -= device.release(f"GEC/{batch.origin['month']}", units * KWH_PER_GEC, reason)
-            cancelled.append({"batch": batch.code, "ranges": spans, "units": units})
+            cancelled.append(
+                {
+                    "batch": batch.code,
+                    "serials": [format_range(batch.code, s, e) for s, e in spans],
+                    "ranges": spans,
+                    "units": units,
+                }
+            )
             changed.append(batch)
         try:
             with self._naming_earlier_claims(device):

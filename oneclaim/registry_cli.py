@@ -582,15 +582,15 @@ def project_disclosure(
     """The public disclosure (公示) of GECs cancelled for CCER reductions."""
     with opened(home, as_json) as ledger:
         d = ledger.disclosure(ccer_batch)
-    payload = {
-        k: getattr(d, k)
-        for k in ("code", "project", "device", "period", "kg_co2e", "factor", "kwh", "cancelled", "traded_untouched")
-    }
+    payload = {k: getattr(d, k) for k in ("code", "project", "device", "period", "kg_co2e", "factor", "kwh")}
+    payload |= {"cancelled": d.public_cancelled(), "traded_untouched": d.traded_untouched}
     cancelled = sum(c["units"] for c in d.cancelled)
+    serials = [serial for c in payload["cancelled"] for serial in c["serials"]]
+    untouched = [t["serials"] for t in d.traded_untouched]
     emit(
         as_json,
         payload,
         f"{d.project} / {d.device}: {d.kg_co2e} kgCO2e for {d.period[0]}..{d.period[1]} = {d.kwh} kWh at"
-        f" {d.factor['g_per_mwh']} g/MWh; {cancelled} untraded GEC(s) cancelled;"
-        f" {len(d.traded_untouched)} traded GEC range(s) left untouched",
+        f" {d.factor['g_per_mwh']} g/MWh; {cancelled} untraded GEC(s) cancelled: {', '.join(serials) or 'none'};"
+        f" traded GECs left untouched: {', '.join(untouched) or 'none'}",
     )

@@ -104,3 +104,26 @@ def test_device_elect_and_a_refused_election(cli_home: Path) -> None:
     assert as_json("device", "elect", "GD-DSOW-01", "ccer", "--from", "2025-01-01")["recorded"] is False
     refused = run("device", "elect", "SIP-PV-0001", "ccer", "--from", "2025-01-01", code=2)
     assert "ELECTION_NOT_APPLICABLE" in refused.stderr
+
+
+def test_the_disclosure_names_cancelled_gecs_in_serial_notation(cli_home: Path) -> None:
+    """公示 is read by people: serials as <batch>:<first>-<last>, inclusive, in the text and the JSON."""
+    run("device", "register", "JS-DSOW-01", "--technology", "deep_sea_offshore_wind", "--capacity-kw", "5000",
+        "--province", "江苏", "--city", "盐城", "--owner", "SIP-PV-OPS", "--commissioned-on", "2024-06-30",
+        "--scheme", "GEC", "--scheme", "CCER")  # fmt: skip
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", f"JS-DSOW-01,{JAN},80000,0")))
+    run("issue", "gec", "--device", "JS-DSOW-01", "--month", "2025-01", "--account", GEN)
+    gecs = "GEC-202501-JS-DSOW-01-T"
+    run("transfer", gecs, "--from", GEN, "--to", "acct:sip-fab-01", "--quantity", "30", "--on", "2025-02-10")
+    run("device", "elect", "JS-DSOW-01", "ccer", "--from", "2025-01-01")
+    run("project", "register", "CCER-DSOW", "--methodology", "CCER-01-001-V01", "--owner", "SIP-PV-OPS",
+        "--device", "JS-DSOW-01", "--factor", "SIP-2020-PURCHASED", "--crediting-start", "2025-01-01",
+        "--crediting-end", "2034-12-31", "--on", "2025-03-01")  # fmt: skip
+    ccer = as_json("issue", "ccer", "--project", "CCER-DSOW", "--period-start", "2025-01-01", "--period-end",
+                   "2025-01-31", "--kgco2e", "10000", "--account", GEN)["batch"]  # fmt: skip
+    shown = as_json("project", "disclosure", ccer)
+    (cancelled,) = shown["cancelled"]
+    assert cancelled["batch"] == gecs and "ranges" not in cancelled
+    assert cancelled["serials"][0].startswith(f"{gecs}:31-")  # serials 1-30 were sold: never cancelled
+    text = run("project", "disclosure", ccer).stdout
+    assert cancelled["serials"][0] in " ".join(text.split()) and "[30," not in text

@@ -286,7 +286,10 @@ def test_reductions_beyond_the_free_kwh_cancel_untraded_gecs_lowest_serials_firs
     assert (disclosure.project, disclosure.ccer_batch, disclosure.device) == (PROJECT, batch.code, OFFSHORE)
     assert (disclosure.period, disclosure.kg_co2e, disclosure.kwh) == (["2025-01-01", "2025-01-31"], kg, kwh)
     assert disclosure.factor == {"code": SIP_FACTOR, "g_per_mwh": G_PER_MWH}
-    assert disclosure.cancelled == [{"batch": gec(1), "ranges": [[SOLD, SOLD + units]], "units": units}]
+    # the public reads serial notation, inclusive: the first cancelled serial is SOLD + 1, never a sold one
+    assert disclosure.public_cancelled() == [
+        {"batch": gec(1), "serials": [f"{gec(1)}:{SOLD + 1}-{SOLD + units}"], "units": units}
+    ]
     assert disclosure.traded_untouched == traded
 
     assert (batch.instrument, batch.quantity, elected.batch(batch.code).held_by(GEN)) == ("CCER", kg, {"active": kg})
@@ -311,9 +314,9 @@ def test_reductions_over_several_months_cancel_month_by_month(elected: Ledger) -
     assert feb_units == 256
     assert elected.batch(gec(2)).ranges == [[0, feb_units, GEN, "cancelled", 0], [feb_units, 500, GEN, "frozen", 0]]
     assert elected.batch(gec(3)).ranges == [[0, 500, GEN, "frozen", 0]]
-    assert elected.disclosure(batch.code).cancelled == [
-        {"batch": gec(1), "ranges": [[SOLD, 500]], "units": 400},
-        {"batch": gec(2), "ranges": [[0, feb_units]], "units": feb_units},
+    assert elected.disclosure(batch.code).public_cancelled() == [
+        {"batch": gec(1), "serials": [f"{gec(1)}:{SOLD + 1}-500"], "units": 400},
+        {"batch": gec(2), "serials": [f"{gec(2)}:1-{feb_units}"], "units": feb_units},
     ]
 
 
@@ -336,7 +339,9 @@ def test_frozen_ranges_split_by_a_sale_are_cancelled_lowest_serials_first(offsho
         [478, 500, GEN, "frozen"],
     ]
     disclosure = offshore.disclosure(batch.code)
-    assert disclosure.cancelled == [{"batch": gec(1), "ranges": [[SOLD, 200], [250, 478]], "units": 328}]
+    assert disclosure.public_cancelled() == [
+        {"batch": gec(1), "serials": [f"{gec(1)}:{SOLD + 1}-200", f"{gec(1)}:251-478"], "units": 328}
+    ]
     assert [t["serials"] for t in disclosure.traded_untouched] == [f"{gec(1)}:1-100", f"{gec(1)}:201-250"]
 
 

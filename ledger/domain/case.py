@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.serials import format_range
 from ledger.errors import Conflict, InvalidInput
 
 CASE_KINDS = ("OVERLAPPING_CLAIM", "GEC_SOLD_TWICE")
@@ -99,6 +100,17 @@ class Case(Aggregate):
 class Disclosure(Aggregate):
     """公示: GECs cancelled because their electricity was registered as CCER reductions."""
 
+    def public_cancelled(self) -> list[dict]:
+        """The cancelled GECs as the public reads them: serial notation (inclusive), no ranges."""
+        return [
+            {
+                "batch": c["batch"],
+                "serials": c.get("serials") or [format_range(c["batch"], s, e) for s, e in c["ranges"]],
+                "units": c["units"],
+            }
+            for c in self.cancelled
+        ]
+
     @staticmethod
     def create_id(code: str, **_: object) -> UUID:
         return disclosure_id(code)
@@ -125,5 +137,5 @@ class Disclosure(Aggregate):
         self.kg_co2e = kg_co2e
         self.factor = dict(factor)  # {"code", "g_per_mwh"}: kWh = kgCO2e × 10^6 ÷ g_per_mwh, rounded up
         self.kwh = kwh
-        self.cancelled = list(cancelled)  # [{"batch", "ranges", "units"}], ranges 0-based half-open
+        self.cancelled = list(cancelled)  # [{"batch", "serials", "ranges", "units"}], ranges 0-based half-open
         self.traded_untouched = list(traded_untouched)  # GECs in the period already sold: left alone
