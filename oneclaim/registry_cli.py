@@ -465,7 +465,7 @@ def cancel(
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Cancel units (all active or frozen units of the batch unless --serials is given)."""
+    """Cancel units (all active or frozen units unless --serials is given; sold units only when named)."""
     with opened(home, as_json) as ledger:
         ranges = ledger.cancel(batch, reason, spans_for(batch, serials), request_id)
     cancelled = ranges_text(batch, ranges)

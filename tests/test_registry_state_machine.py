@@ -362,9 +362,9 @@ class RegistryMachine(RuleBasedStateMachine):
         span = (0, model.quantity) if whole else self._span(model, start, length)
         hit = [i for i in range(*span) if model.units[i][1] in ("active", "frozen")]
         spans = None if whole else [span]
-        cancelled = self.run(
-            SUCCEEDS if hit else refusal("NOTHING_TO_CANCEL"), self.ledger.cancel, model.code, "issuer dispute", spans
-        )
+        sold = whole and any(model.units[i][2] > 0 for i in hit)  # the whole batch, with units a buyer holds
+        predicted = refusal("SOLD_UNITS_NOT_NAMED") if sold else SUCCEEDS if hit else refusal("NOTHING_TO_CANCEL")
+        cancelled = self.run(predicted, self.ledger.cancel, model.code, "issuer dispute", spans)
         if cancelled is not None:
             assert merged(cancelled) == runs(hit)
             for i in hit:

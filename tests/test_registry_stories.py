@@ -398,3 +398,13 @@ def test_a_million_gecs_take_as_many_events_as_one(registry: Ledger) -> None:
     registry.retire(million.code, CON, quantity=999_999, on=FEB_2025, **RETIREMENT)
     assert registry.log.size() - size == 2
     assert registry.batch(million.code).supply() == NOTHING | {"active": 1, "retired": 999_999}
+
+
+def test_cancelling_a_whole_batch_never_takes_sold_units_unnamed(registry: Ledger) -> None:
+    code = one_gec_batch(registry, 10)
+    registry.transfer(code, GEN, CON, quantity=3, on=FEB_2025)
+    error = refused(registry, "SOLD_UNITS_NOT_NAMED", registry.cancel, code, "meter fault")
+    assert error.details["serials"] == [f"{code}:1-3"]
+    assert registry.cancel(code, "meter fault", spans=[(3, 10)]) == [[3, 10]]  # the unsold ones, named
+    assert registry.cancel(code, "buyer's GECs revoked after dispute", spans=[(0, 3)]) == [[0, 3]]
+    assert registry.batch(code).supply()["cancelled"] == 10

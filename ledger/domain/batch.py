@@ -392,12 +392,22 @@ class Batch(Aggregate):
         self, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
     ) -> list[list[int]]:
         """Cancellation by the registry: any active or frozen units (all of the batch's when no
-        spans are named)."""
+        spans are named, provided none of them was sold: sold units are cancelled only by name)."""
         request = _request(request_id, "cancel", [reason, spans])
         if first := self._replay(request):
             return first["ranges"]
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a cancellation needs a reason", code="REASON_REQUIRED")
+        if spans is None:  # the whole batch: never, silently, units a buyer already holds
+            sold = [r for r in self.ranges if r[3] in (ACTIVE, FROZEN) and r[4] > 0]
+            if sold:
+                where = ", ".join(format_range(self.code, r[0], r[1]) for r in sold)
+                raise Conflict(
+                    f"{where} of {self.code} were sold; a registry cancels sold units only by naming them"
+                    " (--serials) with its reason",
+                    code="SOLD_UNITS_NOT_NAMED",
+                    serials=[format_range(self.code, r[0], r[1]) for r in sold],
+                )
         named = [(0, self.quantity)] if spans is None else check_spans(spans, self.quantity, self.code)
         ranges = [
             [max(r[0], start), min(r[1], end)]
