@@ -15,11 +15,12 @@ import typer
 from ledger.errors import LedgerError
 from oneclaim import anchor_cli, audit_cli, claims_cli, log_cli, registry_cli
 from oneclaim.home import DEFAULT_ORIGIN, Home
-from oneclaim.output import HomeOpt, JsonOpt, emit, failures, out
+from oneclaim.output import HomeOpt, JsonOpt, OneClaimGroup, emit, failures, out
 
 app = typer.Typer(
     help="OneClaim: the registry ledger. One MWh, one claim.",
     no_args_is_help=True,
+    cls=OneClaimGroup,  # a command line that does not parse is `error CODE: message`, exit 2
     pretty_exceptions_enable=False,  # a plain traceback, and rich.traceback not loaded at each start
 )
 app.add_typer(log_cli.log_app, name="log")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from ledger.errors import InvalidInput, LedgerError
 from oneclaim.home import Home
@@ -117,3 +119,49 @@ def progress_bar(label: str, enabled: bool = True) -> Callable[[int], Callable[[
         return update
 
     return factory
+
+
+# typer raises click's exceptions, from its own copy of click in recent versions: find the base
+# class through typer's public BadParameter, and name the kinds by class name.
+UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+USAGE_CODES = {"NoSuchOption": "OPTION_UNKNOWN", "MissingParameter": "OPTION_MISSING", "BadParameter": "OPTION_INVALID"}
+"""Stable codes for command lines that do not parse (any other: USAGE)."""
+
+
+def usage_refusal(e: Exception) -> dict[str, Any]:
+    """A command line that does not parse, in the same shape as a ledger refusal."""
+    kinds = [c.__name__ for c in type(e).__mro__]
+    code = next((USAGE_CODES[k] for k in kinds if k in USAGE_CODES), "USAGE")
+    ctx = getattr(e, "ctx", None)
+    command = ctx.command_path if ctx is not None else "oneclaim"
+    details: dict[str, Any] = {"command": command}
+    param = getattr(e, "param", None)
+    if param is not None:
+        details["option"] = param.opts[0] if getattr(param, "opts", None) else param.name
+    message = f"{e.format_message()} (see `{command} --help`)"
+    return {"code": code, "message": message, "details": details}
+
+
+class OneClaimGroup(TyperGroup):
+    """The root command: a command line that does not parse is refused like any other input,
+    `error CODE: message` on stderr (or the error as JSON with --json) and exit status 2, never
+    a usage box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `oneclaim` or `oneclaim log` alone: the help
+                print(e.ctx.get_help(), file=sys.stderr)
+                sys.exit(2)
+            refusal = usage_refusal(e)
+            if "--json" in argv:
+                print(json.dumps({"error": refusal}, indent=2))
+            else:
+                err.print(f"error {refusal['code']}: {refusal['message']}", markup=False, highlight=False)
+            sys.exit(2)
+        except typer.Abort:
+            err.print("Aborted.", markup=False)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)

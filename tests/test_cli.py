@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,31 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     again = run("demo", "--devices", "12", code=2)
     assert "DEMO_HOME_NOT_EMPTY" in again.stderr
     run("demo", "--devices", "3", "--reset")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "option"),
+    [
+        (["transfer", "B", "--from", "a", "--to", "b", "--quantity", "1.5"], "OPTION_INVALID", "--quantity"),
+        (["transfer", "B", "--from", "a", "--to", "b", "--quantity", "ten"], "OPTION_INVALID", "--quantity"),
+        (["transfer", "B", "--from", "a", "--to", "b", "--bogus"], "OPTION_UNKNOWN", None),
+        (["transfer", "B", "--to", "b"], "OPTION_MISSING", "--from"),
+        (["no-such-command"], "USAGE", None),
+    ],
+)
+def test_a_command_line_that_does_not_parse_gets_a_code_and_no_usage_box(args, code, option) -> None:
+    text = run(*args, code=2)
+    assert text.stderr.startswith(f"error {code}: ") and "╭" not in text.stderr and "--help" in text.stderr
+    refusal = json.loads(run(*args, "--json", code=2).stdout)["error"]
+    assert refusal["code"] == code and refusal["details"].get("option") == option
+
+
+def test_the_installed_command_refuses_bad_options_the_same_way(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "oneclaim", "retire", "B", "--quantity", "-x", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ONECLAIM_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["code"] in ("OPTION_INVALID", "OPTION_MISSING")
