@@ -99,6 +99,17 @@ class Ledger(Application[UUID]):
         except IntegrityError:
             raise Conflict(f"{kind} {key} already exists", code=f"{kind.upper()}_EXISTS", **{kind: key}) from None
 
+    def _idempotent(self, request_id: str | None, attempt: Callable[[], Any]) -> Any:
+        """Run a command with a client request id (load, command, save). If a concurrent retry of
+        the same request won the race, the loser answers with the winner's result: it reloads,
+        finds the request recorded, and replays it. Without a request id a race is refused."""
+        try:
+            return attempt()
+        except Conflict as e:
+            if request_id is None or e.code != "CONCURRENT_UPDATE":
+                raise
+            return attempt()
+
     def _save_or_conflict(self, *aggregates: Any) -> None:
         """Save atomically; a concurrent change to the same aggregate loses with a clear error."""
         try:
@@ -788,29 +799,33 @@ class Ledger(Application[UUID]):
         the settled quantity of the device's GECs for that month to the consumer, dated `on`
         (default today)."""
         day = self.business_day(on)
-        contract = self._get(contract_id(code), "contract", code)
-        contract.check_contracted(month)
-        green_kwh = self.device(contract.device).green_power_kwh(month)
-        settlement, new = contract.settle(month, consumption_kwh, green_kwh, day)
-        batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
-        request_id = f"settle/{code}/{month}"
-        if not new:  # the first result, with the serials it moved
-            moved = self.batch(batch_code).requests[request_id]["ranges"] if settlement["settled_mwh"] else []
+
+        def attempt() -> dict:
+            contract = self._get(contract_id(code), "contract", code)
+            contract.check_contracted(month)
+            green_kwh = self.device(contract.device).green_power_kwh(month)
+            settlement, new = contract.settle(month, consumption_kwh, green_kwh, day)
+            batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
+            request_id = f"settle/{code}/{month}"
+            if not new:  # the first result, with the serials it moved
+                moved = self.batch(batch_code).requests[request_id]["ranges"] if settlement["settled_mwh"] else []
+                return {**settlement, "batch": batch_code, "serials": moved}
+            moved: list = []
+            if settlement["settled_mwh"]:
+                batch = self.batch(batch_code)
+                moved = batch.transfer(
+                    contract.generator_account,
+                    contract.consumer_account,
+                    day,
+                    settlement["settled_mwh"],
+                    request_id=request_id,
+                )
+                self._save_or_conflict(contract, batch)
+            else:
+                self._save_or_conflict(contract)
             return {**settlement, "batch": batch_code, "serials": moved}
-        moved: list = []
-        if settlement["settled_mwh"]:
-            batch = self.batch(batch_code)
-            moved = batch.transfer(
-                contract.generator_account,
-                contract.consumer_account,
-                day,
-                settlement["settled_mwh"],
-                request_id=request_id,
-            )
-            self._save_or_conflict(contract, batch)
-        else:
-            self._save_or_conflict(contract)
-        return {**settlement, "batch": batch_code, "serials": moved}
+
+        return self._idempotent(f"settle/{code}/{month}", attempt)  # a concurrent retry answers the first result
 
     # ------------------------------------------------------------------ moving and ending units
 
@@ -826,10 +841,15 @@ class Ledger(Application[UUID]):
         request_id: str | None = None,
     ) -> list[list[int]]:
         sale = self.owner_of(from_account) != self.owner_of(to_account)  # one's own accounts: no trade
-        batch = self.batch(batch_code)
-        ranges = batch.transfer(from_account, to_account, self.business_day(on), quantity, spans, request_id, sale)
-        self._save_or_conflict(batch)
-        return ranges
+        day = self.business_day(on)
+
+        def attempt() -> list[list[int]]:
+            batch = self.batch(batch_code)
+            ranges = batch.transfer(from_account, to_account, day, quantity, spans, request_id, sale)
+            self._save_or_conflict(batch)
+            return ranges
+
+        return self._idempotent(request_id, attempt)
 
     def retire(
         self,
@@ -846,28 +866,28 @@ class Ledger(Application[UUID]):
         request_id: str | None = None,
     ) -> str:
         self.owner_of(account)
-        batch = self.batch(batch_code)
-        retirement_id = batch.retire(
-            account,
-            self.business_day(on),
-            beneficiary,
-            purpose,
-            reporting_period,
-            location,
-            quantity,
-            spans,
-            request_id,
-        )
-        self._save_or_conflict(batch)
-        return retirement_id
+        day = self.business_day(on)
+
+        def attempt() -> str:
+            batch = self.batch(batch_code)
+            retirement_id = batch.retire(
+                account, day, beneficiary, purpose, reporting_period, location, quantity, spans, request_id
+            )
+            self._save_or_conflict(batch)
+            return retirement_id
+
+        return self._idempotent(request_id, attempt)
 
     def cancel(
         self, batch_code: str, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
     ) -> list[list[int]]:
-        batch = self.batch(batch_code)
-        ranges = batch.cancel(reason, spans, request_id)
-        self._save_or_conflict(batch)
-        return ranges
+        def attempt() -> list[list[int]]:
+            batch = self.batch(batch_code)
+            ranges = batch.cancel(reason, spans, request_id)
+            self._save_or_conflict(batch)
+            return ranges
+
+        return self._idempotent(request_id, attempt)
 
     def expire_batches(self, codes: list[str], as_of: date | None = None) -> dict[str, list[list[int]]]:
         """Expire the named batches as of a date (default today); batches with nothing to expire

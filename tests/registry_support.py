@@ -2,6 +2,8 @@
 
     python -m tests.registry_support DB_URL BATCH FROM TO ON BARRIER (quantity N | spans START END)
 
+With ONECLAIM_TEST_REQUEST_ID set, the transfer carries that client request id.
+
 connects, prints `ready`, waits until the file BARRIER exists, makes one transfer and prints
 one JSON line: {"ok": true, "ranges": [...]} or {"ok": false, "code": ..., "error": ...}.
 """
@@ -9,6 +11,7 @@ one JSON line: {"ok": true, "ranges": [...]} or {"ok": false, "code": ..., "erro
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -115,7 +118,10 @@ def main(argv: list[str]) -> None:
     n = [int(x) for x in numbers]
     selection = {"quantity": n[0]} if how == "quantity" else {"spans": [(n[0], n[1])]}
     try:
-        ranges = ledger.transfer(batch, from_account, to_account, on=date.fromisoformat(on), **selection)
+        request_id = os.environ.get("ONECLAIM_TEST_REQUEST_ID")  # set: every process retries one request
+        ranges = ledger.transfer(
+            batch, from_account, to_account, on=date.fromisoformat(on), request_id=request_id, **selection
+        )
         print(json.dumps({"ok": True, "ranges": ranges}), flush=True)
     except LedgerError as e:
         print(json.dumps({"ok": False, "code": e.code, "error": str(e)}), flush=True)

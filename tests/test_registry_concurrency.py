@@ -24,14 +24,19 @@ BUYERS = [f"acct:buyer-{i}" for i in range(4)]
 LOSING_CODES = {"CONCURRENT_UPDATE", "INSUFFICIENT_UNITS", "NOT_HOLDER"}
 
 
-def start_transfer(db_url: str, batch: str, buyer: str, barrier: Path, how: list[str]) -> subprocess.Popen:
+def start_transfer(
+    db_url: str, batch: str, buyer: str, barrier: Path, how: list[str], request_id: str | None = None
+) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if request_id is not None:
+        env["ONECLAIM_TEST_REQUEST_ID"] = request_id
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.registry_support", db_url, batch, GEN, buyer, "2025-02-20", str(barrier), *how],
+        [sys.executable, "-m", "tests.registry_support", db_url, batch, GEN, buyer, "2025-06-20", str(barrier), *how],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
 
 
@@ -39,6 +44,11 @@ def race(db_url: str, batch: str, barrier: Path) -> list[dict]:
     """Four transfers of serials 1-10 of `batch` to four buyers, two by quantity, two by serials."""
     selections = [["quantity", "10"], ["spans", "0", "10"]] * 2
     procs = [start_transfer(db_url, batch, buyer, barrier, how) for buyer, how in zip(BUYERS, selections, strict=True)]
+    return outcomes_of(procs, barrier)
+
+
+def outcomes_of(procs: list[subprocess.Popen], barrier: Path) -> list[dict]:
+    """Start the racers together (once all are ready) and collect what each one answered."""
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     barrier.touch()
@@ -76,5 +86,28 @@ def test_only_one_of_four_concurrent_transfers_of_the_same_gecs_succeeds(db_url:
         report = audit.verify_database(db_url, signer.verifier(), events_table=ledger.events_table)
         assert report.ok, report.failure
         assert (report.events, report.checkpoints) == (ledger.log.size(), 1)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.slow
+def test_concurrent_retries_of_one_request_all_answer_its_one_result(db_url: str, tmp_path: Path) -> None:
+    """A client that retries a transfer (same request id) from four processes at once: the units
+    move once, and every retry answers with that result, none with CONCURRENT_UPDATE."""
+    ledger = Ledger(db_url)
+    try:
+        market(ledger)
+        ledger.open_account(BUYERS[0], CONSUMER)
+        for round_ in range(3):
+            batch = one_gec_batch(ledger, 10, m=round_ + 1)
+            size = ledger.log.size()
+            barrier = tmp_path / f"retry-{round_}"
+            procs = [
+                start_transfer(db_url, batch, BUYERS[0], barrier, ["quantity", "10"], request_id=f"req-{round_}")
+                for _ in range(4)
+            ]
+            outcomes = outcomes_of(procs, barrier)
+            assert outcomes == [{"ok": True, "ranges": [[0, 10]]}] * 4, outcomes
+            assert ledger.log.size() == size + 1  # moved once
     finally:
         ledger.close()
