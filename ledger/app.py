@@ -638,14 +638,15 @@ class Ledger(Application[UUID]):
                 accepted += 1
                 for clash in clashes:
                     theirs = {k: report[k] for k in ("source", "reference", "serials", "sold_on")}
+                    ours = {k: v for k, v in clash.items() if k != "kind"}
                     cases.append(
                         Case.open(
                             f"{code}|{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
-                            "GEC_SOLD_TWICE",
+                            clash["kind"],
                             code,
                             [],
                             clash["units"] * KWH_PER_GEC,
-                            [clash | {"batch_version": clash["batch_version"]}],
+                            [ours],
                             theirs | {"batch_version": batch.version, "units": clash["units"]},
                         )
                     )

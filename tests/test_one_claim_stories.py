@@ -835,3 +835,51 @@ def test_a_case_whose_overlap_rests_on_sold_gecs_cannot_be_resolved_by_cancellin
     assert claimed_january.case(code).status == "open"
     claimed_january.resolve_case(code, "no_double_count", "the platform's claim is for another roof", "SIP-REGISTRY")
     assert claimed_january.batch(jan_gec()).supply()["cancelled"] == 0
+
+
+# ====================================================================== issue 11: sales reported elsewhere
+
+
+def test_resolving_by_cancelling_ours_never_cancels_units_reported_sold_elsewhere(claimed_january: Ledger) -> None:
+    """Hole 5: platform A reports GECs 1-20 sold; cancelling our side for 30,000 kWh takes
+    serials 21-50, never 1-20, which a buyer may hold."""
+    batch = jan_gec()
+    assert claimed_january.import_external([sale_row(2, "PLATFORM-A", "A-001", f"{batch}:1-20")])["cases_opened"] == []
+    (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]
+    claimed_january.resolve_case(code, "ours_cancelled", "JS-PHCER credited first", "SIP-REGISTRY")
+    assert claimed_january.batch(batch).ranges == [[0, 20, GEN, "active", 0], [20, 50, GEN, "cancelled", 0],
+                                                   [50, 52, GEN, "active", 0]]  # fmt: skip
+
+
+def test_too_few_units_unsold_anywhere_make_the_case_unresolvable_by_cancelling_ours(claimed_january: Ledger) -> None:
+    batch = jan_gec()
+    claimed_january.import_external([sale_row(2, "PLATFORM-A", "A-001", f"{batch}:1-40")])  # 12 left unsold
+    (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]
+    e = refused(claimed_january, "CASE_NOT_RESOLVABLE", claimed_january.resolve_case, code, "ours_cancelled", "x", "y")
+    assert e.details["remaining_kwh"] == 30_000 - 12_000
+    assert claimed_january.batch(batch).supply()["cancelled"] == 0  # nothing cancelled by the refused resolution
+
+
+def test_a_sale_reported_for_units_sold_or_ended_here_opens_a_case_with_its_trace(claimed_january: Ledger) -> None:
+    """Hole 6: a platform reports selling GECs that, here, were sold to a consumer, retired or
+    cancelled: each is a double-counting case, with the batch's lineage proven."""
+    batch = jan_gec()
+    claimed_january.transfer(batch, GEN, CON, quantity=5, on=date(2025, 2, 15))  # 1-5 sold here
+    claimed_january.retire(batch, CON, spans=[(4, 5)], on=date(2025, 2, 16), **RETIREMENT)  # 5 retired
+    claimed_january.cancel(batch, "meter fault", spans=[(50, 52)])  # 51-52 cancelled
+    result = claimed_january.import_external([sale_row(2, "PLATFORM-B", "B-9", f"{batch}:3-52")])
+    cases = {claimed_january.case(c).kind: claimed_january.case(c) for c in result["cases_opened"]}
+    assert set(cases) == {"GEC_SOLD_TWICE", "SALE_OF_ENDED_UNITS"} and len(result["cases_opened"]) == 3
+    sold = cases["GEC_SOLD_TWICE"]
+    assert sold.ours[0]["serials"] == [f"{batch}:3-4"] and sold.overlap_kwh == 2_000
+    ended = [
+        claimed_january.case(c) for c in result["cases_opened"] if claimed_january.case(c).kind != "GEC_SOLD_TWICE"
+    ]
+    assert sorted((c.ours[0]["reference"], c.ours[0]["serials"][0]) for c in ended) == [
+        ("cancelled", f"{batch}:51-52"),
+        ("retired", f"{batch}:5"),
+    ]
+    trace = claimed_january.trace_case(ended[0].code)
+    assert trace["lineage"] and all(e["inclusion_proof"] is not None for e in trace["lineage"])
+    again = claimed_january.import_external([sale_row(2, "PLATFORM-B", "B-9", f"{batch}:3-52")])
+    assert again["cases_opened"] == []  # the same report is recorded once

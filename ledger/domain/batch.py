@@ -429,18 +429,47 @@ class Batch(Aggregate):
 
     def cancel_lowest(self, units: int, reason: str, state: str = ACTIVE) -> list[list[int]]:
         """Cancel up to `units` never-sold units in `state`, lowest serials first, as the GEC–CCER
-        link and double-counting cases do; returns the ranges cancelled (maybe none)."""
+        link and double-counting cases do; returns the ranges cancelled (maybe none). Never-sold
+        means sold neither here nor in any sale another platform reported: a registry never
+        cancels, on its own motion, units that someone may have bought."""
         spans, left = [], units
-        for start, end, _, st, sales in self.ranges:
+        for start, end in self.never_sold(state):
             if left <= 0:
                 break
-            if st == state and sales == 0:
-                take = min(end - start, left)
-                spans.append([start, start + take])
-                left -= take
+            take = min(end - start, left)
+            spans.append([start, start + take])
+            left -= take
         if spans:
             self.cancel(reason, spans)
         return spans
+
+    def reported_sold(self) -> list[tuple[int, int]]:
+        """The serial spans other platforms reported sold, merged."""
+        merged: list[list[int]] = []
+        for s, e in sorted((s, e) for report in self.sale_reports.values() for s, e in report["spans"]):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        return [(s, e) for s, e in merged]
+
+    def never_sold(self, state: str = ACTIVE) -> list[list[int]]:
+        """Ranges in `state` sold neither here nor in any reported sale, lowest first."""
+        reported = self.reported_sold()
+        out = []
+        for start, end, _, st, sales in self.ranges:
+            if st != state or sales:
+                continue
+            cursor = start
+            for s, e in reported:
+                if e <= cursor or s >= end:
+                    continue
+                if s > cursor:
+                    out.append([cursor, s])
+                cursor = max(cursor, e)
+            if cursor < end:
+                out.append([cursor, end])
+        return out
 
     def untraded(self) -> list[list[int]]:
         """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
@@ -459,9 +488,10 @@ class Batch(Aggregate):
         self._set(ranges, state=FROZEN)
 
     def report_sale(self, source: str, reference: str, spans: list, sold_on: str) -> list[dict] | None:
-        """Record a sale of these serials reported by a trading platform. Returns the earlier
-        reports by other platforms that overlap it (each a GEC sold twice), or None if this report
-        was already recorded."""
+        """Record a sale of these serials reported by a trading platform. Returns what it collides
+        with, each a double-counting case to open: earlier reports by other platforms that overlap
+        it (a GEC sold twice), and the units that, here, were already sold, or retired, cancelled,
+        expired or exported (they cannot be sold anywhere). None if it was already recorded."""
         key = f"{source}/{reference}"
         if key in self.sale_reports:
             return None
@@ -474,6 +504,7 @@ class Batch(Aggregate):
             if units:
                 clashes.append(
                     {
+                        "kind": "GEC_SOLD_TWICE",
                         "source": earlier["source"],
                         "reference": earlier["reference"],
                         "serials": [format_range(self.code, s2, e2) for s2, e2 in earlier["spans"]],
@@ -481,8 +512,34 @@ class Batch(Aggregate):
                         "batch_version": earlier["version"],
                     }
                 )
+        clashes += self._unavailable(spans)
         self._sale_reported(source, reference, spans, sold_on, len(clashes))
         return clashes
+
+    def _unavailable(self, spans: list) -> list[dict]:
+        """The units of `spans` that no platform may sell: sold here already (GEC_SOLD_TWICE), or
+        retired, cancelled, expired or exported here (SALE_OF_ENDED_UNITS); one entry per state."""
+        found: dict[str, list[list[int]]] = {}
+        for s, e in spans:
+            for start, end, _holder, state, sales in self.ranges:
+                lo, hi = max(s, start), min(e, end)
+                if lo >= hi:
+                    continue
+                if state in (RETIRED, CANCELLED, EXPIRED, EXPORTED):
+                    found.setdefault(state, []).append([lo, hi])
+                elif sales:
+                    found.setdefault("sold", []).append([lo, hi])
+        return [
+            {
+                "kind": "GEC_SOLD_TWICE" if state == "sold" else "SALE_OF_ENDED_UNITS",
+                "source": "this registry",
+                "reference": state,
+                "serials": [format_range(self.code, lo, hi) for lo, hi in pieces],
+                "units": sum(hi - lo for lo, hi in pieces),
+                "batch_version": self.version,
+            }
+            for state, pieces in found.items()
+        ]
 
     @event("SaleReported")
     def _sale_reported(self, source: str, reference: str, spans: list, sold_on: str, clashes: int) -> None:

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.domain.serials import format_range
 from ledger.errors import Conflict, InvalidInput
 
-CASE_KINDS = ("OVERLAPPING_CLAIM", "GEC_SOLD_TWICE")
+CASE_KINDS = ("OVERLAPPING_CLAIM", "GEC_SOLD_TWICE", "SALE_OF_ENDED_UNITS")
 OUTCOMES = {
     "external_withdrawn": "the other registry withdrew or cancelled its claim",
     "ours_cancelled": "our units for the overlapping electricity were cancelled",
@@ -54,7 +54,7 @@ class Case(Aggregate):
     ) -> None:
         self.code = code
         self.kind = kind
-        self.subject = subject  # a device code (OVERLAPPING_CLAIM) or a batch code (GEC_SOLD_TWICE)
+        self.subject = subject  # a device code (OVERLAPPING_CLAIM) or a batch code (the sale cases)
         self.interval = list(interval)  # [start, end) for a claim; [] for serials
         self.overlap_kwh = overlap_kwh
         self.ours = list(ours)  # the claims already in the ledger that the report collides with
