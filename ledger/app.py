@@ -7,7 +7,7 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 from __future__ import annotations
 
 from base64 import b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.utils import get_topic
 
 from ledger.canonical import CanonicalJSONTranscoder, canonical_event, originator_hex
 from ledger.database import persistence_env
@@ -42,6 +43,17 @@ from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
 
 APP_NAME = "OneClaim"
+REGISTERED = {
+    "participant": Participant.Registered,
+    "account": Account.Opened,
+    "device": Device.Registered,
+    "batch": Batch.Issued,
+    "contract": GreenPowerContract.Signed,
+    "programme": Programme.Established,
+    "project": Project.Registered,
+    "case": Case.Opened,
+}
+"""What the registry holds, by the event that creates each kind."""
 
 
 class Ledger(Application[UUID]):
@@ -138,6 +150,23 @@ class Ledger(Application[UUID]):
                 today=today_.isoformat(),
             )
         return on
+
+    # ------------------------------------------------------------------ what the registry holds
+
+    def registered(self, kind: str, page: int = 500) -> Iterator[Any]:
+        """Every participant, account, device, batch, contract, programme, project or case, in
+        the order it was created, as it is now: eventsourcing's notification log filtered by the
+        topic of the kind's creation event, then each aggregate loaded."""
+        if kind not in REGISTERED:
+            raise InvalidInput(f"kind must be one of {', '.join(REGISTERED)}, got {kind!r}", code="KIND_INVALID")
+        topic, start = get_topic(REGISTERED[kind]), 1
+        while True:
+            found = self.recorder.select_notifications(start, page, topics=[topic])
+            for notification in found:
+                yield self.repository.get(notification.originator_id)
+            if len(found) < page:
+                return
+            start = found[-1].id + 1
 
     # ------------------------------------------------------------------ participants and accounts
 
@@ -421,6 +450,15 @@ class Ledger(Application[UUID]):
             valid_through=None,
             origin={"project": project.code, "period": [start, end], "methodology": project.methodology, **origin},
         )
+
+    def project(self, code: str) -> Project:
+        return self._get(project_id(code), "project", code)
+
+    def programme(self, code: str) -> Programme:
+        return self._get(programme_id(code), "programme", code)
+
+    def contract(self, code: str) -> GreenPowerContract:
+        return self._get(contract_id(code), "contract", code)
 
     def disclosure(self, code: str) -> Disclosure:
         return self._get(disclosure_id(code), "disclosure", code)

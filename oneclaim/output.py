@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from ledger.errors import InvalidInput, LedgerError
@@ -26,8 +27,10 @@ from oneclaim.home import Home
 if TYPE_CHECKING:
     from ledger.app import Ledger
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Off a terminal (a pipe, a file, a script) lines are not wrapped at 80 columns.
+PIPED_WIDTH = 240
+out = Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPED_WIDTH)
 
 HomeOpt = Annotated[
     str | None,
@@ -58,7 +61,7 @@ def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
     if as_json:
         print(json.dumps(payload, indent=2))
     else:
-        out.print(text)
+        out.print(text, markup=False)  # data may hold brackets: printed as written
 
 
 @contextmanager
@@ -70,7 +73,7 @@ def failures(as_json: bool = False):
         if as_json:
             print(json.dumps({"error": e.to_dict()}, indent=2))
         else:
-            err.print(f"[bold red]error[/] {e.code}: {e.message}", markup=True)
+            err.print(f"[bold red]error[/] {e.code}: {escape(e.message)}", markup=True)  # the message as written
             for item in e.details.get("errors", [])[:100]:  # e.g. every bad row of an import
                 err.print(f"  line {item['line']}: {item['code']}: {item['message']}", markup=False)
         raise typer.Exit(2) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.domain.serials import format_range, parse_range
@@ -34,7 +35,9 @@ project_app = typer.Typer(help="CCER projects.", no_args_is_help=True)
 programme_app = typer.Typer(help="Carbon-inclusion programmes (碳普惠).", no_args_is_help=True)
 readmodel_app = typer.Typer(help="The read models (projections of the log).", no_args_is_help=True)
 contract_app = typer.Typer(help="Green-power contracts (绿电交易).", no_args_is_help=True)
+batch_app = typer.Typer(help="Batches of certificates and credits: supply, serials, holders.", no_args_is_help=True)
 for name, sub in (
+    ("batch", batch_app),
     ("participant", participant_app),
     ("account", account_app),
     ("device", device_app),
@@ -594,3 +597,67 @@ def project_disclosure(
         f" {d.factor['g_per_mwh']} g/MWh; {cancelled} untraded GEC(s) cancelled: {', '.join(serials) or 'none'};"
         f" traded GECs left untouched: {', '.join(untouched) or 'none'}",
     )
+
+
+# ---------------------------------------------------------------------------------- list and show
+
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="KEY=VALUE: keep records whose field equals VALUE (or lists it); repeatable."),
+]
+
+
+def _listing(kind: str):
+    def list_records(where: WhereOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+        from oneclaim import inventory
+
+        with opened(home, as_json) as ledger:
+            filters = inventory.parse_where(where)
+            rows = [
+                r for r in (inventory.row(kind, a) for a in ledger.registered(kind)) if inventory.matches(r, filters)
+            ]
+        if as_json:
+            print(json.dumps({inventory.plural(kind): rows, "count": len(rows)}, indent=2, ensure_ascii=False))
+            return
+        columns = inventory.COLUMNS[kind]
+        table = Table(*columns, title=f"{len(rows)} {inventory.plural(kind) if len(rows) != 1 else kind}")
+        for r in rows:
+            cells = (", ".join(map(str, r[c])) if isinstance(r[c], list) else str(r[c]) for c in columns)
+            table.add_row(*(escape(cell) for cell in cells))
+        if kind == "batch" and rows:  # conservation at a glance: every unit is in exactly one state
+            table.add_row("total", "", *(str(sum(r[c] for r in rows)) for c in columns[2:]))
+        out.print(table)
+
+    list_records.__doc__ = f"List every {kind} the registry holds, in the order it was created (--where to filter)."
+    return list_records
+
+
+def _showing(kind: str):
+    def show_record(code: Annotated[str, typer.Argument(help="Its code (an account: its id).")], home: HomeOpt = None,
+                    as_json: JsonOpt = False) -> None:  # fmt: skip
+        from oneclaim import inventory
+
+        with opened(home, as_json) as ledger:
+            record = inventory.detail(kind, getattr(ledger, kind)(code))
+        if as_json:
+            print(json.dumps(record, indent=2, ensure_ascii=False))
+            return
+        for key, value in record.items():
+            out.print(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}",
+                      markup=False, soft_wrap=True)  # fmt: skip
+
+    show_record.__doc__ = f"Show one {kind}: every field, with serials in the registry's notation."
+    return show_record
+
+
+for _kind, _group in (
+    ("participant", participant_app),
+    ("account", account_app),
+    ("device", device_app),
+    ("batch", batch_app),
+    ("contract", contract_app),
+    ("programme", programme_app),
+    ("project", project_app),
+):
+    _group.command("list")(_listing(_kind))
+    _group.command("show")(_showing(_kind))

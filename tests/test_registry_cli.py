@@ -67,3 +67,39 @@ def test_resale_and_expiry_from_the_command_line(cli_home: Path) -> None:
     assert expired["expired"] == {BATCH: [f"{BATCH}:1-4", f"{BATCH}:5-10"]} and expired["units"] == 10
     assert as_json("expire", "--as-of", "2027-01-01")["units"] == 0  # idempotent
     assert as_json("provenance", f"{BATCH}:9")["current"]["state"] == "expired"
+
+
+def test_an_operator_lists_and_shows_what_the_registry_holds(cli_home: Path) -> None:
+    run(
+        "meter",
+        "import",
+        str(write_csv(cli_home / "jan.csv", f"SIP-PV-0001,{JAN},10000,0", f"SIP-PV-0002,{JAN},4000,0")),
+    )
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)
+    run("issue", "gec", "--device", "SIP-PV-0002", "--month", "2025-01", "--account", GEN)
+    run("transfer", BATCH, "--from", GEN, "--to", BUYER, "--quantity", "4", "--on", "2025-02-01")
+    run("retire", BATCH, "--account", BUYER, "--beneficiary", "SIP-FAB-01", "--purpose", "green_consumption_claim",
+        "--period", "2025", "--location", "苏州", "--serials", f"{BATCH}:1-2", "--on", "2025-02-02")  # fmt: skip
+    assert [a["account"] for a in as_json("account", "list")["accounts"]] == [GEN, BUYER]
+    assert [p["code"] for p in as_json("participant", "list", "--where", "role=consumer")["participants"]] == [
+        "SIP-FAB-01"
+    ]
+    assert [d["code"] for d in as_json("device", "list")["devices"]] == ["SIP-PV-0001", "SIP-PV-0002"]
+    batches = as_json("batch", "list")["batches"]
+    assert [(b["code"], b["quantity"]) for b in batches] == [(BATCH, 10), ("GEC-202501-SIP-PV-0002-T", 4)]
+    first = batches[0]
+    assert (first["active"], first["retired"], first["holders"]) == (8, 2, sorted([GEN, BUYER]))
+    held = as_json("batch", "list", "--where", f"holders={BUYER}")["batches"]
+    assert [b["code"] for b in held] == [BATCH]
+    shown = as_json("batch", "show", BATCH)
+    assert shown["ranges"] == [
+        {"serials": f"{BATCH}:1-2", "holder": BUYER, "state": "retired", "sales": 1},
+        {"serials": f"{BATCH}:3-4", "holder": BUYER, "state": "active", "sales": 1},
+        {"serials": f"{BATCH}:5-10", "holder": GEN, "state": "active", "sales": 0},
+    ]
+    table = run("batch", "list").stdout
+    assert "total" in table and "2 batches" in table  # conservation at a glance: 12 active + 2 retired
+    assert "12" in table.split("total")[1].split("\n")[0]
+    bad = as_json("batch", "list", "--where", "colour=red", code=2)
+    assert bad["error"]["code"] == "FILTER_INVALID"
+    assert as_json("device", "show", "SIP-PV-9999", code=2)["error"]["code"] == "DEVICE_NOT_FOUND"
