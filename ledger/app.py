@@ -37,7 +37,7 @@ from ledger.domain.participant import Account, Participant, account_id, particip
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
 from ledger.domain.rules import kg_co2e as kg_co2e_from
-from ledger.domain.serials import format_range, parse_range
+from ledger.domain.serials import format_range, parse_range, parse_whole
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
@@ -234,28 +234,58 @@ class Ledger(Application[UUID]):
     def import_readings(self, rows: list[dict], progress: Any = None, errors: list[dict] | None = None) -> dict:
         """Record many readings in one transaction: all are checked first, and if any row is bad
         nothing is written and every bad row is reported with its line number. Rows identical to
-        a reading already recorded are skipped, so re-importing a file is harmless."""
+        a reading already recorded are skipped, so re-importing a file is harmless. A row that
+        gives another figure for an interval already read is refused (`READING_OVERLAP`): the
+        automatic comparison (事中自动比对); such a row belongs in a corrections file."""
+
+        def record(device: Device, row: dict) -> bool:
+            reading = (row["start"], row["end"], row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
+            if device.has_reading(*reading):
+                return False
+            device.record_reading(*reading)
+            return True
+
+        return self._import_rows(rows, ("device", "start", "end", "on_grid_kwh"), record, progress, errors)
+
+    def import_corrections(self, rows: list[dict], progress: Any = None, errors: list[dict] | None = None) -> dict:
+        """Correct many readings in one transaction, each row naming the interval of a current
+        reading exactly and giving its new figures and a reason (`ReadingCorrected`). The same
+        refusals as one correction (`READING_NOT_FOUND`, `READING_ALREADY_CERTIFIED`,
+        `READING_ALREADY_CLAIMED`, `READING_EXCEEDS_CAPACITY`, `REASON_REQUIRED`); all rows or
+        none. A row equal to the current reading is skipped, so re-importing the file is harmless."""
+
+        def correct(device: Device, row: dict) -> bool:
+            version = device.reading_at(row["start"], row["end"])
+            figures = (row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
+            if device.readings[version][2:] == figures:
+                return False
+            device.correct_reading(version, *figures, row.get("reason"))
+            return True
+
+        return self._import_rows(rows, ("device", "start", "end", "on_grid_kwh", "reason"), correct, progress, errors)
+
+    def _import_rows(
+        self, rows: list[dict], needed: tuple[str, ...], apply: Any, progress: Any, errors: list[dict] | None
+    ) -> dict:
+        """Apply `apply(device, row)` to every row, then save every changed device at once, or
+        nothing if any row (or a row the file parser could not read, in `errors`) is bad."""
         devices: dict[str, Device] = {}
-        errors = list(errors or [])  # e.g. rows a file parser could not read, already with their lines
+        errors = list(errors or [])
         recorded = skipped = 0
         for row in rows:
-            line = row.get("line")
             try:
-                missing = [k for k in ("device", "start", "end", "on_grid_kwh") if k not in row]
+                missing = [k for k in needed if k not in row]
                 if missing:
                     raise InvalidInput(f"the row lacks {', '.join(missing)}", code="ROW_INCOMPLETE")
                 code = row["device"]
                 if code not in devices:
                     devices[code] = self.device(code)
-                device = devices[code]
-                reading = (row["start"], row["end"], row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
-                if device.has_reading(*reading):
-                    skipped += 1
-                else:
-                    device.record_reading(*reading)
+                if apply(devices[code], row):
                     recorded += 1
+                else:
+                    skipped += 1
             except LedgerError as e:
-                errors.append({"line": line, "code": e.code, "message": e.message})
+                errors.append({"line": row.get("line"), "code": e.code, "message": e.message})
             if progress is not None:
                 progress(1)
         if errors:
@@ -376,7 +406,8 @@ class Ledger(Application[UUID]):
                 f"{device.code} has no metered electricity in [{period_start}, {period_end}] to back these reductions",
                 code="NO_READINGS",
             )
-        need = kwh - device.free_kwh(begin, finish)
+        free = device.free_kwh(begin, finish)
+        need = kwh - free
         cancelled, traded, changed = [], [], []
         for batch in self._issued_gec_batches(device, first, last):
             claim = device.claims.get(f"GEC/{batch.origin['month']}")
@@ -408,9 +439,20 @@ class Ledger(Application[UUID]):
             with self._naming_earlier_claims(device):
                 device.claim(f"CCER/{code}", "CCER", code, begin, finish, kwh)
         except Conflict as e:
-            if traded:
-                e.details["traded_gecs"] = traded
-                e.message += f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched"
+            if e.code != "DOUBLE_CLAIM":
+                raise
+            # said of the pool as it is, before this refused issuance released anything in memory
+            releasable = sum(c["units"] for c in cancelled) * KWH_PER_GEC
+            e.details |= {"free_kwh": free, "frozen_kwh_cancellable": releasable, "traded_gecs": traded}
+            e.message = (
+                f"reductions {code} need {kwh} kWh of {device.code} in [{period_start}, {period_end}]; only {free}"
+                f" kWh are free, and cancelling its unsold frozen GECs would release {releasable} kWh more"
+                + (
+                    f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched"
+                    if traded
+                    else ""
+                )
+            )
             raise
         others: list[Any] = []
         if cancelled:
@@ -453,6 +495,20 @@ class Ledger(Application[UUID]):
 
     def project(self, code: str) -> Project:
         return self._get(project_id(code), "project", code)
+
+    def frozen_gecs(self, project_code: str) -> list[dict]:
+        """The GECs frozen for a CCER project's electricity, per batch, in serial notation: what its
+        registration froze (and GECs born frozen since), until CCER issuance cancels them."""
+        project = self.project(project_code)
+        first, last = date.fromisoformat(project.crediting_start), date.fromisoformat(project.crediting_end)
+        frozen = []
+        for device in map(self.device, project.devices):
+            for batch in self._issued_gec_batches(device, first, last):
+                spans = [r[:2] for r in batch.ranges if r[3] == FROZEN]
+                if spans:
+                    serials = [format_range(batch.code, s, e) for s, e in spans]
+                    frozen.append({"batch": batch.code, "serials": serials, "units": sum(e - s for s, e in spans)})
+        return frozen
 
     def programme(self, code: str) -> Programme:
         return self._get(programme_id(code), "programme", code)
@@ -803,7 +859,9 @@ class Ledger(Application[UUID]):
             }
         else:
             batch = self.batch(case.subject)
-            report["ours"] = [
+            # the sales already on record (another platform's report, or this registry's own
+            # sale): not necessarily ours, so not called so
+            report["earlier"] = [
                 claim | {"reported_by": self._proven(batch.id, claim["batch_version"], tree_size)}
                 for claim in case.ours
             ]
@@ -965,10 +1023,12 @@ def _text(row: dict, name: str, limit: int = 128) -> str:
 
 def _whole(row: dict, name: str) -> int:
     value = row.get(name)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if type(value) is not int or value <= 0:
-        raise InvalidInput(f"{name} must be a positive whole number, got {value!r}", code="QUANTITY_NOT_INTEGER")
+    if isinstance(value, str):
+        value = parse_whole(name, value)
+    if type(value) is not int:
+        raise InvalidInput(f"{name} must be a whole number, got {value!r}", code="QUANTITY_NOT_INTEGER")
+    if value <= 0:
+        raise InvalidInput(f"{name} must be at least 1, got {value}", code="QUANTITY_OUT_OF_RANGE")
     return value
 
 

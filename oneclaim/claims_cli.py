@@ -164,10 +164,11 @@ def cases_show(
             f" (recorded at seq {t['recorded_by']['seq']})"
         )
     else:
-        lines.append("Reported sales of the same serials:")
-        for claim in report["ours"]:
+        lines.append("Sales of the same serials, as recorded first:")
+        for claim in report["earlier"]:
             lines.append(f"  {claim['source']} {claim['reference']}: {', '.join(claim['serials'])}")
         t = report["theirs"]
+        lines.append("Then reported:")
         lines.append(f"  {t['source']} {t['reference']}: {t['serials']} ({t['units']} serial(s) in both)")
     if report["resolution"]:
         r = report["resolution"]

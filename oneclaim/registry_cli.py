@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.domain.serials import format_range, parse_range
+from ledger.domain.serials import format_range, parse_range, parse_whole
 from ledger.errors import InvalidInput, LedgerError
 from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, err, opened, out
 
@@ -147,8 +147,9 @@ def device_register(
 CSV_COLUMNS = ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh")
 
 
-def read_meter_csv(path: Path) -> tuple[list[dict], list[dict]]:
-    """Parse a readings CSV into rows, and the rows that could not be read with their line numbers."""
+def read_meter_csv(path: Path, columns: tuple[str, ...] = CSV_COLUMNS) -> tuple[list[dict], list[dict]]:
+    """Parse a readings (or corrections) CSV into rows, and the rows that could not be read with
+    their line numbers. Every column but self_consumed_kwh is required."""
     rows, errors = [], []
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
@@ -156,10 +157,10 @@ def read_meter_csv(path: Path) -> tuple[list[dict], list[dict]]:
         raise InvalidInput(f"cannot read {path}: {e.strerror}", code="FILE_UNREADABLE") from None
     with handle as f:
         reader = csv.DictReader(f)
-        missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or [])]
+        missing = [c for c in columns if c != "self_consumed_kwh" and c not in (reader.fieldnames or [])]
         if missing:
             raise InvalidInput(
-                f"{path} lacks column(s) {', '.join(missing)}; the header is {','.join(CSV_COLUMNS)}",
+                f"{path} lacks column(s) {', '.join(missing)}; the header is {','.join(columns)}",
                 code="CSV_HEADER_INVALID",
             )
         for row in reader:
@@ -171,13 +172,10 @@ def read_meter_csv(path: Path) -> tuple[list[dict], list[dict]]:
                     "start": row["start"],
                     "end": row["end"],
                 }
+                if "reason" in columns:
+                    parsed["reason"] = (row["reason"] or "").strip()
                 for column in ("on_grid_kwh", "self_consumed_kwh"):
-                    raw = (row.get(column) or "0").strip()
-                    if not (raw.isascii() and raw.isdigit()):
-                        raise InvalidInput(
-                            f"{column} must be a whole number of kWh, got {raw!r}", code="QUANTITY_NOT_INTEGER"
-                        )
-                    parsed[column] = int(raw)
+                    parsed[column] = parse_whole(column, (row.get(column) or "0").strip())
                 rows.append(parsed)
             except LedgerError as e:
                 errors.append({"line": line, "code": e.code, "message": e.message})
@@ -193,19 +191,38 @@ def meter_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import readings. All rows are checked first; if any is bad, nothing is written and every
-    bad row is listed with its line number. Re-importing a file skips rows already recorded."""
+    bad row is listed with its line number. Re-importing a file skips rows already recorded; a
+    new figure for an interval already read is refused (it belongs in `meter correct`)."""
+    _import_meter_file(file, home, as_json, CSV_COLUMNS, "import_readings", "Imported {} reading(s)")
+
+
+@meter_app.command("correct")
+def meter_correct(
+    file: Annotated[
+        Path, typer.Argument(help="CSV with header device,start,end,on_grid_kwh,self_consumed_kwh,reason.")
+    ],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct readings before their month is issued. Each row names the interval of a reading
+    exactly and gives its new figures and the reason. Refused: an interval with no such reading,
+    a month with GECs issued (raise a dispute with the issuer), a figure below what is already
+    claimed, more than the capacity can produce. All rows or none; rows already applied are skipped."""
+    _import_meter_file(file, home, as_json, (*CSV_COLUMNS, "reason"), "import_corrections", "Corrected {} reading(s)")
+
+
+def _import_meter_file(file: Path, home: Path | None, as_json: bool, columns: tuple, method: str, done: str) -> None:
     with opened(home, as_json) as ledger:
-        rows, unreadable = read_meter_csv(file)
+        rows, unreadable = read_meter_csv(file, columns)
         from rich.progress import Progress
 
         with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
-            task = bar.add_task("importing readings", total=len(rows))
-            result = ledger.import_readings(rows, progress=lambda n: bar.advance(task, n), errors=unreadable)
+            task = bar.add_task(f"{method.replace('_', ' ')}", total=len(rows))
+            result = getattr(ledger, method)(rows, progress=lambda n: bar.advance(task, n), errors=unreadable)
     emit(
         as_json,
         result,
-        f"Imported {result['recorded']} reading(s) for {result['devices']} device(s);"
-        f" {result['skipped']} already recorded",
+        done.format(result["recorded"]) + f" for {result['devices']} device(s); {result['skipped']} already recorded",
     )
 
 
@@ -255,7 +272,15 @@ def project_register(
         ledger.register_ccer_project(
             code, methodology, owner, device or [], crediting_start, crediting_end, factor=factor, on=day(on)
         )
-    emit(as_json, {"project": code}, f"Registered CCER project {code} ({crediting_start} to {crediting_end})")
+        frozen = ledger.frozen_gecs(code)
+    units = sum(f["units"] for f in frozen)
+    emit(
+        as_json,
+        {"project": code, "frozen_gecs": frozen, "frozen_units": units},
+        f"Registered CCER project {code} ({crediting_start} to {crediting_end});"
+        f" froze {units} GEC(s) for its electricity"
+        + "".join(f"\n  {', '.join(f['serials'])} ({f['units']})" for f in frozen),
+    )
 
 
 @issue_app.command("ccer")
@@ -342,9 +367,9 @@ def contract_add(
     with opened(home, as_json) as ledger:
         for item in month:
             key, sep, mwh = item.partition("=")
-            if not sep or not (mwh.isascii() and mwh.isdigit()):
+            if not sep:
                 raise InvalidInput(f"--month {item!r} is not YYYY-MM=MWH", code="CONTRACT_MONTH_INVALID")
-            monthly[key] = int(mwh)
+            monthly[key] = parse_whole(f"--month {key}", mwh)
         ledger.sign_contract(code, device, generator_account, consumer_account, monthly)
     emit(as_json, {"contract": code, "monthly_mwh": monthly}, f"Signed green-power contract {code} for {device}")
 
@@ -639,6 +664,8 @@ def _showing(kind: str):
 
         with opened(home, as_json) as ledger:
             record = inventory.detail(kind, getattr(ledger, kind)(code))
+            if kind == "project":
+                record["frozen_gecs"] = ledger.frozen_gecs(code)
         if as_json:
             print(json.dumps(record, indent=2, ensure_ascii=False))
             return

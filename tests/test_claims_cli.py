@@ -116,9 +116,14 @@ def test_the_disclosure_names_cancelled_gecs_in_serial_notation(cli_home: Path) 
     gecs = "GEC-202501-JS-DSOW-01-T"
     run("transfer", gecs, "--from", GEN, "--to", "acct:sip-fab-01", "--quantity", "30", "--on", "2025-02-10")
     run("device", "elect", "JS-DSOW-01", "ccer", "--from", "2025-01-01")
-    run("project", "register", "CCER-DSOW", "--methodology", "CCER-01-001-V01", "--owner", "SIP-PV-OPS",
+    registered = run("project", "register", "CCER-DSOW", "--methodology", "CCER-01-001-V01", "--owner", "SIP-PV-OPS",
         "--device", "JS-DSOW-01", "--factor", "SIP-2020-PURCHASED", "--crediting-start", "2025-01-01",
-        "--crediting-end", "2034-12-31", "--on", "2025-03-01")  # fmt: skip
+        "--crediting-end", "2034-12-31", "--on", "2025-03-01").stdout  # fmt: skip
+    # registration says what it froze: the 50 unsold of January's 80 GECs, by serial
+    assert "froze 50 GEC(s)" in registered and f"{gecs}:31-80 (50)" in registered
+    assert as_json("project", "show", "CCER-DSOW")["frozen_gecs"] == [
+        {"batch": gecs, "serials": [f"{gecs}:31-80"], "units": 50}
+    ]
     ccer = as_json("issue", "ccer", "--project", "CCER-DSOW", "--period-start", "2025-01-01", "--period-end",
                    "2025-01-31", "--kgco2e", "10000", "--account", GEN)["batch"]  # fmt: skip
     shown = as_json("project", "disclosure", ccer)

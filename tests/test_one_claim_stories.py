@@ -364,6 +364,9 @@ def test_reductions_needing_the_sold_gecs_are_refused_naming_them_and_write_noth
         {"batch": gec(1), "serials": format_range(gec(1), 0, SOLD), "holder": CON, "state": "active"}
     ]
     assert e.details["overlap_kwh"] == 9_769 and e.details["requested_kwh"] == 409_769
+    # the pool as it is: nothing free, the frozen GECs' kWh named as such (not as free or unclaimed)
+    assert (e.details["free_kwh"], e.details["frozen_kwh_cancellable"]) == (0, 400_000)
+    assert "only 0 kWh are free" in e.message and "release 400000 kWh more" in e.message
     assert [c["claim"] for c in e.details["earlier_claims"]] == ["GEC/2025-01"]
     # Nothing was cancelled, nothing released, no CCER batch and no disclosure.
     assert elected.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
@@ -773,7 +776,9 @@ def test_the_same_gecs_sold_on_two_platforms_open_a_case(claimed_january: Ledger
     claimed_january.sign_checkpoint(signer, ORIGIN)
     report = claimed_january.trace_case(code)
     root = b64decode(report["root_hash"])
-    events = [*report["case_events"], report["ours"][0]["reported_by"], report["theirs"]["reported_by"]]
+    # the first platform's sale is not ours: the report calls it the earlier sale
+    assert "ours" not in report and report["earlier"][0]["source"] == "PLATFORM-A"
+    events = [*report["case_events"], report["earlier"][0]["reported_by"], report["theirs"]["reported_by"]]
     for proven in [*events, *report["lineage"]]:
         check_proof(proven, report["tree_size"], root)
 

@@ -26,6 +26,27 @@ def test_a_meter_file_with_bad_rows_imports_nothing_and_names_every_line(cli_hom
     assert as_json("meter", "import", str(good)) == {"recorded": 0, "skipped": 2, "devices": 2}  # a retry is harmless
 
 
+def test_a_negative_number_is_out_of_range_not_malformed_wherever_it_is_written(cli_home: Path) -> None:
+    bad = write_csv(
+        cli_home / "neg.csv", f"SIP-PV-0001,{JAN},-5,0", f"SIP-PV-0002,{JAN},5,-1", f"SIP-PV-0002,{JAN},+7x,0"
+    )
+    errors = as_json("meter", "import", str(bad), code=2)["error"]["details"]["errors"]
+    assert [(e["line"], e["code"]) for e in errors] == [
+        (2, "QUANTITY_OUT_OF_RANGE"),
+        (3, "QUANTITY_OUT_OF_RANGE"),
+        (4, "QUANTITY_NOT_INTEGER"),
+    ]
+    assert "got -5" in errors[0]["message"] and "whole number" not in errors[0]["message"]
+    contract = as_json("contract", "add", "GP-9", "--device", "SIP-PV-0001", "--generator-account", GEN,
+                       "--consumer-account", BUYER, "--month", "2025-01=-5", code=2)  # fmt: skip
+    assert contract["error"]["code"] == "QUANTITY_OUT_OF_RANGE" and "-5" in contract["error"]["message"]
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", f"SIP-PV-0001,{JAN},5000,0")))
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)
+    moved = as_json("transfer", "GEC-202501-SIP-PV-0001-T", "--from", GEN, "--to", BUYER, "--quantity", "-5",
+                    "--on", "2025-02-10", code=2)  # fmt: skip
+    assert moved["error"]["code"] == "QUANTITY_OUT_OF_RANGE" and "got -5" in moved["error"]["message"]
+
+
 def test_a_missing_meter_file_is_a_clear_error(cli_home: Path) -> None:
     result = run("meter", "import", str(cli_home / "absent.csv"), code=2)
     assert "FILE_UNREADABLE" in result.stderr

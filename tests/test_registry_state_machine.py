@@ -14,10 +14,10 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -92,12 +92,21 @@ def last_valid_day(year: int, m: int) -> date:
 class Model:
     """The test's own account of one batch: [holder, state, sales] per serial."""
 
-    def __init__(self, code: str, quantity: int, tradable: bool, max_sales: int | None, valid_through: date | None):
+    def __init__(
+        self,
+        code: str,
+        quantity: int,
+        tradable: bool,
+        max_sales: int | None,
+        valid_through: date | None,
+        not_before: date | None = None,
+    ):
         self.code = code
         self.quantity = quantity
         self.tradable = tradable
         self.max_sales = max_sales
         self.valid_through = valid_through
+        self.not_before = not_before  # the day after the production behind the units ended
         self.units = [[GEN, "active", 0] for _ in range(quantity)]
         self.retirements = 0
         self.last_on: date | None = None  # the latest business date recorded on the batch
@@ -108,7 +117,10 @@ class Model:
 
     def dated(self, day: date, account: str, action: str, quantity: int | None, span: tuple[int, int] | None):
         """What a move or retirement dated `day` does: the serials it takes, or a Refusal. Dates
-        never go backwards on a batch; a date behind a recorded expiry is an expired unit."""
+        never go backwards on a batch; a date behind a recorded expiry is an expired unit; nothing
+        moves before the units exist."""
+        if self.not_before is not None and day < self.not_before:
+            return refusal("DATE_BEFORE_PRODUCTION")
         if self.last_on is not None and day < self.last_on:
             return refusal("UNITS_EXPIRED" if self.expired_as_of else "DATE_BEFORE_LAST_RECORDED")
         if self.expired_on(day):
@@ -239,7 +251,8 @@ class RegistryMachine(RuleBasedStateMachine):
         assert [(b.code, b.quantity, b.tradable) for b in batches] == expected
         assert self.ledger.device(device).carry_kwh == self.carry[device]
         for code, quantity, sellable in expected:
-            self.batches[code] = Model(code, quantity, sellable, 1, last_valid_day(year, m))
+            produced = date(year + m // 12, m % 12 + 1, 1)
+            self.batches[code] = Model(code, quantity, sellable, 1, last_valid_day(year, m), produced)
         for batch in batches:
             assert batch.valid_through == last_valid_day(year, m).isoformat()
 
@@ -257,7 +270,7 @@ class RegistryMachine(RuleBasedStateMachine):
         )
         self.ccer_periods.append((start.isoformat(), end.isoformat()))
         assert (batch.instrument, batch.quantity) == ("CCER", kg)
-        self.batches[batch.code] = Model(batch.code, kg, True, None, None)
+        self.batches[batch.code] = Model(batch.code, kg, True, None, None, end + timedelta(days=1))
 
     @rule(kg=st.integers(1, 60), subject=st.sampled_from(["SIP-EV-01", "SIP-EV-02"]), again=st.booleans())
     def issue_inclusion(self, kg: int, subject: str, again: bool) -> None:
@@ -453,6 +466,9 @@ RegistryMachine.TestCase.settings = settings(
     max_examples=25,
     stateful_step_count=30,
     deadline=None,
+    # no explain phase: on Python 3.11 it traces every line, and a failure took longer to explain
+    # than the test's time limit (the timeout then hid the failure itself)
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRegistryStateMachine = RegistryMachine.TestCase

@@ -346,8 +346,8 @@ class Device(Aggregate):
             ]
             first = earlier[0] if earlier else None
             raise Conflict(
-                f"{want} kWh of {self.code} in [{begin.isoformat()}, {finish.isoformat()}) asked for, but only"
-                f" {free} kWh are unclaimed"
+                f"{want} kWh of {self.code} in [{begin.isoformat()}, {finish.isoformat()}) asked for, but of the"
+                f" {sum(self.readings[v][2] for v in versions)} kWh metered on grid only {free} kWh are free"
                 + (
                     f": already claimed by {first['instrument']} {first['batch']} ({first['kwh']} kWh)" if first else ""
                 ),
@@ -407,7 +407,8 @@ class Device(Aggregate):
             s, e = self.readings[version][:2]
             raise Conflict(
                 f"device {self.code} already has a reading for [{s}, {e}) (version {version})"
-                f" overlapping [{start}, {end}); correct that reading instead",
+                f" overlapping [{start}, {end}), of {self.readings[version][2]} kWh on grid; a new figure for it"
+                " goes in a corrections file (oneclaim meter correct)",
                 code="READING_OVERLAP",
                 device=self.code,
                 existing_version=version,
@@ -438,6 +439,20 @@ class Device(Aggregate):
         except InvalidInput:
             return False
         return (*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
+
+    def reading_at(self, start: str, end: str) -> int:
+        """The version of the current reading for exactly [start, end) (what a correction names)."""
+        begin, finish = parse_instant("start", start), parse_instant("end", end)
+        for version in self.readings_in(begin, finish):
+            s, e = self.readings[version][:2]
+            if (s, e) == (begin.isoformat(), finish.isoformat()):
+                return version
+        found = [f"[{self.readings[v][0]}, {self.readings[v][1]})" for v in self.readings_in(begin, finish)]
+        raise NotFound(
+            f"device {self.code} has no reading for exactly [{start}, {end})"
+            + (f"; the readings there are {', '.join(found)}" if found else ""),
+            code="READING_NOT_FOUND",
+        )
 
     def _check_capacity(self, begin: datetime, finish: datetime, kwh: int) -> None:
         """事前初核: no reading may exceed what the installed capacity can produce in its interval."""

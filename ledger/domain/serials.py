@@ -1,6 +1,7 @@
 """Serial numbers and serial ranges as people write them (documented in docs/registry.md):
 `<batch code>:<n>`, n = 1..N, and `<batch code>:<first>-<last>`, both inclusive. Internally a
-range is 0-based and half-open. No aggregate here, so commands can parse serials cheaply."""
+range is 0-based and half-open. Also whole numbers as written in files and options. No aggregate
+here, so commands can parse cheaply."""
 
 from __future__ import annotations
 
@@ -36,3 +37,13 @@ def parse_range(text: str) -> tuple[str, int, int]:
 
 def format_range(code: str, start: int, end: int) -> str:
     return f"{code}:{start + 1}" if end == start + 1 else f"{code}:{start + 1}-{end}"
+
+
+def parse_whole(name: str, text: str) -> int:
+    """A whole number as written (ASCII digits, an optional sign). Only the form is checked here:
+    `-5` is a whole number, and the range check of whatever it counts says it is out of range."""
+    raw = text.strip() if isinstance(text, str) else text
+    body = raw[1:] if isinstance(raw, str) and raw[:1] in "+-" else raw
+    if not (isinstance(body, str) and body.isascii() and body.isdigit()):
+        raise InvalidInput(f"{name} must be a whole number, got {text!r}", code="QUANTITY_NOT_INTEGER")
+    return int(raw)
