@@ -28,6 +28,7 @@ from ledger.domain.device import (
     check_ended,
     check_kwh,
     device_id,
+    month_of,
     month_start,
     next_month,
     parse_instant,
@@ -658,8 +659,26 @@ class Ledger(Application[UUID]):
                         "claims": claims,
                     }
                 )
-        totals = {k: sum(i[k] for i in intervals) for k in ("metered_kwh", "claimed_kwh", "free_kwh")}
-        return {"device": device.code, "technology": device.technology, "intervals": intervals, **totals}
+        kinds = ("metered_kwh", "claimed_kwh", "free_kwh")
+        summary = []
+        for m in months:
+            rows = [i for i in intervals if month_of(datetime.fromisoformat(i["start"])) == m]
+            by: dict[str, int] = {}
+            for i in rows:
+                for c in i["claims"]:
+                    by[f"{c['instrument']} {c['batch']}"] = by.get(f"{c['instrument']} {c['batch']}", 0) + c["kwh"]
+            summary.append(
+                {"month": m, "readings": len(rows), **{k: sum(i[k] for i in rows) for k in kinds}, "claimed_by": by}
+                | {"gec_batches": device.gec_months.get(m)}  # None: GECs not issued for the month yet
+            )
+        totals = {k: sum(i[k] for i in intervals) for k in kinds}
+        return {
+            "device": device.code,
+            "technology": device.technology,
+            "months": summary,
+            "intervals": intervals,
+            **totals,
+        }
 
     def import_external(self, rows: list[dict], errors: list[dict] | None = None) -> dict:
         """Import claims that other registries and platforms report, and check them against the pool.

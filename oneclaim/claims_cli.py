@@ -63,25 +63,35 @@ def read_external(path: Path) -> list[dict]:
 def claims_check(
     device: Annotated[str, typer.Argument(help="Device code.")],
     month: Annotated[str | None, typer.Option(help="Production month YYYY-MM (default: every month).")] = None,
+    detail: Annotated[bool, typer.Option("--detail", help="Every metered interval, not one line per month.")] = False,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What is metered, claimed (by whom) and free, per metered interval of a device."""
+    """What is metered, claimed (by whom) and free: one line per production month, or with
+    --detail one per metered interval (a month of hourly readings is 744 lines). --json has both."""
     with opened(home, as_json) as ledger:
         report = ledger.claims_check(device, month)
     if as_json:
         emit(True, report, "")
         return
-    table = Table("interval", "metered kWh", "claimed kWh", "free kWh", "claimed by")
-    for i in report["intervals"]:
-        by = "; ".join(f"{c['instrument']} {c['batch']} ({c['kwh']})" for c in i["claims"]) or "-"
-        table.add_row(
-            f"{i['start']} .. {i['end']}", str(i["metered_kwh"]), str(i["claimed_kwh"]), str(i["free_kwh"]), by
-        )
+    if detail:
+        table = Table("interval", "metered kWh", "claimed kWh", "free kWh", "claimed by")
+        for i in report["intervals"]:
+            by = "; ".join(f"{c['instrument']} {c['batch']} ({c['kwh']})" for c in i["claims"]) or "-"
+            table.add_row(
+                f"{i['start']} .. {i['end']}", str(i["metered_kwh"]), str(i["claimed_kwh"]), str(i["free_kwh"]), by
+            )
+    else:
+        table = Table("month", "readings", "metered kWh", "claimed kWh", "free kWh", "claimed by", "GECs")
+        for m in report["months"]:
+            by = "; ".join(f"{who} ({kwh})" for who, kwh in m["claimed_by"].items()) or "-"
+            gecs = "not issued" if m["gec_batches"] is None else ", ".join(m["gec_batches"]) or "none (carried over)"
+            cells = (m["month"], m["readings"], m["metered_kwh"], m["claimed_kwh"], m["free_kwh"], by, gecs)
+            table.add_row(*map(str, cells))
     out.print(table)
     out.print(
         f"{report['device']}: {report['metered_kwh']} kWh metered, {report['claimed_kwh']} claimed,"
-        f" {report['free_kwh']} free"
+        f" {report['free_kwh']} free" + ("" if detail else " (--detail: every metered interval)")
     )
 
 

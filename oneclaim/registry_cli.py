@@ -273,13 +273,15 @@ def project_register(
             code, methodology, owner, device or [], crediting_start, crediting_end, factor=factor, on=day(on)
         )
         frozen = ledger.frozen_gecs(code)
+        rules = {d: ledger.device(d).ccer_rules[code] for d in device or []}
     units = sum(f["units"] for f in frozen)
     emit(
         as_json,
-        {"project": code, "frozen_gecs": frozen, "frozen_units": units},
+        {"project": code, "frozen_gecs": frozen, "frozen_units": units, "rules": rules},
         f"Registered CCER project {code} ({crediting_start} to {crediting_end});"
         f" froze {units} GEC(s) for its electricity"
-        + "".join(f"\n  {', '.join(f['serials'])} ({f['units']})" for f in frozen),
+        + "".join(f"\n  {', '.join(f['serials'])} ({f['units']})" for f in frozen)
+        + "".join(f"\n{d} admitted under: {rule}" for d, rule in rules.items()),
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from base64 import b64decode
+from datetime import datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
+from ledger.domain.device import CHINA
 from ledger.merkle import verify_inclusion
 from oneclaim.home import Home
 from tests.conftest import GEN
@@ -132,3 +134,26 @@ def test_the_disclosure_names_cancelled_gecs_in_serial_notation(cli_home: Path) 
     assert cancelled["serials"][0].startswith(f"{gecs}:31-")  # serials 1-30 were sold: never cancelled
     text = run("project", "disclosure", ccer).stdout
     assert cancelled["serials"][0] in " ".join(text.split()) and "[30," not in text
+
+
+def test_claims_check_summarises_hourly_readings_by_month_and_details_on_request(cli_home: Path) -> None:
+    hours = [datetime(2025, 3, 1, tzinfo=CHINA) + timedelta(hours=h) for h in range(24 * 31)]  # March, hourly
+    rows = [f"SIP-PV-0002,{a.isoformat()},{(a + timedelta(hours=1)).isoformat()},{100 + a.hour},0" for a in hours]
+    run("meter", "import", str(write_csv(cli_home / "march.csv", f"SIP-PV-0002,{JAN},9000,0", *rows)))
+    run("issue", "gec", "--device", "SIP-PV-0002", "--month", "2025-01", "--account", GEN)
+    metered = sum(100 + a.hour for a in hours)
+    summary = run("claims", "check", "SIP-PV-0002").stdout
+    lines = [line for line in summary.splitlines() if "2025-0" in line]
+    assert len(lines) == 2, summary  # one line per month, not 745
+    (january,) = [line for line in lines if "2025-01" in line]
+    (march,) = [line for line in lines if "2025-03" in line]
+    assert "GEC-202501-SIP-PV-0002-T" in january and "9000" in january
+    assert f"{len(hours)}" in march and str(metered) in march and "not issued" in march
+    detail = run("claims", "check", "SIP-PV-0002", "--month", "2025-03", "--detail").stdout
+    assert sum(".." in line for line in detail.splitlines()) == len(hours)
+    report = as_json("claims", "check", "SIP-PV-0002")
+    assert [(m["month"], m["readings"], m["metered_kwh"], m["free_kwh"]) for m in report["months"]] == [
+        ("2025-01", 1, 9_000, 0),
+        ("2025-03", len(hours), metered, metered),
+    ]
+    assert len(report["intervals"]) == len(hours) + 1

@@ -409,8 +409,8 @@ def test_an_election_taking_effect_after_the_crediting_start_does_not_count(offs
         (date(2024, 9, 30), "CCER_RULE_MISSING"),  # before the notice
         (date(2024, 10, 1), None),
         (date(2026, 9, 30), None),  # the last day of the transition
-        (date(2026, 10, 1), "CCER_RULE_MISSING"),
-        (date(2026, 11, 1), "CCER_RULE_MISSING"),
+        (date(2026, 10, 1), None),  # after it: the notice's own statement, recorded as such
+        (date(2028, 11, 1), None),
     ],
 )
 def test_ccer_registration_follows_the_rule_in_force_on_its_date(offshore: Ledger, on: date, code) -> None:
@@ -421,6 +421,10 @@ def test_ccer_registration_follows_the_rule_in_force_on_its_date(offshore: Ledge
     else:
         register_project(offshore, on=on)
         assert offshore.batch(gec(2)).ranges == [[0, 500, GEN, "frozen", 0]]
+        # the event records which rule admitted the device; after the transition, that it is the
+        # notice's statement carried on because no successor is published
+        rule = offshore.device(OFFSHORE).ccer_rules[PROJECT]
+        assert rule.startswith("NEA/MEE notice") and ("no successor" in rule) == (on > date(2026, 9, 30))
 
 
 def test_a_device_not_registered_for_ccer_cannot_join_a_ccer_project(registry: Ledger) -> None:
@@ -435,7 +439,9 @@ def test_only_deep_sea_offshore_wind_and_csp_elect(registry: Ledger) -> None:
     assert "PV" in e.details["rule"]
     csp = pv(registry, "QH-CSP-01", "csp", schemes=("GEC", "CCER"))
     assert registry.elect(csp, "CCER", "2025-01-01") is True
-    refused(registry, "CCER_RULE_MISSING", registry.elect, csp, "CCER", "2026-11-01")
+    refused(registry, "CCER_RULE_MISSING", registry.elect, csp, "CCER", "2024-09-30")  # before the notice
+    distributed = pv(registry, "SIP-PV-0002", DISTRIBUTED_PV)
+    refused(registry, "ELECTION_NOT_APPLICABLE", registry.elect, distributed, "CCER", "2026-11-01")  # still so
 
 
 def test_electing_the_same_thing_twice_is_a_no_op(offshore: Ledger) -> None:

@@ -133,6 +133,7 @@ class Device(Aggregate):
         self.months: dict[str, list[int]] = {}  # production month -> versions of its current readings
         self.elections: list[list[str]] = []  # [effective from, "GEC" | "CCER"], in date order
         self.ccer_projects: dict[str, list[str]] = {}  # project code -> [crediting start, end]
+        self.ccer_rules: dict[str, str] = {}  # project code -> the GEC–CCER rule that admitted the device
         self.external: dict[str, str] = {}  # "source/reference" -> "accepted" | "disputed"
 
     @classmethod
@@ -512,8 +513,8 @@ class Device(Aggregate):
         rule = ccer_admission(self.technology, day)
         if rule is None:
             raise Conflict(
-                f"no GEC–CCER rule is in force for {self.technology} on {day.isoformat()};"
-                " the successor to the 2024 notice must be added to rules.CCER_ADMISSION first",
+                f"no GEC–CCER rule is recorded for {self.technology} on {day.isoformat()}; the rules"
+                " (rules.CCER_ADMISSION) begin with the NEA/MEE notice effective 2024-10-01",
                 code="CCER_RULE_MISSING",
             )
         return rule
@@ -585,11 +586,13 @@ class Device(Aggregate):
                     code="CCER_NOT_ELECTED",
                     elected=elected,
                 )
-        self._joined_ccer_project(project, crediting_start, crediting_end)
+        self._joined_ccer_project(project, crediting_start, crediting_end, rule.source)
 
     @event("JoinedCCERProject")
-    def _joined_ccer_project(self, project: str, crediting_start: str, crediting_end: str) -> None:
+    def _joined_ccer_project(self, project: str, crediting_start: str, crediting_end: str, rule: str = "") -> None:
+        # rule: the GEC–CCER rule that admitted the device, as recorded (absent from older events)
         self.ccer_projects[project] = [crediting_start, crediting_end]
+        self.ccer_rules[project] = rule
 
     def ccer_project_for(self, month: str) -> str | None:
         """The CCER project whose crediting period covers any of a production month."""

@@ -7,7 +7,7 @@ Code reads these tables; it never hard-codes the figures. Each entry names where
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 KWH_PER_GEC = 1_000
 """1 GEC = 1 MWh. Source: NEA 《可再生能源绿色电力证书核发和交易规则》 (Sept 2024); seed 001
@@ -128,35 +128,39 @@ class CCERAdmission:
 
 GEC_CCER_NOTICE = "NEA/MEE notice linking GEC and CCER, effective 2024-10-01 with a two-year transition"
 
-CCER_ADMISSION = (
-    CCERAdmission(
-        frozenset({"deep_sea_offshore_wind", "csp"}),
-        admitted=True,
-        elects=True,
-        valid_from=date(2024, 10, 1),
-        valid_until=date(2026, 9, 30),
-        source=GEC_CCER_NOTICE + ": deep-sea offshore wind and CSP may choose GEC or CCER",
-    ),
-    CCERAdmission(
-        frozenset({"wind", "offshore_wind", "distributed_pv", "utility_pv"}),
-        admitted=False,
-        elects=False,
-        valid_from=date(2024, 10, 1),
-        valid_until=date(2026, 9, 30),
-        source=GEC_CCER_NOTICE + ": other PV and wind are not newly admitted to CCER for now",
-    ),
-    CCERAdmission(
-        frozenset({"biomass", "geothermal", "ocean", "hydro"}),
-        admitted=True,
-        elects=False,
-        valid_from=date(2024, 10, 1),
-        valid_until=date(2026, 9, 30),
-        source=GEC_CCER_NOTICE + ": the notice restricts only wind and solar",
-    ),
+GEC_CCER_AFTER_TRANSITION = (
+    "no successor to the notice has been published (sources checked 2026-12-03); the notice itself"
+    " calls its arrangement a transition of two years, tentatively, to be adjusted in light of how it"
+    " works, so its arrangement is recorded as continuing from 2026-10-01 until a successor is added"
 )
-"""The transition period of the notice ended on 2026-09-30. No successor rule is recorded yet, so
-a renewable CCER registration dated after it is refused (CCER_RULE_MISSING) until a row for the
-successor rule is added here; the ledger never guesses a rule."""
+
+_GEC_CCER_GROUPS = (
+    # (technologies, admitted to new CCER, must elect GEC or CCER, what the notice says)
+    (frozenset({"deep_sea_offshore_wind", "csp"}), True, True, "deep-sea offshore wind and CSP may choose GEC or CCER"),
+    (
+        frozenset({"wind", "offshore_wind", "distributed_pv", "utility_pv"}),
+        False,
+        False,
+        "other PV and wind are not newly admitted to CCER for now",
+    ),
+    (frozenset({"biomass", "geothermal", "ocean", "hydro"}), True, False, "the notice restricts only wind and solar"),
+)
+
+TRANSITION_ENDS = date(2026, 9, 30)
+
+CCER_ADMISSION = tuple(
+    CCERAdmission(technologies, admitted, elects, valid_from, valid_until, source)
+    for technologies, admitted, elects, says in _GEC_CCER_GROUPS
+    for valid_from, valid_until, source in (
+        (date(2024, 10, 1), TRANSITION_ENDS, f"{GEC_CCER_NOTICE}: {says}"),
+        (TRANSITION_ENDS + timedelta(days=1), None, f"{GEC_CCER_NOTICE}: {says} ({GEC_CCER_AFTER_TRANSITION})"),
+    )
+)
+"""One row per group of technologies and period. The transition rows end on 2026-09-30. From
+2026-10-01 the same arrangement is recorded as the notice's own statement for the time after its
+transition, marked as such in its source, because no successor rule is published; a successor
+is added here as new rows (the ledger never guesses one). Before 2024-10-01 no row applies, and a
+renewable CCER registration is refused (CCER_RULE_MISSING)."""
 
 
 def ccer_admission(technology: str, on: date) -> CCERAdmission | None:
