@@ -997,10 +997,36 @@ class Ledger(Application[UUID]):
     def cancel(
         self, batch_code: str, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None
     ) -> list[list[int]]:
+        """Cancellation by the registry (an issuer dispute, a correction). Units another platform
+        reported sold may be cancelled only by naming them; each such report then opens a
+        double-counting case (SALE_OF_ENDED_UNITS), in the same transaction."""
+
         def attempt() -> list[list[int]]:
             batch = self.batch(batch_code)
+            version = batch.version
             ranges = batch.cancel(reason, spans, request_id)
-            self._save_or_conflict(batch)
+            if batch.version == version:  # a retry answered from the first request
+                return ranges
+            cancellation = {
+                "source": "this registry",
+                "reference": f"cancelled at batch version {batch.version}",
+                "serials": ", ".join(format_range(batch.code, s, e) for s, e in ranges),
+                "reason": reason,
+                "batch_version": batch.version,
+            }
+            cases = [
+                Case.open(
+                    f"{batch.code}|this registry/cancelled@{batch.version}|{report['source']}/{report['reference']}",
+                    report["kind"],
+                    batch.code,
+                    [],
+                    report["units"] * KWH_PER_GEC if batch.instrument == "GEC" else 0,
+                    [{k: v for k, v in report.items() if k != "kind"}],
+                    cancellation | {"units": report["units"]},
+                )
+                for report in batch.reports_touching(ranges)
+            ]
+            self._save_or_conflict(batch, *cases)
             return ranges
 
         return self._idempotent(request_id, attempt)

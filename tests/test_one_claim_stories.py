@@ -894,3 +894,26 @@ def test_a_sale_reported_for_units_sold_or_ended_here_opens_a_case_with_its_trac
     assert trace["lineage"] and all(e["inclusion_proof"] is not None for e in trace["lineage"])
     again = claimed_january.import_external([sale_row(2, "PLATFORM-B", "B-9", f"{batch}:3-52")])
     assert again["cases_opened"] == []  # the same report is recorded once
+
+
+def test_cancelling_units_a_platform_reported_sold_takes_their_names_and_opens_a_case(claimed_january: Ledger) -> None:
+    """The same class as hole 6, the other way round: the sale is reported first, then the
+    registry cancels. The whole batch is refused naming the reported serials; a cancellation
+    naming them opens a case per report touched, recorded once even when the request is retried."""
+    batch = jan_gec()
+    claimed_january.import_external([sale_row(2, "PLATFORM-A", "A-001", f"{batch}:11-20")])
+    e = refused(claimed_january, "SOLD_UNITS_NOT_NAMED", claimed_january.cancel, batch, "issuer dispute")
+    assert e.details["serials"] == [f"{batch}:11-20"]
+    ranges = claimed_january.cancel(batch, "issuer dispute", spans=[(15, 30)], request_id="cancel-1")
+    assert ranges == [[15, 30]]
+    (case,) = [c for c in claimed_january.registered("case") if c.subject == batch]
+    assert (case.kind, case.status, case.overlap_kwh) == ("SALE_OF_ENDED_UNITS", "open", 5_000)  # serials 16-20
+    assert case.ours[0]["reference"] == "A-001" and case.theirs["source"] == "this registry"
+    size = claimed_january.log.size()
+    assert claimed_january.cancel(batch, "issuer dispute", spans=[(15, 30)], request_id="cancel-1") == [[15, 30]]
+    assert claimed_january.log.size() == size  # the retry answers the first result and opens nothing
+    trace = claimed_january.trace_case(case.code)
+    assert trace["earlier"][0]["source"] == "PLATFORM-A" and trace["lineage"]
+    # a cancellation touching no reported serial opens nothing
+    claimed_january.cancel(batch, "issuer dispute", spans=[(40, 41)])
+    assert claimed_january.log.size() == size + 1

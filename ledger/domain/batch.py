@@ -398,15 +398,21 @@ class Batch(Aggregate):
             return first["ranges"]
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a cancellation needs a reason", code="REASON_REQUIRED")
-        if spans is None:  # the whole batch: never, silently, units a buyer already holds
-            sold = [r for r in self.ranges if r[3] in (ACTIVE, FROZEN) and r[4] > 0]
+        if spans is None:  # the whole batch: never, silently, units a buyer holds or may hold
+            unsold = {state: self.never_sold(state) for state in (ACTIVE, FROZEN)}
+            sold = [
+                [max(r[0], s), min(r[1], e)]
+                for r in self.ranges
+                if r[3] in (ACTIVE, FROZEN)
+                for s, e in _gaps(unsold[r[3]], r[0], r[1])
+            ]
             if sold:
-                where = ", ".join(format_range(self.code, r[0], r[1]) for r in sold)
+                where = ", ".join(format_range(self.code, s, e) for s, e in sold)
                 raise Conflict(
-                    f"{where} of {self.code} were sold; a registry cancels sold units only by naming them"
-                    " (--serials) with its reason",
+                    f"{where} of {self.code} were sold here or reported sold by a platform; a registry"
+                    " cancels sold units only by naming them (--serials) with its reason",
                     code="SOLD_UNITS_NOT_NAMED",
-                    serials=[format_range(self.code, r[0], r[1]) for r in sold],
+                    serials=[format_range(self.code, s, e) for s, e in sold],
                 )
         named = [(0, self.quantity)] if spans is None else check_spans(spans, self.quantity, self.code)
         ranges = [
@@ -458,18 +464,28 @@ class Batch(Aggregate):
         reported = self.reported_sold()
         out = []
         for start, end, _, st, sales in self.ranges:
-            if st != state or sales:
-                continue
-            cursor = start
-            for s, e in reported:
-                if e <= cursor or s >= end:
-                    continue
-                if s > cursor:
-                    out.append([cursor, s])
-                cursor = max(cursor, e)
-            if cursor < end:
-                out.append([cursor, end])
+            if st == state and not sales:
+                out += [[s, e] for s, e in _gaps(reported, start, end)]
         return out
+
+    def reports_touching(self, ranges: list) -> list[dict]:
+        """The sale reports that name any of `ranges`: a cancellation of reported-sold units is a
+        double-counting case (SALE_OF_ENDED_UNITS), as a report of cancelled units is."""
+        touched = []
+        for report in self.sale_reports.values():
+            units = sum(max(0, min(e, e2) - max(s, s2)) for s, e in ranges for s2, e2 in report["spans"])
+            if units:
+                touched.append(
+                    {
+                        "kind": "SALE_OF_ENDED_UNITS",
+                        "source": report["source"],
+                        "reference": report["reference"],
+                        "serials": [format_range(self.code, s2, e2) for s2, e2 in report["spans"]],
+                        "units": units,
+                        "batch_version": report["version"],
+                    }
+                )
+        return touched
 
     def untraded(self) -> list[list[int]]:
         """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
@@ -598,3 +614,17 @@ class Batch(Aggregate):
             else:
                 merged.append(list(r))
         self.ranges = merged
+
+
+def _gaps(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) that the sorted, disjoint `covered` ranges leave out."""
+    out, cursor = [], start
+    for s, e in covered:
+        if e <= cursor or s >= end:
+            continue
+        if s > cursor:
+            out.append((cursor, s))
+        cursor = max(cursor, e)
+    if cursor < end:
+        out.append((cursor, end))
+    return out
