@@ -112,3 +112,27 @@ def test_the_cli_issues_months_in_order_and_refuses_a_sale_before_production(cli
     sale = as_json("transfer", "GEC-202502-SIP-PV-0001-T", "--from", GEN_CLI, "--to", BUYER_CLI, "--quantity", "1",
                    "--on", "2025-02-20", code=2)  # fmt: skip
     assert sale["error"]["code"] == "DATE_BEFORE_PRODUCTION"
+
+
+def test_meter_data_arriving_after_a_later_month_was_issued_is_not_stranded(cli_home) -> None:
+    """Hole 1, the late-data path: February is metered and issued, then January's data arrives.
+    January is still issued, from its own kWh only, and its remainder carries forward."""
+    feb = "2025-02-01T00:00:00+08:00,2025-03-01T00:00:00+08:00"
+    mar = "2025-03-01T00:00:00+08:00,2025-04-01T00:00:00+08:00"
+    run("meter", "import", str(write_csv(cli_home / "feb.csv", f"SIP-PV-0001,{feb},3600,0")))
+    february = as_json("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-02", "--account", GEN_CLI)
+    assert [b["quantity"] for b in february["batches"]] == [3] and february["carry_kwh"]["tradable"] == 600
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", f"SIP-PV-0001,{JAN},2500,0")))
+    january = as_json("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN_CLI)
+    # 2,500 kWh of January: 2 GECs of January; February's 600 kWh never flow back into January
+    assert [(b["serials"], b["quantity"]) for b in january["batches"]] == [("GEC-202501-SIP-PV-0001-T:1-2", 2)]
+    assert january["carry_kwh"]["tradable"] == 500 + 600
+    run("meter", "import", str(write_csv(cli_home / "mar.csv", f"SIP-PV-0001,{mar},3000,0")))
+    march = as_json("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-03", "--account", GEN_CLI)
+    assert [b["quantity"] for b in march["batches"]] == [4] and march["carry_kwh"]["tradable"] == 100  # 3,000 + 1,100
+    check = as_json("claims", "check", "SIP-PV-0001")
+    assert [(m["month"], m["claimed_kwh"], m["free_kwh"]) for m in check["months"]] == [
+        ("2025-01", 2_500, 0),
+        ("2025-02", 3_600, 0),
+        ("2025-03", 3_000, 0),
+    ]  # every metered kWh claimed: 9 GECs issued and 100 kWh carried

@@ -233,7 +233,9 @@ class Device(Aggregate):
     def issue_gec(self, month: str, today: date) -> list[dict]:
         """Work out the GEC batches for a production month (绿证核发): 1 GEC per 1000 kWh, the
         remainder carried to the next month; self-consumed electricity gets non-tradable GECs.
-        Months are issued in order once they have ended, so no metered month is ever stranded."""
+        Months are issued in order once they have ended (EARLIER_MONTH_OPEN), and a month whose
+        meter data arrives after a later month was issued is still issued, so no metered month
+        is ever stranded."""
         parse_month(month)
         if month in self.gec_months:
             raise Conflict(
@@ -241,13 +243,10 @@ class Device(Aggregate):
                 f" {', '.join(self.gec_months[month]) or 'none (all carried over)'}",
                 code="ALREADY_ISSUED",
             )
-        later = [m for m in self.gec_months if m > month]
-        if later:
-            raise Conflict(
-                f"GECs for {self.code} were already issued for a later month ({max(later)});"
-                " months are issued in order",
-                code="MONTH_OUT_OF_ORDER",
-            )
+        # Meter data can arrive late, for a month earlier than one already issued. That month stays
+        # issuable: its GECs are its own kWh only (no carried kWh of later months flows back into an
+        # earlier vintage), and its remainder joins what carries into the next month issued.
+        late = any(m > month for m in self.gec_months)
         check_ended(f"production month {month}", month_start(next_month(month)), today)
         open_months = sorted(m for m in self.months if m < month and m not in self.gec_months and self.issuable(m))
         if open_months:
@@ -269,8 +268,9 @@ class Device(Aggregate):
         pools["tradable" if self.gec_tradable else "non_tradable"] += free
         batches, carry = [], {}
         for kind in ("tradable", "non_tradable"):
-            total = pools[kind] + self.carry_kwh[kind]
-            quantity, carry[kind] = divmod(total, KWH_PER_GEC)
+            quantity, remainder = divmod(pools[kind] + (0 if late else self.carry_kwh[kind]), KWH_PER_GEC)
+            # (after a late month the carry may reach 1,000 kWh or more: a GEC of the next month issued)
+            carry[kind] = remainder + (self.carry_kwh[kind] if late else 0)
             if quantity:
                 code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if kind == 'tradable' else 'N'}"
                 batches.append(
@@ -282,13 +282,14 @@ class Device(Aggregate):
                     }
                 )
         claim = None
+        onward = "the next month issued" if late else next_month(month)
         if free:
             code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if self.gec_tradable else 'N'}"
             issued = any(b["code"] == code for b in batches)
             claim = {
                 "id": f"GEC/{month}",
                 "instrument": "GEC",
-                "batch": code if issued else f"carried into the GECs of {next_month(month)}",
+                "batch": code if issued else f"carried into the GECs of {onward}",
                 "start": begin.isoformat(),
                 "end": finish.isoformat(),
                 "allocations": allocations,
