@@ -45,6 +45,7 @@ CONSUMERS = [
     ("SIP-DC-03", "园区数据中心"),
     ("SIP-AUTO-04", "园区汽车零部件企业"),
 ]
+GREEN_POWER = "GP-2025-SIP-0001"
 TRADER = ("SZ-GREEN-TRADE", "苏州绿证交易服务商")
 
 
@@ -80,7 +81,7 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
     (home.path / "DEMO").touch()  # lets `--reset` know this folder is the demo's own
     ledger = home.ledger()
     signer = home.signer()
-    stats = {"transfers": 0, "retirements": 0, "refused_resales": 0, "gec": 0}
+    stats = {"transfers": 0, "retirements": 0, "refused_resales": 0, "gec": 0, "green_power_mwh": 0}
     anchors = _Anchors(home, ledger, console)
     try:
         console.print(f"[bold]OneClaim demo[/]: {ORIGIN}, {devices} distributed-PV systems, {YEAR}")
@@ -99,7 +100,8 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         console.print(
             f"Issued {stats['gec']:,} GECs over 12 months; {stats['transfers']} transfers to consumers"
             f" and the trader; {stats['retirements']} retirements (核销);"
-            f" {stats['refused_resales']} resales refused (a GEC is sold once)"
+            f" {stats['refused_resales']} resales refused (a GEC is sold once); {stats['green_power_mwh']} MWh of"
+            f" green power settled month by month under {GREEN_POWER}, its GECs moved to the consumer"
         )
         _inclusion(ledger, console)
         _double_sale(ledger, fleet, console)
@@ -108,6 +110,7 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         _case(ledger, fleet, console)
         _offshore_ccer(ledger, console)
         _expiry(ledger, console)
+        _inventory(ledger, fleet, console)
         _show_provenance(ledger, console)
         anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
         ledger.sign_checkpoint(signer, ORIGIN)
@@ -152,7 +155,16 @@ def _register(ledger: Ledger, fleet: list, rng: random.Random, console: Console)
                 f"{YEAR - rng.randrange(1, 6)}-0{rng.randrange(1, 10)}-15",
             )
             bar.advance(task)
-    console.print(f"Registered 9 participants with their accounts and {len(fleet)} PV systems")
+    code, owner, capacity_kw = fleet[0]  # 绿电交易: a consumer buys green power from the first system
+    monthly = {
+        f"{YEAR}-{m:02d}": max(1, capacity_kw * FULL_LOAD_HOURS * MONTHLY_SHARE[m - 1] * 6 // 10 // 1_000_000)
+        for m in range(1, 13)
+    }
+    ledger.sign_contract(GREEN_POWER, code, account_of(owner), account_of(CONSUMERS[1][0]), monthly)
+    console.print(
+        f"Registered 9 participants with their accounts and {len(fleet)} PV systems; {CONSUMERS[1][0]} signed"
+        f" green-power contract {GREEN_POWER} for {sum(monthly.values())} MWh of {code}'s output in {YEAR}"
+    )
 
 
 def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: dict) -> None:
@@ -177,8 +189,8 @@ def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: d
     for code, owner, _kw in fleet:
         for batch in ledger.issue_gec(code, label, account_of(owner)):
             stats["gec"] += batch.quantity
-            if not batch.tradable or rng.random() > 0.35:
-                continue
+            if not batch.tradable or code == fleet[0][0] or rng.random() > 0.35:
+                continue  # the contracted system's GECs go to its consumer by settlement
             buyer = rng.choice(CONSUMERS + [TRADER])[0]
             quantity = max(1, batch.quantity * rng.randrange(50, 101) // 100)
             ledger.transfer(batch.code, account_of(owner), account_of(buyer), quantity=quantity, on=sold_on(month))
@@ -203,6 +215,9 @@ def _month(ledger: Ledger, fleet: list, month: int, rng: random.Random, stats: d
                     on=sold_on(month),
                 )
                 stats["retirements"] += 1
+    contracted = ledger.contract(GREEN_POWER).monthly_mwh[label]  # 月结月清: settled on the 10th of the next month
+    consumption = contracted * 1_000 * rng.randrange(80, 121) // 100
+    stats["green_power_mwh"] += ledger.settle(GREEN_POWER, label, consumption, on=sold_on(month))["settled_mwh"]
 
 
 def _inclusion(ledger: Ledger, console: Console) -> None:
@@ -361,6 +376,35 @@ def _expiry(ledger: Ledger, console: Console) -> None:
     console.print(
         f"expire --as-of {as_of} (the demo's clock set to that day): {units:,} unsold January GECs in"
         f" {len(expired)} batches expired; a second run expired {len(again)}"
+    )
+
+
+def _inventory(ledger: Ledger, fleet: list, console: Console) -> None:
+    """What an operator looks at after a year: `oneclaim KIND list` for every kind, conservation
+    over every batch from `batch list`'s totals, and `device show` for one device."""
+    from oneclaim import inventory
+
+    kinds = ("participant", "account", "device", "contract")
+    counts = {kind: sum(1 for _ in ledger.registered(kind)) for kind in kinds}
+    console.print(
+        "[bold]Inventory[/] (oneclaim participant|account|device|contract list): "
+        + ", ".join(f"{n:,} {kind if n == 1 else inventory.plural(kind)}" for kind, n in counts.items())
+    )
+    rows = [inventory.row("batch", b) for b in ledger.registered("batch")]
+    states = inventory.COLUMNS["batch"][3:]
+    totals = {column: sum(r[column] for r in rows) for column in ("quantity", *states)}
+    if totals["quantity"] != sum(totals[state] for state in states):  # every unit is in exactly one state
+        raise LedgerError(f"conservation does not hold over the batches: {totals}", code="CONSERVATION_BROKEN")
+    console.print(
+        f"oneclaim batch list: {len(rows):,} batches, {totals['quantity']:,} units issued = "
+        + " + ".join(f"{totals[state]:,} {state}" for state in states)
+    )
+    shown = inventory.detail("device", ledger.device(fleet[0][0]))
+    console.print(
+        f"oneclaim device show {shown['code']}: {shown['technology']}, {shown['capacity_kw']} kW, {shown['readings']}"
+        f" readings, {shown['metered_on_grid_kwh']:,} kWh metered on grid, {shown['claimed_kwh']:,} claimed,"
+        f" {shown['carry_kwh']['tradable']} kWh carried to next month",
+        markup=False,
     )
 
 

@@ -142,6 +142,12 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     assert "resales refused (a GEC is sold once)" in out and "UNITS_RETIRED" in out
     assert "a second run expired 0" in out  # expire is idempotent
     assert "Provenance of GEC-" in out and "Retired" in out
+    # the operator's inventory, and conservation over every batch, as `batch list` totals it
+    assert re.search(r"Inventory .*: 9 participants, \d+ accounts, \d+ devices, 1 contract", out)
+    assert re.search(r"[1-9][\d,]* MWh of green power settled month by month", out)
+    issued, states = re.search(r"batches, ([\d,]+) units issued = (.*?) exported", out).groups()
+    per_state = [int(n.replace(",", "")) for n in re.findall(r"[\d,]+", states)]  # active ... exported
+    assert len(per_state) == 6 and int(issued.replace(",", "")) == sum(per_state) > 0
     again = run("demo", "--devices", "12", code=2)
     assert "DEMO_HOME_NOT_EMPTY" in again.stderr
     run("demo", "--devices", "3", "--reset")
