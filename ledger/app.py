@@ -28,6 +28,7 @@ from ledger.domain.device import (
     check_ended,
     check_kwh,
     device_id,
+    gec_batch_code,
     month_of,
     month_start,
     next_month,
@@ -921,7 +922,7 @@ class Ledger(Application[UUID]):
             contract.check_contracted(month)
             green_kwh = self.device(contract.device).green_power_kwh(month)
             settlement, new = contract.settle(month, consumption_kwh, green_kwh, day)
-            batch_code = f"GEC-{month.replace('-', '')}-{contract.device}-T"
+            batch_code = gec_batch_code(month, contract.device, tradable=True)
             request_id = f"settle/{code}/{month}"
             if not new:  # the first result, with the serials it moved
                 moved = self.batch(batch_code).requests[request_id]["ranges"] if settlement["settled_mwh"] else []

@@ -80,6 +80,12 @@ def next_month(month: str) -> str:
     return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
 
 
+def gec_batch_code(month: str, device: str, tradable: bool) -> str:
+    """The code of a device's GEC batch for a production month (docs/registry.md): one per
+    device, month and kind, e.g. GEC-202501-SIP-PV-0001-T (tradable) or -N (non-tradable)."""
+    return f"GEC-{month.replace('-', '')}-{device}-{'T' if tradable else 'N'}"
+
+
 def first_day_after(finish: datetime) -> date:
     """The first business day (China) after production that ends at `finish` (exclusive): the
     earliest day its certificates or credits can be issued, moved or retired."""
@@ -272,7 +278,7 @@ class Device(Aggregate):
             # (after a late month the carry may reach 1,000 kWh or more: a GEC of the next month issued)
             carry[kind] = remainder + (self.carry_kwh[kind] if late else 0)
             if quantity:
-                code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if kind == 'tradable' else 'N'}"
+                code = gec_batch_code(month, self.code, kind == "tradable")
                 batches.append(
                     {
                         "code": code,
@@ -284,7 +290,7 @@ class Device(Aggregate):
         claim = None
         onward = "the next month issued" if late else next_month(month)
         if free:
-            code = f"GEC-{month.replace('-', '')}-{self.code}-{'T' if self.gec_tradable else 'N'}"
+            code = gec_batch_code(month, self.code, self.gec_tradable)
             issued = any(b["code"] == code for b in batches)
             claim = {
                 "id": f"GEC/{month}",
