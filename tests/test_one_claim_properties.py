@@ -10,8 +10,8 @@ After every step:
 - every month's metered kWh is claimed, free or carried, never lost: per month metered = claimed
   + free, and per device the GEC claims plus the kWh cancelled GECs gave back equal the GECs
   issued (1,000 kWh each) plus the remainder carried to the next month;
-- no unit is both cancelled (or otherwise ended) here and reported sold elsewhere without a
-  double-counting case that records it;
+- no unit is both sold, retired or cancelled (or otherwise ended) here and reported sold
+  elsewhere without a double-counting case that records it;
 - conservation per batch: its ranges partition its serials, and its supply adds up to its quantity;
 - every refusal writes nothing.
 
@@ -44,6 +44,8 @@ FACTOR = "SIP-2020-PURCHASED"
 SOLD_ON = date(2025, 5, 10)  # every move is dated after the last production month has ended
 FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 ENDED = ("retired", "cancelled", "expired", "exported")
+RETIREMENT = {"beneficiary": "SIP-FAB-01", "purpose": "green_consumption_claim", "reporting_period": "2025",
+              "location": "江苏省苏州市"}  # fmt: skip
 
 device = st.sampled_from(DEVICES)
 months = st.integers(0, len(MONTHS) - 1)
@@ -65,6 +67,7 @@ steps = st.lists(
             st.just("sale_report"), st.integers(0, 99), st.integers(0, 300), st.integers(1, 40), st.integers(0, 3)
         ),
         st.tuples(st.just("transfer"), st.integers(0, 99), st.integers(1, 30)),
+        st.tuples(st.just("retire"), st.integers(0, 99), st.sampled_from([GEN, CON]), st.integers(1, 30)),
         st.tuples(st.just("settle"), months, st.integers(0, 60_000)),
         st.tuples(st.just("resolve"), st.integers(0, 99), st.sampled_from(["ours_cancelled", "external_withdrawn"])),
         st.tuples(st.just("cancel"), st.integers(0, 99), st.booleans(), st.integers(0, 300), st.integers(1, 40)),
@@ -141,6 +144,11 @@ def run_step(ledger: Ledger, step: tuple, references: count) -> str:
         if not batches:
             return "transfer: no batch"
         ledger.transfer(batches[step[1] % len(batches)], GEN, CON, quantity=step[2], on=SOLD_ON)
+    elif kind == "retire":
+        batches = gec_batches(ledger)
+        if not batches:
+            return "retire: no batch"
+        ledger.retire(batches[step[1] % len(batches)], step[2], quantity=step[3], on=SOLD_ON, **RETIREMENT)
     elif kind == "settle":
         ledger.settle(CONTRACT, MONTHS[step[1]], step[2], on=SOLD_ON)
     elif kind == "resolve":
@@ -217,15 +225,15 @@ def check(ledger: Ledger) -> None:
             for x in (*case.ours, case.theirs)
         }
         for report in batch.sale_reports.values():
-            ended = [
+            taken = [  # sold, retired or otherwise ended here
                 (max(s, r[0]), min(e, r[1]))
                 for s, e in report["spans"]
                 for r in ranges
-                if r[3] in ENDED and max(s, r[0]) < min(e, r[1])
+                if (r[3] in ENDED or r[4] > 0) and max(s, r[0]) < min(e, r[1])
             ]
-            if ended:
+            if taken:
                 assert (report["source"], report["reference"]) in recorded, (
-                    f"{code}: {ended} ended here and reported sold by {report['source']} with no case"
+                    f"{code}: {taken} sold or ended here and reported sold by {report['source']} with no case"
                 )
 
 

@@ -917,3 +917,39 @@ def test_cancelling_units_a_platform_reported_sold_takes_their_names_and_opens_a
     # a cancellation touching no reported serial opens nothing
     claimed_january.cancel(batch, "issuer dispute", spans=[(40, 41)])
     assert claimed_january.log.size() == size + 1
+
+
+def test_units_a_platform_reported_sold_are_not_sold_or_retired_here_too(claimed_january: Ledger) -> None:
+    """Hole 6 before the fact: once a platform reports serials 1-10 sold, selling or retiring them
+    here would be the same GEC sold or claimed twice. Named, they are refused naming the report;
+    by quantity, the lowest serials nobody reported are taken instead."""
+    batch = jan_gec()
+    claimed_january.import_external([sale_row(2, "PLATFORM-A", "A-001", f"{batch}:1-10")])
+    on = date(2025, 2, 20)
+    e = refused(
+        claimed_january, "REPORTED_SOLD_ELSEWHERE", claimed_january.transfer, batch, GEN, CON, spans=[(8, 12)], on=on
+    )
+    assert e.details["reports"] == ["PLATFORM-A A-001"]
+    refused(
+        claimed_january,
+        "REPORTED_SOLD_ELSEWHERE",
+        claimed_january.retire,
+        batch,
+        GEN,
+        spans=[(0, 1)],
+        on=on,
+        **RETIREMENT,
+    )
+    assert claimed_january.transfer(batch, GEN, CON, quantity=5, on=on) == [[10, 15]]
+    claimed_january.retire(batch, GEN, quantity=2, on=on, **RETIREMENT)
+    assert claimed_january.batch(batch).ranges[:4] == [
+        [0, 10, GEN, "active", 0],
+        [10, 15, CON, "active", 1],
+        [15, 17, GEN, "retired", 0],
+        [17, 52, GEN, "active", 0],
+    ]
+    # not enough unreported units: refused with the reason, nothing moved
+    e = refused(
+        claimed_january, "REPORTED_SOLD_ELSEWHERE", claimed_january.transfer, batch, GEN, CON, quantity=40, on=on
+    )
+    assert "PLATFORM-A A-001" in e.message

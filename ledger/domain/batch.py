@@ -202,6 +202,7 @@ class Batch(Aggregate):
         eligible serials the account holds."""
         if (quantity is None) == (spans is None):
             raise InvalidInput("give either a quantity or serial ranges", code="SELECTION_INVALID")
+        reported = self.reported_sold()
         if quantity is not None:
             check_units("quantity", quantity, self.quantity)
             picked, need = [], quantity
@@ -209,15 +210,17 @@ class Batch(Aggregate):
             for r in self.ranges:
                 if r[2] != account:
                     continue
-                refusal = self._refusal(account, r, action)
+                refusal = self._refusal(account, r, action) or self._reported_refusal(r[0], r[1], action, reported)
                 if refusal is not None:
                     first_refusal = first_refusal or refusal
+                if refusal is not None and refusal.code != "REPORTED_SOLD_ELSEWHERE":
                     continue
-                take = min(need, r[1] - r[0])
-                picked.append([r[0], r[0] + take])
-                need -= take
-                if need == 0:
-                    return picked
+                for start, end in _gaps(reported, r[0], r[1]):  # never units another platform sold
+                    take = min(need, end - start)
+                    picked.append([start, start + take])
+                    need -= take
+                    if need == 0:
+                        return picked
             have = quantity - need
             raise Conflict(
                 f"{account} holds {have} unit(s) of {self.code} that it may {action}, not {quantity}"
@@ -233,8 +236,28 @@ class Batch(Aggregate):
                     refusal = self._refusal(account, r, action)
                     if refusal is not None:
                         raise refusal
+            refusal = self._reported_refusal(start, end, action, reported)
+            if refusal is not None:
+                raise refusal
             picked.append([start, end])
         return picked
+
+    def _reported_refusal(self, start: int, end: int, action: str, reported: list) -> Conflict | None:
+        """Units another platform reported sold are not sold or retired here as well: that would be
+        the same GEC sold or claimed twice. The refusal names the reports."""
+        if not any(s < end and start < e for s, e in reported):
+            return None
+        reports = [
+            f"{r['source']} {r['reference']}"
+            for r in self.sale_reports.values()
+            if any(s < end and start < e for s, e in r["spans"])
+        ]
+        return Conflict(
+            f"cannot {action} units of {format_range(self.code, start, end)}: {', '.join(reports)} reported"
+            " them sold on another platform (a double-counting case is the way to settle it)",
+            code="REPORTED_SOLD_ELSEWHERE",
+            reports=reports,
+        )
 
     # ------------------------------------------------------------------ commands
 
