@@ -907,6 +907,13 @@ class Ledger(Application[UUID]):
         generator = self.device(device)
         self._holding_account(generator_account, generator.owner)
         self.owner_of(consumer_account)
+        if not generator.gec_tradable:  # green power moves its tradable GECs to the consumer
+            raise Conflict(
+                f"{device} ({generator.technology}, commissioned {generator.commissioned_on}) earns only"
+                " non-tradable GECs, which cannot move to a green-power buyer",
+                code="NOT_TRADABLE",
+                device=device,
+            )
         contract = GreenPowerContract.sign(code, device, generator_account, consumer_account, monthly_mwh)
         self._create(contract, "contract", code)
         return contract

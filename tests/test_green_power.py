@@ -112,3 +112,11 @@ def test_a_month_without_gecs_cannot_be_settled(contract: Ledger) -> None:
     with pytest.raises(LedgerError) as e:
         contract.settle("GP-2025-019", "2025-04", 80_000, on=settled_on("2025-04"))
     assert e.value.code == "GEC_NOT_ISSUED" and contract.log.size() == size
+
+
+def test_a_device_with_only_non_tradable_gecs_signs_no_green_power_contract(contract: Ledger) -> None:
+    contract.register_device("YN-HYDRO-OLD", "hydro", 50_000, "云南", "昆明", "JS-WIND", "2015-06-01")
+    size = contract.log.size()
+    with pytest.raises(LedgerError) as e:
+        contract.sign_contract("GP-2025-020", "YN-HYDRO-OLD", GEN, BUYER, {"2025-04": 50})
+    assert e.value.code == "NOT_TRADABLE" and "non-tradable" in e.value.message and contract.log.size() == size
