@@ -20,11 +20,10 @@ from pathlib import Path
 
 from ledger.canonical import canonical_event, originator_hex
 from ledger.database import dialect, read_only
-from ledger.merkle import EMPTY_ROOT, CompactRange, fold, perfect_root
+from ledger.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
 from ledger.note import NoteError, Verifier, open_note, parse_checkpoint
 
 BUNDLE_FORMAT = "oneclaim-audit-bundle/1"
-ZERO_CHAIN = bytes(32)
 BATCH = 20_000
 
 
@@ -146,7 +145,6 @@ def check_range(
     bad position is searched for only on a mismatch. `lo` must be a multiple of BLOCK.
     """
     assert lo % BLOCK == 0
-    sha256 = hashlib.sha256
     cuts = sorted(c for c in cuts if c > lo)
     items: list = []
     pending: list[bytes] = []
@@ -172,7 +170,7 @@ def check_range(
             i = datas.index(None)
             found.append((i, Failure("EVENT_MISSING", seqs[i], f"the event logged at seq {seqs[i]} is gone")))
         else:
-            computed = [sha256(b"\x00" + d).digest() for d in datas]
+            computed = [leaf_hash(d) for d in datas]
             if computed != leaves:
                 i = _first_difference(computed, leaves)
                 found.append(
@@ -187,7 +185,7 @@ def check_range(
                     )
                 )
         c = chain
-        recomputed = [(c := sha256(c + leaf).digest()) for leaf in leaves]
+        recomputed = [(c := chain_hash(c, leaf)) for leaf in leaves]
         if recomputed != chains:
             i = _first_difference(recomputed, chains)
             found.append((i, Failure("CHAIN_MISMATCH", seqs[i], f"the chain hash at seq {seqs[i]} does not follow")))

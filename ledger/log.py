@@ -18,7 +18,6 @@ relies on that: the head of the log read inside the insert transaction cannot mo
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from base64 import b64encode
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from ledger.canonical import canonical_event, originator_hex
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.merkle import (
+    ZERO_CHAIN,
     CompactRange,
+    chain_hash,
     consistency_proof,
     frontier_nodes,
     inclusion_proof,
@@ -41,7 +42,6 @@ from ledger.merkle import (
     root,
 )
 
-ZERO_CHAIN = bytes(32)
 SCHEMA_LOCK = 0x0C1A1B  # PostgreSQL advisory lock id for schema creation
 
 _LOG_TABLES = ("log_leaves", "log_nodes", "log_checkpoints")
@@ -186,7 +186,7 @@ class LogStore:
             first = size
             for notification_id, data in items:
                 leaf = leaf_hash(data)
-                chain = hashlib.sha256(chain + leaf).digest()
+                chain = chain_hash(chain, leaf)
                 leaves.append((size, notification_id, leaf, chain))
                 frontier.append(leaf, on_node)
                 size += 1

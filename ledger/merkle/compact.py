@@ -13,7 +13,6 @@ of `size`, largest first. The tree hash is those subtree hashes combined right t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 from ledger.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, node_hash
@@ -131,7 +130,6 @@ class CompactRange:
 def perfect_root(leaves: Sequence[bytes]) -> bytes:
     """MTH of a perfect subtree (len(leaves) a power of two), reduced level by level."""
     level = list(leaves)
-    sha256 = hashlib.sha256
     while len(level) > 1:
-        level = [sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
     return level[0]
