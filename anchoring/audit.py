@@ -25,9 +25,12 @@ def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
     anchors = []
     with open(directory / "events.jsonl", "rb") as f:
         for line in f:
-            if ANCHORED_TOPIC.encode() not in line:
+            if ANCHORED_TOPIC.encode() not in line:  # a cheap filter; the parsed topic decides
                 continue
-            state = json.loads(line)["event"]["state"]
+            event = json.loads(line)["event"]
+            if event["topic"] != ANCHORED_TOPIC:  # e.g. free text that merely contains the topic
+                continue
+            state = event["state"]
             anchors.append({k: state[k] for k in ("tree_size", "root_hash", "tx_hash", "block_number", "contract")})
     roots = {}
     for path in (directory / "checkpoints").glob("*.note"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.report import median
 from bench.workload import ORIGIN
-from ledger import audit
+from ledger import audit, trust
 from ledger.database import EVENTS_TABLE
 from ledger.note import parse_verifier_key
 
@@ -62,7 +62,7 @@ def baseline_bundle(directory: Path) -> tuple[int, float]:
 
 def _verify_db(path: Path, verifier) -> tuple[int, float]:
     started = time.perf_counter()
-    report = audit.verify_database(f"sqlite:///{path}", verifier, events_table=EVENTS_TABLE["sqlite"], origin=ORIGIN)
+    report = audit.verify_database(f"sqlite:///{path}", trust.of(verifier, ORIGIN), events_table=EVENTS_TABLE["sqlite"])
     seconds = time.perf_counter() - started
     if not report.ok:
         raise RuntimeError(f"verify_database failed: {report.failure}")
@@ -71,7 +71,7 @@ def _verify_db(path: Path, verifier) -> tuple[int, float]:
 
 def _verify_bundle(directory: Path, verifier) -> tuple[int, float]:
     started = time.perf_counter()
-    report = audit.verify_bundle(directory, verifier, origin=ORIGIN)
+    report = audit.verify_bundle(directory, trust.of(verifier, ORIGIN))
     seconds = time.perf_counter() - started
     if not report.ok:
         raise RuntimeError(f"verify_bundle failed: {report.failure}")

@@ -15,38 +15,19 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.canonical import canonical_event, originator_hex
+from ledger import reference
+from ledger.canonical import NotCanonical, canonical_event, originator_hex, parse_canonical
 from ledger.database import dialect, read_only
 from ledger.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
 from ledger.note import NoteError, Verifier, open_note, parse_checkpoint
+from ledger.trust import Trust
+from ledger.verdict import Failure, Report, VerificationFailed
 
-BUNDLE_FORMAT = "oneclaim-audit-bundle/1"
+BUNDLE_FORMAT = reference.BUNDLE_FORMAT
 BATCH = 20_000
-
-
-@dataclass
-class Failure:
-    code: str
-    seq: int | None
-    message: str
-
-
-@dataclass
-class Report:
-    ok: bool
-    events: int
-    tree_size_checked: int
-    checkpoints: int
-    root: str
-    seconds: float
-    failure: Failure | None = None
-    key_source: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -54,12 +35,6 @@ class CheckpointRow:
     tree_size: int
     root: bytes  # as stored beside the note (the note itself is what is trusted)
     note: str
-
-
-class VerificationFailed(Exception):
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(f"{failure.code} at seq {failure.seq}: {failure.message}")
-        self.failure = failure
 
 
 # ------------------------------------------------------------------------------- core
@@ -159,7 +134,14 @@ def check_range(
     def stop(failure: Failure) -> RangeResult:
         return RangeResult(expected - lo, items, _subtree_hashes(pending), failure)
 
-    for seqs, datas, leaves, chains in batches:
+    source = iter(batches)
+    while True:
+        try:
+            seqs, datas, leaves, chains = next(source)
+        except StopIteration:
+            break
+        except VerificationFailed as e:  # a line the source could not read: the rows before it stand
+            return stop(e.failure)
         n = len(seqs)
         want = list(range(expected, expected + n))
         found = []
@@ -210,12 +192,10 @@ def check_range(
     return RangeResult(expected - lo, items, _subtree_hashes(pending))
 
 
-def combine(
-    results: Iterable[RangeResult], checkpoints: list[CheckpointRow], verifier: Verifier, origin: str | None
-) -> tuple[int, bytes]:
-    """Join consecutive range results: check every signed checkpoint's root, in seq order, and
-    raise the first failure. Returns (events, root of the whole log)."""
-    signed = {cp.tree_size: _check_checkpoint(cp, verifier, origin) for cp in checkpoints}
+def combine(results: Iterable[RangeResult], signed: dict[int, bytes]) -> tuple[int, bytes]:
+    """Join consecutive range results: compare the root at every checkpoint size with the signed
+    root (already checked against the trusted key), in seq order, and raise the first failure.
+    Returns (events, root of the whole log)."""
     blocks = CompactRange()  # over block roots: the RFC tree over whole blocks of leaves
     events, good = 0, 0
 
@@ -318,6 +298,15 @@ class _Database:
                     None if o is None else canonical_event(o, v, t, st)
                     for o, v, t, st in zip(oids, versions, topics, states, strict=True)
                 ]
+                for i, data in enumerate(datas):  # the stored bytes must be canonical I-JSON too
+                    if data is None:
+                        continue
+                    try:
+                        parse_canonical(data)
+                    except NotCanonical as e:
+                        if i:
+                            yield seqs[:i], datas[:i], leaves[:i], chains[:i]
+                        raise reference.fail("NOT_CANONICAL", seqs[i], f"event {seqs[i]}: {e}") from None
                 yield seqs, datas, leaves, chains
         finally:
             cur.close()
@@ -395,15 +384,16 @@ def _check_db_range(db_url: str, events_table: str, lo: int, hi: int | None, cut
 
 def verify_database(
     db_url: str,
-    verifier: Verifier,
+    trust: Trust,
     *,
     events_table: str,
-    origin: str | None = None,
-    key_source: str = "",
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
     workers: int | None = None,
 ) -> Report:
-    """Verify a live OneClaim database, opened read-only and read directly.
+    """Verify a live OneClaim database, opened read-only and read directly, by the rules of the
+    reference verifier: checkpoints signed by the trusted key for the trusted origin, at least one
+    non-empty, canonical event bytes, leaves, chain and roots, and coverage (the last checkpoint's
+    size is the number of events); then no event stored outside the log.
 
     Large logs are split into seq ranges checked by parallel worker processes (leaf and chain
     checks need only each row and the stored chain before it); the ranges' block roots are then
@@ -426,31 +416,34 @@ def verify_database(
 
         def run() -> tuple[int, bytes]:
             global _progress_counter
+            signed = {cp.tree_size: _check_checkpoint(cp, trust.verifier, trust.origin) for cp in checkpoints}
+            if not any(signed):
+                raise reference.fail("NO_SIGNED_CHECKPOINT", None, "no checkpoint of a non-empty tree is signed")
             if len(bounds) == 1:
-                return combine(
-                    [check_range(db.batches(), 0, None, ZERO_CHAIN, cuts, update)],
-                    checkpoints,
-                    verifier,
-                    origin,
-                )
-            context = multiprocessing.get_context("fork")
-            _progress_counter = context.Value("q", 0)
-            with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
-                futures = [pool.submit(_check_db_range, db_url, events_table, lo, hi, cuts) for lo, hi in bounds]
-                while update is not None and not all(f.done() for f in futures):
-                    wait(futures, timeout=0.2)
-                    update(_progress_counter.value)
-                results = [f.result() for f in futures]
-            return combine(results, checkpoints, verifier, origin)
+                events, root = combine([check_range(db.batches(), 0, None, ZERO_CHAIN, cuts, update)], signed)
+            else:
+                context = multiprocessing.get_context("fork")
+                _progress_counter = context.Value("q", 0)
+                with ProcessPoolExecutor(len(bounds), mp_context=context) as pool:
+                    futures = [pool.submit(_check_db_range, db_url, events_table, lo, hi, cuts) for lo, hi in bounds]
+                    while update is not None and not all(f.done() for f in futures):
+                        wait(futures, timeout=0.2)
+                        update(_progress_counter.value)
+                    results = [f.result() for f in futures]
+                events, root = combine(results, signed)
+            if max(signed) < events:
+                raise reference.fail(
+                    "EVENTS_NOT_COVERED", max(signed), f"events {max(signed)}..{events - 1} are covered by no"
+                    " signed checkpoint (sign the head: oneclaim log sign)"
+                )  # fmt: skip
+            db.check_no_unlogged_events(events)
+            return events, root
 
         events, root, failure = _outcome(run)
         _progress_counter = None
-        if failure is None:
-            try:
-                db.check_no_unlogged_events(events)
-            except VerificationFailed as e:
-                failure = e.failure
-        return _report(started, checkpoints, key_source, (events, root, failure))
+        report = _report(started, checkpoints, trust.source, (events, root, failure))
+        report.verifier = "fast"
+        return report
     finally:
         db.close()
 
@@ -465,16 +458,21 @@ def export_bundle(
     readme: str,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write a self-contained audit bundle (format in docs/audit-bundle.md)."""
+    """Write a self-contained audit bundle (format in docs/audit-bundle.md) of the log up to its
+    latest signed checkpoint, so that every event in it is covered by a signature (events
+    appended after that checkpoint are left for the next bundle)."""
     directory = Path(directory)
-    (directory / "checkpoints").mkdir(parents=True, exist_ok=True)
     db = _Database(db_url, events_table)
     digest = hashlib.sha256()
     count = 0
     try:
         checkpoints = db.checkpoints()
+        if not checkpoints or checkpoints[-1].tree_size == 0:
+            raise ValueError("no checkpoint of a non-empty tree is signed yet: run `oneclaim log sign` first")
+        size = checkpoints[-1].tree_size
+        (directory / "checkpoints").mkdir(parents=True, exist_ok=True)
         with open(directory / "events.jsonl", "wb") as out:
-            for seqs, datas, leaves, chains in db.batches():
+            for seqs, datas, leaves, chains in db.batches(0, size):
                 if None in datas:
                     raise ValueError("the database is missing events: run `oneclaim audit verify`")
                 chunk = b"".join(map(bundle_line, seqs, datas, leaves, chains))
@@ -535,40 +533,49 @@ def _parse_bundle_line(line: bytes, lineno: int) -> tuple[int, bytes, bytes, byt
 
 def verify_bundle(
     directory: Path,
-    verifier: Verifier,
+    trust: Trust,
     *,
-    origin: str | None = None,
-    key_source: str = "",
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
 ) -> Report:
+    """The fast verifier of a bundle: the reference verifier's rules (ledger.reference: the same
+    preamble, line parser and coverage rule), with leaves, chain and roots checked in batches."""
     started = time.perf_counter()
     directory = Path(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"{directory} is not a {BUNDLE_FORMAT} bundle")
-    checkpoints = []
-    for path in sorted((directory / "checkpoints").glob("*.note")):
-        note = path.read_text()
-        try:
-            parsed = parse_checkpoint(note.split("\n\n", 1)[0] + "\n")
-        except NoteError as e:
-            raise ValueError(f"{path.name} is not a checkpoint: {e}") from e
-        checkpoints.append(CheckpointRow(parsed.size, parsed.root, note))
-    update = progress_factory(int(manifest["tree_size"])) if progress_factory else None
-
-    def batches() -> Iterator[Columns]:
-        with open(directory / "events.jsonl", "rb") as f:
-            batch = []
-            for lineno, line in enumerate(f):
-                batch.append(_parse_bundle_line(line, lineno))
-                if len(batch) == BATCH:
-                    yield tuple(map(list, zip(*batch, strict=True)))
-                    batch = []
-            if batch:
-                yield tuple(map(list, zip(*batch, strict=True)))
 
     def run() -> tuple[int, bytes]:
-        cuts = [cp.tree_size for cp in checkpoints]
-        return combine([check_range(batches(), 0, None, ZERO_CHAIN, cuts, update)], checkpoints, verifier, origin)
+        signed = reference.check_preamble(directory, trust)
+        manifest = reference.read_manifest(directory)
+        update = progress_factory(manifest["tree_size"]) if progress_factory else None
+        digest = hashlib.sha256()
 
-    return _report(started, checkpoints, key_source, _outcome(run))
+        def batches() -> Iterator[Columns]:
+            try:
+                f = open(directory / "events.jsonl", "rb")  # noqa: SIM115
+            except OSError as e:
+                raise reference.fail("BUNDLE_MALFORMED", None, f"cannot read events.jsonl: {e.strerror}") from None
+            with f:
+                batch: list = []
+                for n, line in enumerate(f):
+                    digest.update(line)
+                    try:
+                        batch.append(reference.parse_line(line, n))
+                    except VerificationFailed:
+                        if batch:
+                            yield tuple(map(list, zip(*batch, strict=True)))
+                        raise
+                    if len(batch) == BATCH:
+                        yield tuple(map(list, zip(*batch, strict=True)))
+                        batch = []
+                if batch:
+                    yield tuple(map(list, zip(*batch, strict=True)))
+
+        cuts = sorted(signed)
+        events, root = combine([check_range(batches(), 0, None, ZERO_CHAIN, cuts, update)], signed)
+        reference.check_coverage(directory, events, signed, digest.hexdigest())
+        return events, root
+
+    outcome = _outcome(run)
+    report = _report(started, [], trust.source, outcome)
+    report.checkpoints = len(list((directory / "checkpoints").glob("*.note"))) if report.ok else 0
+    report.verifier = "fast"
+    return report

@@ -15,6 +15,8 @@ canonical JSON stays canonical. `tests/test_canonical.py` checks this against `r
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -67,3 +69,64 @@ def canonical_event(originator_id_hex: str, originator_version: int, topic: str,
         state,
         _json_string(topic),
     )
+
+
+# ------------------------------------------------------------------ checking bytes someone else wrote
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""I-JSON (RFC 7493 §2.2): integers beyond ±(2^53 − 1) are not interoperable."""
+
+
+class NotCanonical(ValueError):
+    """Bytes that are not I-JSON, or not in their RFC 8785 form."""
+
+
+def _no_float(text: str) -> float:
+    raise NotCanonical(f"the number {text} is not an integer (OneClaim events hold no floats)")
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise NotCanonical(f"the integer {text} is beyond ±(2^53 − 1), not I-JSON")
+    return value
+
+
+def _no_constant(text: str) -> None:
+    raise NotCanonical(f"{text} is not JSON")
+
+
+def parse_canonical(raw: bytes) -> Any:
+    """Parse bytes that must be canonical: UTF-8 I-JSON (RFC 7493) in the OneClaim profile (no
+    floats, integers within ±(2^53 − 1)), byte-equal to its RFC 8785 serialisation. Returns the
+    value; raises NotCanonical saying what is wrong.
+
+    Duplicate member names need no hook: a parse keeps one of them, so the re-serialisation is
+    shorter than `raw`. Lone surrogates fail when the serialisation is encoded as UTF-8.
+    """
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_constant)
+    except UnicodeDecodeError as e:
+        raise NotCanonical(f"not UTF-8: {e.reason} at byte {e.start}") from None
+    except json.JSONDecodeError as e:
+        raise NotCanonical(f"not JSON: {e.msg} at character {e.pos}") from None
+    try:
+        again = canonical_json(value)
+    except UnicodeEncodeError:
+        raise NotCanonical("a string holds a lone surrogate, not I-JSON") from None
+    if again != raw:
+        raise NotCanonical(f"not in RFC 8785 form (canonical: {again[:80]!r}…)")
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value with no floats. Python's sorted, compact, non-ASCII-escaping
+    encoder is RFC 8785 for such values, except that RFC 8785 orders member names by UTF-16 code
+    units: the two orders differ only for names with characters beyond U+FFFF, so values whose
+    bytes hold any are given to the `rfc8785` library (tests/test_canonical.py compares both)."""
+    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return rfc8785.dumps(value) if _BEYOND_BMP.search(out) else out
+
+
+_BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")  # the lead byte of every 4-byte UTF-8 sequence

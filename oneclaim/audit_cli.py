@@ -34,12 +34,15 @@ def audit_export(
             raise LedgerError(f"{directory} is not empty", code="EXPORT_DIR_NOT_EMPTY")
         factory = progress_bar("exporting")
         progress = None
-        if factory is not None:
-            ledger = h.ledger()
-            try:
+        ledger = h.ledger()
+        try:  # sign the head first, so that the bundle ends with a signed checkpoint
+            latest = ledger.log.latest_checkpoint()
+            if latest is None or latest.tree_size != ledger.log.size():
+                ledger.sign_checkpoint(h.signer(), h.origin)
+            if factory is not None:
                 progress = factory(ledger.log.size())
-            finally:
-                ledger.close()
+        finally:
+            ledger.close()
         url = h.db_url
         manifest = audit.export_bundle(
             url,
@@ -60,68 +63,79 @@ def audit_export(
 
 @audit_app.command("verify")
 def audit_verify(
-    directory: Annotated[Path | None, typer.Argument(help="An audit bundle folder.")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="An audit bundle folder (default: the home's database).")
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option("--db", help="Verify a live database instead: sqlite:///PATH or postgresql://..."),
     ] = None,
-    key: Annotated[
-        str | None,
-        typer.Option("--key", help="The verifier key to trust (default: the bundle's or the home's)."),
+    key: Annotated[str | None, typer.Option("--key", help="The verifier key you trust (name+hash+base64).")] = None,
+    trust_file: Annotated[
+        Path | None, typer.Option("--trust", help="A trust file you keep: `vkey KEY` and `origin ORIGIN|none`.")
     ] = None,
-    origin: Annotated[str | None, typer.Option("--origin", help="Require checkpoints for this origin.")] = None,
-    rpc: Annotated[str | None, typer.Option("--rpc", help="Also check the bundle's anchors on this chain.")] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="The origin to require (default: the trusted key's name).")
+    ] = None,
+    unauthenticated: Annotated[
+        bool,
+        typer.Option("--unauthenticated", help="Use the bundle's own key: checks consistency only; exits 1."),
+    ] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Bundles: the batched verifier instead of the reference.")
+    ] = False,
+    rpc: Annotated[str | None, typer.Option("--rpc", help="Also check the anchors on this chain.")] = None,
     contract: Annotated[str | None, typer.Option("--contract", help="The anchor contract (with --rpc).")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute every leaf, the chain and the roots; check every checkpoint signature.
+    """Verify a bundle (the reference verifier, or --fast) or a database, trusting only the key you
+    give (--key or --trust). Every event must be covered by a checkpoint that key signed, in
+    canonical bytes, with leaves, chain and roots recomputed. With no bundle and no --db, the
+    home's own database against the home's key.
 
     With --rpc and --contract, also check that every anchor of the log on chain, up to the
     audited size, is one of the audited log's signed checkpoints. Exits 0 only when everything
     holds; otherwise names the first bad sequence number or anchor.
     """
-    from ledger import audit
-    from ledger.note import NoteError, parse_verifier_key
+    from ledger import audit, reference
+    from ledger import trust as trusting
 
     if (rpc is None) != (contract is None):
         raise usage_error("--rpc and --contract go together")
-    if (directory is None) == (db is None):
-        raise usage_error("give either a bundle DIR or --db URL")
+    if directory is not None and db is not None:
+        raise usage_error("give a bundle DIR or --db URL, not both")
+    if key is not None and trust_file is not None:
+        raise usage_error("give --key or --trust, not both")
     with failures(as_json):
-        if key is not None:
-            key_source = "--key"
-        elif directory is not None:
-            key = json.loads((directory / "manifest.json").read_text())["verifier_key"]
-            key_source = "the bundle's manifest (pass --key to trust a key you obtained yourself)"
+        authenticated = not unauthenticated
+        if trust_file is not None:
+            trust = trusting.from_file(trust_file)
+            if origin is not None:
+                trust = trusting.from_key(trust.vkey, origin, trust.source)
+        elif key is not None:
+            trust = trusting.from_key(key, origin)
+        elif directory is None and db is None:
+            h = Home.at(home)
+            db = h.db_url
+            trust = trusting.from_key(h.verifier_key(), origin, "the home's log.vkey (your own registry's key)")
+        elif unauthenticated and directory is not None:
+            bundle_key = reference.read_text(directory / "verifier.key")
+            trust = trusting.from_key(bundle_key, origin, "UNAUTHENTICATED: the bundle's own verifier.key")
         else:
-            key = Home.at(home).verifier_key()
-            key_source = "the home's log.vkey"
-        try:
-            verifier = parse_verifier_key(key)
-        except NoteError as e:
-            raise LedgerError(f"bad verifier key: {e}", code="KEY_MALFORMED") from e
+            raise LedgerError(
+                "no trusted key: give --key KEY or --trust FILE with the key you obtained from the registry"
+                " yourself (the bundle's own copy proves nothing; --unauthenticated checks consistency only)",
+                code="KEY_REQUIRED",
+            )
         factory = progress_bar("verifying")
-        try:
-            if directory is not None:
-                report = audit.verify_bundle(
-                    directory,
-                    verifier,
-                    origin=origin,
-                    key_source=key_source,
-                    progress_factory=factory,
-                )
-            else:
-                report = audit.verify_database(
-                    db,
-                    verifier,
-                    events_table=EVENTS_TABLE[dialect(db)],
-                    origin=origin,
-                    key_source=key_source,
-                    progress_factory=factory,
-                )
-        except (FileNotFoundError, ValueError) as e:
-            raise LedgerError(str(e), code="AUDIT_INPUT") from e
+        if directory is not None and not fast:
+            report = reference.verify_bundle(directory, trust)
+        elif directory is not None:
+            report = audit.verify_bundle(directory, trust, progress_factory=factory)
+        else:
+            report = audit.verify_database(db, trust, events_table=EVENTS_TABLE[dialect(db)], progress_factory=factory)
+        report.authenticated = authenticated
     anchors = None
     if rpc is not None and report.ok:
         with failures(as_json):
@@ -134,16 +148,21 @@ def audit_verify(
             )
         if anchors["failures"]:
             report = replace(report, ok=False)
+    ok = report.ok and authenticated
     if as_json:
         print(json.dumps({**report.to_dict(), "anchors": anchors}, indent=2))
     elif anchors and anchors["failures"]:
         for f in anchors["failures"]:
             err.print(f"[bold red]FAILED[/] {f['code']}: {f['message']}")
     elif report.ok:
+        label = "[green]OK[/]" if authenticated else "[yellow]UNAUTHENTICATED[/] consistent, but"
         out.print(
-            f"[green]OK[/] {report.events} events, {report.checkpoints} checkpoints verified in"
-            f" {report.seconds:.2f}s; root {report.root}\nkey from {report.key_source}"
+            f"{label} {report.events} events, all covered by {report.checkpoints} signed checkpoints, verified"
+            f" by the {report.verifier} verifier in {report.seconds:.2f}s; signed root {report.root}\n"
+            f"key from {report.key_source}"
         )
+        if not authenticated:
+            err.print("the key came from the bundle itself: anyone can make a bundle that passes this check")
         if anchors is not None:
             out.print(
                 f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log"
@@ -151,5 +170,6 @@ def audit_verify(
             )
     else:
         f = report.failure
-        err.print(f"[bold red]FAILED[/] {f.code} at seq {f.seq}: {f.message}")
-    raise typer.Exit(0 if report.ok else 1)
+        where = "" if f.seq is None else f" at seq {f.seq}"
+        err.print(f"[bold red]FAILED[/] {f.code}{where}: {f.message}")
+    raise typer.Exit(0 if ok else 1)

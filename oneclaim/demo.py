@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from ledger import audit
+from ledger import audit, reference, trust
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE, dialect
 from ledger.errors import LedgerError
@@ -432,7 +432,7 @@ def _show_provenance(ledger: Ledger, console: Console) -> None:
 def _verify(home: Home, console: Console) -> bool:
     verifier = parse_verifier_key(home.verifier_key())
     url = home.db_url
-    report = audit.verify_database(url, verifier, events_table=EVENTS_TABLE[dialect(url)], origin=ORIGIN)
+    report = audit.verify_database(url, trust.of(verifier, ORIGIN), events_table=EVENTS_TABLE[dialect(url)])
     _show(console, "audit verify (database)", report)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"
@@ -444,7 +444,7 @@ def _verify(home: Home, console: Console) -> bool:
             verifier_key=home.verifier_key(),
             readme=(Path(__file__).parent / "bundle_readme.md").read_text(),
         )
-        bundle_report = audit.verify_bundle(bundle, verifier, origin=ORIGIN)
+        bundle_report = reference.verify_bundle(bundle, trust.of(verifier, ORIGIN))
         _show(console, "audit verify (exported bundle)", bundle_report)
     return report.ok and bundle_report.ok
 

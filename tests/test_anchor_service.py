@@ -312,11 +312,24 @@ def test_anchor_status_reports_where_and_what(home: Path) -> None:
     assert "OK 1 anchors" in oneclaim(home, "anchor", "verify").stdout
     bundle = home.parent / "bundle"
     oneclaim(home, "audit", "export", str(bundle))
-    checked = oneclaim(home, "audit", "verify", str(bundle), "--rpc", after["rpc_url"], "--contract", after["contract"])
+    vkey = (home / "log.vkey").read_text().strip()  # the auditor's trusted key, from outside the bundle
+    checked = oneclaim(
+        home, "audit", "verify", str(bundle), "--key", vkey, "--rpc", after["rpc_url"], "--contract", after["contract"]
+    )
     assert "1 on-chain anchors are checkpoints of this log" in checked.stdout
     db_url = json.loads((home / "config.json").read_text())["db_url"]
     checked_db = oneclaim(
-        home, "audit", "verify", "--db", db_url, "--rpc", after["rpc_url"], "--contract", after["contract"]
+        home,
+        "audit",
+        "verify",
+        "--db",
+        db_url,
+        "--key",
+        vkey,
+        "--rpc",
+        after["rpc_url"],
+        "--contract",
+        after["contract"],
     )
     assert "1 on-chain anchors are checkpoints" in checked_db.stdout
     bundle_check = oneclaim(
@@ -328,7 +341,7 @@ def test_anchor_status_reports_where_and_what(home: Path) -> None:
     text = note.read_text().split("\n")
     text[2] = Web3.to_hex(b"\x00" * 32)  # not even base64: a tampered checkpoint
     note.write_text("\n".join(text))
-    assert oneclaim(home, "audit", "verify", str(bundle), check=False).returncode != 0
+    assert oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, check=False).returncode == 1
     assert connect(after["rpc_url"]).eth.chain_id == 31337
 
 

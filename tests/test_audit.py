@@ -68,7 +68,7 @@ def test_ranges_joined_give_the_one_pass_roots(n: int, ranges: int, batch: int, 
                 [c.tree_size for c in checkpoints],
             )
         )
-    events, root = audit.combine(results, checkpoints, SIGNER.verifier(), "oneclaim.test/audit")
+    events, root = audit.combine(results, {c.tree_size: c.root for c in checkpoints})
     tree = CompactRange()
     for leaf in leaves:
         tree.append(leaf)
@@ -84,5 +84,5 @@ def test_a_bad_leaf_in_the_second_range_is_named_after_the_first_range_passes() 
     second = audit.check_range(batches(2048, n, 300, datas, leaves, chains), 2048, n, chains[2047], [500, n])
     assert first.failure is None
     with pytest.raises(audit.VerificationFailed) as e:
-        audit.combine([first, second], checkpoints, SIGNER.verifier(), None)
+        audit.combine([first, second], {c.tree_size: c.root for c in checkpoints})
     assert e.value.failure.code == "LEAF_MISMATCH" and e.value.failure.seq == 2500

@@ -12,7 +12,7 @@ from eventsourcing.persistence import DatetimeAsISO, UUIDAsHex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import CanonicalJSONTranscoder, canonical_event
+from ledger.canonical import CanonicalJSONTranscoder, NotCanonical, canonical_event, canonical_json, parse_canonical
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
@@ -57,3 +57,41 @@ def test_floats_and_unregistered_types_are_refused() -> None:
         transcoder().encode({"kwh": 1.5})
     with pytest.raises(TypeError, match="no transcoding registered"):
         transcoder().encode({"x": object()})
+
+
+# Any JSON value OneClaim events may hold: no floats, integers within I-JSON's range, any text
+# (characters beyond U+FFFF and in U+E000..U+FFFF included, where UTF-16 and code-point orders differ).
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(VALUES)
+def test_the_fast_canonical_encoder_is_rfc8785(value) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+    assert parse_canonical(rfc8785.dumps(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"a":1,"a":2}', "RFC 8785"),  # a duplicate member name
+        (b'{"b":1,"a":2}', "RFC 8785"),  # members out of order
+        (b'{"a": 1}', "RFC 8785"),  # whitespace
+        (b'{"a":"\\u00e9"}', "RFC 8785"),  # an escape RFC 8785 does not use
+        (b'{"a":1.5}', "not an integer"),
+        (b'{"a":1e3}', "not an integer"),
+        (b'{"a":9007199254740992}', "2^53"),
+        (b'{"a":"\\ud800"}', "lone surrogate"),
+        (b'{"a":NaN}', "not JSON"),
+        (b'\xc3\x28', "not UTF-8"),
+        (b'{"a":1', "not JSON"),
+    ],
+)
+def test_bytes_that_are_not_canonical_i_json_are_named(raw: bytes, why: str) -> None:
+    with pytest.raises(NotCanonical) as e:
+        parse_canonical(raw)
+    assert why in str(e.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit
+from ledger import audit, trust
 from ledger.app import Ledger
 from tests.support import month
 
@@ -52,6 +52,6 @@ def test_two_processes_racing_for_the_same_kwh_exactly_one_wins(db_url: str, sig
         device = ledger.device("RACE-PV")
         assert sum(device.claimed.values()) == 40_000 * m  # each month claimed once, in full
     ledger.sign_checkpoint(signer, "oneclaim.test/log")
-    report = audit.verify_database(db_url, signer.verifier(), events_table=ledger.events_table)
+    report = audit.verify_database(db_url, trust.of(signer.verifier()), events_table=ledger.events_table)
     ledger.close()
     assert report.ok, report.failure

@@ -122,7 +122,30 @@ def test_verify_refuses_checkpoints_under_a_key_the_auditor_did_not_give(home: H
     other = generate_signer(ORIGIN).verifier_key()
     result = run("audit", "verify", "--db", home.db_url, "--key", other, "--json", code=1)
     assert json.loads(result.stdout)["failure"]["code"] == "CHECKPOINT_SIGNATURE"
-    assert json.loads(run("audit", "verify", "--db", home.db_url, "--json").stdout)["ok"]
+    # no key given: a failure, never a fallback to a key found beside the data
+    refused = json.loads(run("audit", "verify", "--db", home.db_url, "--json", code=2).stdout)
+    assert refused["error"]["code"] == "KEY_REQUIRED"
+    # with no argument at all: the home's own database against the home's own key; an event
+    # appended since the last checkpoint is covered by none until the head is signed
+    run(
+        "participant",
+        "add",
+        "SIP-NEW",
+        "--name",
+        "新参与者",
+        "--role",
+        "consumer",
+        "--province",
+        "江苏",
+        "--city",
+        "苏州",
+    )
+    tail = json.loads(run("audit", "verify", "--json", code=1).stdout)
+    assert tail["failure"]["code"] == "EVENTS_NOT_COVERED" and "oneclaim log sign" in tail["failure"]["message"]
+    run("log", "sign")
+    own = json.loads(run("audit", "verify", "--json").stdout)
+    assert own["ok"] and "home's log.vkey" in own["key_source"]
+    assert json.loads(run("audit", "verify", "--db", home.db_url, "--key", home.verifier_key(), "--json").stdout)["ok"]
 
 
 def test_commands_on_an_uninitialised_home_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit
+from ledger import audit, trust
 from ledger.app import Ledger
 from ledger.domain.device import Device
 from ledger.errors import Conflict, InvalidInput
@@ -145,7 +145,7 @@ def test_a_refused_save_leaves_no_trace_and_the_log_continues(ledger: Ledger, si
     ledger.record_reading("SIP-PV-0000", *month(2025, 2), 5_000)
     assert ledger.log.size() == size + 1
     ledger.sign_checkpoint(signer, ORIGIN)
-    report = audit.verify_database(ledger.db_url, signer.verifier(), events_table=ledger.events_table)
+    report = audit.verify_database(ledger.db_url, trust.of(signer.verifier()), events_table=ledger.events_table)
     assert report.ok, report.failure
 
 
@@ -158,7 +158,7 @@ def test_two_writers_on_one_database_share_one_chain(db_url: str, signer) -> Non
             (a if i % 2 else b).register_device(f"D-{i}", "utility_pv", 5_000, "安徽", "滁州", OWNER, "2024-06-01")
             (b if i % 3 else a).record_reading(f"D-{i}", *month(2025, 1), 400_000)
         a.sign_checkpoint(signer, ORIGIN)
-        report = audit.verify_database(db_url, signer.verifier(), events_table=a.events_table)
+        report = audit.verify_database(db_url, trust.of(signer.verifier()), events_table=a.events_table)
         assert report.ok, report.failure
         assert report.events == 13
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit
+from ledger import audit, trust
 from ledger.app import Ledger
 from tests.conftest import ORIGIN
 from tests.registry_support import CONSUMER, GEN, market, one_gec_batch
@@ -83,7 +83,7 @@ def test_only_one_of_four_concurrent_transfers_of_the_same_gecs_succeeds(db_url:
             assert ledger.log.size() == size + 1  # one Transferred event, nothing from the losers
 
         ledger.sign_checkpoint(signer, ORIGIN)
-        report = audit.verify_database(db_url, signer.verifier(), events_table=ledger.events_table)
+        report = audit.verify_database(db_url, trust.of(signer.verifier()), events_table=ledger.events_table)
         assert report.ok, report.failure
         assert (report.events, report.checkpoints) == (ledger.log.size(), 1)
     finally:

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from ledger import audit
+from ledger import audit, trust
 from ledger.app import Ledger
 from ledger.database import dialect
 from tests.conftest import ORIGIN
@@ -38,7 +38,7 @@ def sealed(ledger: Ledger, signer):
 
 
 def verify(ledger: Ledger, signer) -> audit.Report:
-    return audit.verify_database(ledger.db_url, signer.verifier(), events_table=ledger.events_table, origin=ORIGIN)
+    return audit.verify_database(ledger.db_url, trust.of(signer.verifier(), ORIGIN), events_table=ledger.events_table)
 
 
 def key_column(ledger: Ledger) -> str:
