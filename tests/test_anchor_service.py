@@ -395,3 +395,22 @@ def test_a_second_history_signed_later_does_not_match_the_anchors(home: Path, tm
     assert f"ANCHOR_MISMATCH: the chain anchors root {anchored['root_hash']} at tree size 3" in " ".join(
         own.stderr.split()
     )
+
+
+def test_free_text_that_looks_like_an_event_topic_does_not_break_the_anchor_audit(home: Path) -> None:
+    """Finding 8: topics are parsed, never matched as substrings of lines."""
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    topic = "ledger.domain.anchor:AnchorHistory.Anchored"
+    service.ledger.add_participant("SIP-TOPIC", topic, "consumer", "江苏", topic)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    status = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    bundle = home.parent / "bundle"
+    oneclaim(home, "audit", "export", str(bundle))
+    vkey = (home / "log.vkey").read_text().strip()
+    rpc, contract = status["rpc_url"], status["contract"]
+    checked = oneclaim(home, "anchor", "verify", "--bundle", str(bundle), "--rpc", rpc, "--contract", contract)
+    assert "OK 1 anchors" in checked.stdout
+    audited = oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, "--rpc", rpc, "--contract", contract)
+    assert "1 on-chain anchors are checkpoints of this log" in audited.stdout

@@ -94,6 +94,26 @@ def test_bad_proof_requests_get_a_stable_code(home: Home) -> None:
     assert json.loads(result.stdout)["error"]["code"] == "TREE_SIZE_OUT_OF_RANGE"
 
 
+def test_export_of_a_live_ledger_signs_its_head_so_every_event_is_covered(home: Home, tmp_path: Path) -> None:
+    run(
+        "participant",
+        "add",
+        "SIP-NEW",
+        "--name",
+        "新参与者",
+        "--role",
+        "consumer",
+        "--province",
+        "江苏",
+        "--city",
+        "苏州",
+    )
+    manifest = json.loads(run("audit", "export", str(tmp_path / "bundle"), "--json").stdout)
+    assert manifest["tree_size"] == 33 and manifest["checkpoints"][-1] == 33  # the new event, signed
+    vkey = run("log", "verifier-key").stdout.strip()
+    assert json.loads(run("audit", "verify", str(tmp_path / "bundle"), "--key", vkey, "--json").stdout)["ok"]
+
+
 def test_an_exported_bundle_verifies_and_a_flipped_byte_is_named(home: Home, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     manifest = json.loads(run("audit", "export", str(bundle), "--json").stdout)
