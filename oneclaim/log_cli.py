@@ -72,3 +72,58 @@ def log_prove_consistency(
     """Print an RFC 9162 consistency proof between two tree sizes as JSON."""
     with opened(home, True) as ledger:
         print(json.dumps(ledger.log.consistency_proof(old_size, new_size).to_json(), indent=2))
+
+
+@log_app.command("compare")
+def log_compare(
+    checkpoint: Annotated[str, typer.Argument(help="A signed checkpoint note someone else was shown (a file).")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gossip: is a checkpoint someone else was shown consistent with this log? It must be signed
+    by this log's key. If its root is this log's root at its size, prints the RFC 9162
+    consistency proof from it to our head; if not, prints both signed checkpoints, a proof of a
+    split view (SPLIT_VIEW, exit 1). A checkpoint beyond our head means our log is behind what
+    was shown (CHECKPOINT_AHEAD, exit 1)."""
+    from pathlib import Path
+
+    from ledger.note import NoteError, open_note, parse_checkpoint, parse_verifier_key
+
+    h = Home.at(home)
+    with opened(home, as_json) as ledger:
+        try:
+            note = Path(checkpoint).read_text(encoding="utf-8")
+        except OSError as e:
+            raise LedgerError(f"cannot read {checkpoint}: {e.strerror}", code="FILE_UNREADABLE") from None
+        try:
+            theirs = parse_checkpoint(open_note(note, [parse_verifier_key(h.verifier_key())])[0])
+        except NoteError as e:
+            raise LedgerError(f"{checkpoint} is not a checkpoint signed by this log's key: {e}",
+                              code="CHECKPOINT_SIGNATURE") from None  # fmt: skip
+        if theirs.origin != h.origin:
+            raise LedgerError(
+                f"{checkpoint} is for origin {theirs.origin!r}, not {h.origin!r}", code="CHECKPOINT_ORIGIN"
+            )
+        ours = ledger.sign_checkpoint(h.signer(), h.origin)  # our head, signed, to set beside theirs
+        if theirs.size > ours.tree_size:
+            result = {"consistent": None, "code": "CHECKPOINT_AHEAD", "theirs": note, "ours": ours.note,
+                      "message": f"the checkpoint shown is of size {theirs.size}, beyond our head {ours.tree_size}:"
+                      " this log is behind what was shown (a rollback, or a fork)"}  # fmt: skip
+        elif ledger.log.root(theirs.size) != theirs.root:
+            signed = {cp.tree_size: cp.note for cp in ledger.log.checkpoints()}
+            result = {"consistent": False, "code": "SPLIT_VIEW", "theirs": note,
+                      "ours": signed.get(theirs.size, ours.note),
+                      "message": f"two checkpoints signed by this log's key disagree at size {theirs.size}:"
+                      " a proof that the log showed different histories"}  # fmt: skip
+        else:
+            proof = ledger.log.consistency_proof(theirs.size, ours.tree_size).to_json()
+            message = f"the checkpoint of size {theirs.size} is a prefix of our head {ours.tree_size}"
+            result = {"consistent": True, "code": None, "theirs": note, "ours": ours.note, "proof": proof,
+                      "message": message}  # fmt: skip
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(("OK " if result["consistent"] else f"{result['code']}: ") + result["message"])
+        if not result["consistent"]:
+            print(f"theirs:\n{result['theirs']}\nours:\n{result['ours']}", end="")
+    raise typer.Exit(0 if result["consistent"] else 1)

@@ -222,3 +222,40 @@ def test_the_installed_command_refuses_bad_options_the_same_way(tmp_path: Path) 
     )
     assert done.returncode == 2
     assert json.loads(done.stdout)["error"]["code"] in ("OPTION_INVALID", "OPTION_MISSING")
+
+
+def test_log_compare_proves_a_shown_checkpoint_consistent_or_prints_the_split_view(home: Home, tmp_path: Path) -> None:
+    from ledger.note import Checkpoint, generate_signer, sign_note
+
+    shown = tmp_path / "shown.note"
+    shown.write_text(run("log", "checkpoint").stdout)  # what a partner was shown at size 32
+    run(
+        "participant",
+        "add",
+        "SIP-NEW",
+        "--name",
+        "新参与者",
+        "--role",
+        "consumer",
+        "--province",
+        "江苏",
+        "--city",
+        "苏州",
+    )
+    ok = json.loads(run("log", "compare", str(shown), "--json").stdout)
+    assert ok["consistent"] is True
+    proof = ok["proof"]
+    old, new = (parse_checkpoint(n.split("\n\n")[0] + "\n") for n in (ok["theirs"], ok["ours"]))
+    assert (old.size, new.size) == (32, 33)
+    verify_consistency(old.size, new.size, [base64.b64decode(x) for x in proof["hashes"]], old.root, new.root)
+    # the operator's own key signed another root for size 20: two signed, inconsistent checkpoints
+    forged = tmp_path / "forged.note"
+    forged.write_text(sign_note(Checkpoint(ORIGIN, 20, bytes(32)).text(), home.signer()))
+    split = run("log", "compare", str(forged), code=1).stdout
+    assert split.startswith("SPLIT_VIEW") and "theirs:" in split and "ours:" in split
+    ahead = tmp_path / "ahead.note"
+    ahead.write_text(sign_note(Checkpoint(ORIGIN, 99, bytes(32)).text(), home.signer()))
+    assert json.loads(run("log", "compare", str(ahead), "--json", code=1).stdout)["code"] == "CHECKPOINT_AHEAD"
+    stranger = tmp_path / "stranger.note"
+    stranger.write_text(sign_note(Checkpoint(ORIGIN, 20, bytes(32)).text(), generate_signer(ORIGIN)))
+    assert "CHECKPOINT_SIGNATURE" in run("log", "compare", str(stranger), code=2).stderr
