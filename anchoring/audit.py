@@ -1,20 +1,24 @@
 """Checks an auditor runs on anchors: that what the chain anchors for a log is what the audited
-log signed. They read an audit bundle or a database through `ledger`'s public functions only."""
+log signed, that the log's own anchor records are all still on the chain, and that the log is
+not behind the chain. They read an audit bundle or a database through `ledger`'s public
+functions only, and trust nothing but the chain and the verified checkpoints."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from anchoring.chain import connect
-from anchoring.registry import AnchorRegistry, log_id
-from ledger.audit import BUNDLE_FORMAT
-from ledger.database import checkpoint_notes
+from anchoring.registry import AnchorRegistry, ContractRefused, log_id
+from ledger.database import checkpoint_notes, event_states
 from ledger.errors import InvalidInput
 from ledger.note import parse_checkpoint
+from ledger.reference import BUNDLE_FORMAT
 
 ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
 """The topic of the log's Anchored events (see `ledger.domain.anchor`)."""
+ANCHOR_FIELDS = ("tree_size", "root_hash", "tx_hash", "block_number", "contract")
 
 
 def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
@@ -30,8 +34,7 @@ def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
             event = json.loads(line)["event"]
             if event["topic"] != ANCHORED_TOPIC:  # e.g. free text that merely contains the topic
                 continue
-            state = event["state"]
-            anchors.append({k: state[k] for k in ("tree_size", "root_hash", "tx_hash", "block_number", "contract")})
+            anchors.append({k: event["state"][k] for k in ANCHOR_FIELDS})
     roots = {}
     for path in (directory / "checkpoints").glob("*.note"):
         checkpoint = parse_checkpoint(path.read_text().split("\n\n", 1)[0] + "\n")
@@ -40,41 +43,88 @@ def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
 
 
 def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
-    """For `audit verify DIR --rpc --contract`: every anchor of the bundle's log on chain, up to
-    the bundle's tree size, must be one of the bundle's (verified) checkpoints."""
-    origin, _, roots = bundle_anchors(directory)
+    """For `audit verify DIR --rpc --contract` (after the bundle itself verified)."""
+    origin, anchors, roots = bundle_anchors(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
-    return check_anchored(origin, roots, manifest["tree_size"], rpc, contract)
+    return audit_anchors(origin, roots, manifest["tree_size"], anchors, rpc, contract)
 
 
 def check_database_anchored(db_url: str, rpc: str, contract: str) -> dict:
-    """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints."""
+    """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints and
+    its own Anchored records."""
     rows = checkpoint_notes(db_url)
     if not rows:
         raise InvalidInput("the database has no signed checkpoint to compare anchors with", code="AUDIT_INPUT")
     checkpoints = [parse_checkpoint(note.split("\n\n", 1)[0] + "\n") for _, _, note in rows]
     roots = {c.size: c.root.hex() for c in checkpoints}
-    return check_anchored(checkpoints[-1].origin, roots, max(roots), rpc, contract)
+    anchors = [{k: state[k] for k in ANCHOR_FIELDS} for state in event_states(db_url, ANCHORED_TOPIC)]
+    return audit_anchors(checkpoints[-1].origin, roots, max(roots), anchors, rpc, contract)
 
 
-def check_anchored(origin: str, roots: dict[int, str], tree_size: int, rpc: str, contract: str) -> dict:
-    """Every anchor of log `origin` on chain, up to `tree_size`, must be one of `roots` (the
-    signed checkpoints an auditor has verified)."""
-    registry = AnchorRegistry(connect(rpc), contract)
+def audit_anchors(
+    origin: str,
+    roots: dict[int, str] | Callable[[int], str | None],
+    tree_size: int,
+    recorded: list[dict],
+    rpc: str,
+    contract: str,
+) -> dict:
+    """Everything an auditor checks on chain for a log of `tree_size` events whose verified
+    checkpoints are `roots` (a dict by size, or a function of the size, for a log at hand) and
+    whose own records name the anchors `recorded`:
+
+    - CONTRACT_MISMATCH: the log's records name another contract than the one given;
+    - the log's records, each against the chain (receipt, event, storage, root: verify_anchors),
+      so a reset or redeployed contract cannot make recorded anchors disappear;
+    - ANCHOR_MISMATCH / ANCHOR_NOT_IN_BUNDLE: every anchor of the log on chain is a verified
+      checkpoint;
+    - LOG_BEHIND_CHAIN: the chain anchors a larger tree than the log holds.
+    """
+    from anchoring.service import verify_anchors
+
+    root_of = roots.get if isinstance(roots, dict) else roots
+    w3 = connect(rpc)
+    failures: list[dict] = []
+    others = sorted({a["contract"] for a in recorded if a["contract"].lower() != contract.lower()})
+    if others:
+        failures.append(
+            {
+                "code": "CONTRACT_MISMATCH",
+                "message": f"the log's anchor records name contract(s) {', '.join(others)}, not {contract}:"
+                " check against the contract the log anchored to",
+            }
+        )
+    mine = [a for a in recorded if a["contract"].lower() == contract.lower()]
+    expected = {a["tree_size"]: root_of(a["tree_size"]) for a in mine}
+    failures += verify_anchors(w3, contract, origin, mine, expected)["failures"]
+    registry = AnchorRegistry(w3, contract)
+    try:
+        on_chain = registry.latest(log_id(origin)).tree_size
+    except ContractRefused as e:  # e.g. an empty copy of the contract, where the log was never registered
+        failures.append(
+            {"code": "LOG_NOT_ON_CONTRACT", "message": f"{contract} does not know log {origin}: {e.message}"}
+        )
+        return {"anchors_matched": 0, "anchors_recorded": len(mine), "chain_tree_size": 0, "failures": failures}
     logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": log_id(origin)})
-    matched, failures_, later = 0, [], 0
+    matched = 0
     for log in logs:
         size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
         if size > tree_size:
-            later += 1
-        elif roots.get(size) == root:
+            continue  # reported below, as the log being behind
+        ours = root_of(size)
+        if ours == root:
             matched += 1
         else:
-            failures_.append(
+            failures.append(
                 {
-                    "code": "ANCHOR_MISMATCH" if size in roots else "ANCHOR_NOT_IN_BUNDLE",
+                    "code": "ANCHOR_MISMATCH" if ours is not None else "ANCHOR_NOT_IN_BUNDLE",
                     "message": f"the chain anchors root {root} at tree size {size}; the audited log has"
-                    f" {roots.get(size, 'no checkpoint there')}",
+                    f" {ours or 'no checkpoint there'}",
                 }
             )
-    return {"anchors_matched": matched, "anchors_after_bundle": later, "failures": failures_}
+    if on_chain > tree_size:
+        failures.append({"code": "LOG_BEHIND_CHAIN", "log_size": tree_size, "chain_size": on_chain,
+                         "message": f"the audited log holds {tree_size} events, but the chain anchors tree size"
+                         f" {on_chain} for it: it is an older copy, or a fork"})  # fmt: skip
+    return {"anchors_matched": matched, "anchors_recorded": len(mine), "chain_tree_size": on_chain,
+            "failures": failures}  # fmt: skip

@@ -107,6 +107,22 @@ class AnchorService:
                 code="CHAIN_RESET",
                 contract=self.config.contract,
             )
+        self.check_fresh()
+
+    def check_fresh(self) -> None:
+        """The log is not behind the chain: a log smaller than the tree size the chain anchors
+        for it was rolled back (an older copy of its database restored, say), and everything
+        below the anchored size could then be rewritten unseen."""
+        on_chain = self.registry.latest(self.log_id).tree_size
+        size = self.ledger.log.size()
+        if on_chain > size:
+            raise AnchorError(
+                f"the log holds {size} events, but the chain anchors tree size {on_chain} for it: this log is"
+                " behind the chain (an older copy restored, or a fork); nothing is anchored from it",
+                code="LOG_BEHIND_CHAIN",
+                log_size=size,
+                chain_size=on_chain,
+            )
 
     # ------------------------------------------------------------------ the log's side
 
@@ -128,7 +144,14 @@ class AnchorService:
         for a in anchors:
             history.record(a["tree_size"], a["root_hash"], a["tx_hash"], a["block_number"])
         self.ledger.save(history)
+        self.sign_head()
         return history
+
+    def sign_head(self) -> None:
+        """Sign the head, so that the log's own anchor records are covered by a checkpoint too (the
+        newest checkpoint then extends the latest anchor by those records alone). A no-op when the
+        head is already signed."""
+        self.ledger.sign_checkpoint(self.signer, self.config.origin)
 
     # ------------------------------------------------------------------ one pass
 
@@ -210,6 +233,7 @@ class AnchorService:
             self.wait_pending()
             self.reconcile()
             if self.pending_events() < max(1, min_events):
+                self.sign_head()  # e.g. after a crash between recording an anchor and signing it
                 return None
             checkpoint = self.ledger.sign_checkpoint(self.signer, self.config.origin)
             latest = self.registry.latest(self.log_id)
@@ -257,6 +281,13 @@ class AnchorService:
         poll = min(interval, 1.0)
         down_since = None
         last = time.monotonic()
+        try:  # a log behind the chain, or the wrong chain, stops the service before it starts
+            self.check_chain()
+        except UNREACHABLE:
+            pass  # an outage at start is ridden out like any other
+        except ChainError as e:
+            if e.code != "CHAIN_DOWN":
+                raise
         report("ready")
         while not stop():
             due = time.monotonic() - last >= interval

@@ -3,6 +3,7 @@ that only read (a checkpoint, an audit) need this without loading the applicatio
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,17 @@ def checkpoint_notes(db_url: str, latest_only: bool = False) -> list[tuple[int, 
     finally:
         conn.close()
     return [(size, bytes(root), note) for size, root, note in rows]
+
+
+def event_states(db_url: str, topic: str) -> list[dict]:
+    """The stored state of every event whose topic is exactly `topic`, in the order stored: for
+    auditors who need one kind of event (e.g. the log's own Anchored records), read directly."""
+    conn = read_only(db_url)
+    postgres = dialect(db_url) == "postgres"
+    order, mark = ("notification_id", "%s") if postgres else ("rowid", "?")
+    try:
+        sql = f"SELECT state FROM {EVENTS_TABLE[dialect(db_url)]} WHERE topic = {mark} ORDER BY {order}"
+        rows = conn.execute(sql, [topic]).fetchall()
+    finally:
+        conn.close()
+    return [json.loads(bytes(state)) for (state,) in rows]

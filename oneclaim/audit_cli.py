@@ -109,16 +109,18 @@ def audit_verify(
         raise usage_error("give --key or --trust, not both")
     with failures(as_json):
         authenticated = not unauthenticated
+        own = directory is None and db is None  # the data directory's own database
+        if own:
+            db = Home.at(home).db_url
         if trust_file is not None:
             trust = trusting.from_file(trust_file)
             if origin is not None:
                 trust = trusting.from_key(trust.vkey, origin, trust.source)
         elif key is not None:
             trust = trusting.from_key(key, origin)
-        elif directory is None and db is None:
-            h = Home.at(home)
-            db = h.db_url
-            trust = trusting.from_key(h.verifier_key(), origin, "the home's log.vkey (your own registry's key)")
+        elif own:
+            own_key = Home.at(home).verifier_key()
+            trust = trusting.from_key(own_key, origin, "the home's log.vkey (your own registry's key)")
         elif unauthenticated and directory is not None:
             bundle_key = reference.read_text(directory / "verifier.key")
             trust = trusting.from_key(bundle_key, origin, "UNAUTHENTICATED: the bundle's own verifier.key")
@@ -165,8 +167,9 @@ def audit_verify(
             err.print("the key came from the bundle itself: anyone can make a bundle that passes this check")
         if anchors is not None:
             out.print(
-                f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log"
-                f" ({anchors['anchors_after_bundle']} anchor(s) are of a later tree)"
+                f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log;"
+                f" its {anchors['anchors_recorded']} anchor record(s) are on chain; the chain anchors tree size"
+                f" {anchors['chain_tree_size']}, not beyond the log"
             )
     else:
         f = report.failure

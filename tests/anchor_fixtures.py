@@ -7,13 +7,14 @@ worker is its own session, so each worker starts (and stops) its own anvil.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from web3 import Web3
 
 from anchoring.chain import Chain
 from anchoring.compile import CompiledContract, anchor_registry
-from tests.anchor_support import Roles
+from tests.anchor_support import ANCHOR_ORIGIN, Roles, oneclaim
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +38,13 @@ def roles(w3: Web3) -> Roles:
 @pytest.fixture(scope="session")
 def compiled() -> CompiledContract:
     return anchor_registry()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A home on the embedded default with its managed chain up; the chain is stopped afterwards."""
+    h = tmp_path / "home"
+    oneclaim(h, "init", "--origin", ANCHOR_ORIGIN)
+    oneclaim(h, "chain", "up")
+    yield h
+    oneclaim(h, "chain", "down", check=False)

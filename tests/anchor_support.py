@@ -4,14 +4,20 @@ trees kept in memory to anchor. The fixtures are in tests/anchor_fixtures.py."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from web3 import Web3
 
 from anchoring.compile import CompiledContract
 from anchoring.registry import AnchorRegistry, ContractRefused
+from anchoring.service import AnchorService
+from ledger.app import Ledger
 from ledger.merkle import consistency_proof, root
 from ledger.merkle.compact import Address
 
@@ -98,3 +104,28 @@ class UniformTree:
 
     def proof(self, size1: int, size2: int) -> list[bytes]:
         return consistency_proof(size1, size2, self.get_nodes)
+
+
+def grow(ledger: Ledger, n: int, prefix: str = "P") -> None:
+    for _ in range(n):
+        code = f"{prefix}-{ledger.log.size():06d}"
+        ledger.add_participant(code, "参与方", "consumer", "江苏", "苏州")
+
+
+def oneclaim(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ONECLAIM_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "oneclaim", *args], env=env, capture_output=True, text=True)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def home_service(home: Path) -> AnchorService:
+    from oneclaim.anchor_cli import service_for
+    from oneclaim.home import Home
+
+    return service_for(Home.at(str(home)))
+
+
+ANCHOR_ORIGIN = "oneclaim.test/anchors"
+"""The origin of the logs the anchoring tests anchor."""

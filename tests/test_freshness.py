@@ -1,0 +1,124 @@
+"""Freshness against the chain, attacked for real on anvil: an older copy of the database file
+restored after later anchors, an old bundle, a contract redeployed at the same address, and an
+attacker's copy of the contract passed as --contract. Each is refused with its own code; the
+honest log still verifies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from anchoring.chain import connect
+from anchoring.registry import AnchorRegistry
+from tests.anchor_support import grow, home_service, oneclaim
+from tests.support import ensure_owner
+
+pytest_plugins = ["tests.anchor_fixtures"]  # home (a home with its managed chain up)
+
+
+def anchored_twice(home: Path) -> tuple[Path, dict]:
+    """Anchor at a first size, keep a copy of the database file then, and anchor again later.
+    Returns the copy and the status after the second anchor."""
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    old = home.parent / "old.sqlite"
+    shutil.copyfile(home / "ledger.sqlite", old)  # what a restore would bring back
+    service = home_service(home)
+    grow(service.ledger, 4)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    return old, json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+
+
+def test_an_older_copy_of_the_database_is_behind_the_chain_everywhere_the_chain_is_consulted(home: Path) -> None:
+    old, status = anchored_twice(home)
+    vkey = (home / "log.vkey").read_text().strip()
+    rpc, contract = status["rpc_url"], status["contract"]
+    assert oneclaim(home, "audit", "verify", "--key", vkey).returncode == 0  # honest: fine
+    # the old file alone verifies (it is a real, signed prefix) ...
+    assert oneclaim(home, "audit", "verify", "--db", f"sqlite:///{old}", "--key", vkey).returncode == 0
+    # ... but against the chain it is behind, with both sizes
+    behind = oneclaim(home, "audit", "verify", "--db", f"sqlite:///{old}", "--key", vkey, "--rpc", rpc,
+                      "--contract", contract, "--json", check=False)  # fmt: skip
+    assert behind.returncode == 1
+    (failure,) = [f for f in json.loads(behind.stdout)["anchors"]["failures"] if f["code"] == "LOG_BEHIND_CHAIN"]
+    assert failure["chain_size"] == status["anchored_tree_size"] > failure["log_size"]
+    # restore it as the home's database: status, verify and run all refuse
+    shutil.copyfile(old, home / "ledger.sqlite")
+    stat = oneclaim(home, "anchor", "status", "--json", check=False)
+    assert stat.returncode == 1 and json.loads(stat.stdout)["chain"]["problem"] == "LOG_BEHIND_CHAIN"
+    verify = oneclaim(home, "anchor", "verify", check=False)
+    assert verify.returncode == 1 and "LOG_BEHIND_CHAIN" in verify.stdout
+    run = oneclaim(home, "anchor", "run", "--interval", "1", check=False)
+    assert run.returncode == 2 and "LOG_BEHIND_CHAIN" in run.stderr
+    once = oneclaim(home, "anchor", "once", check=False)
+    assert once.returncode == 2 and "LOG_BEHIND_CHAIN" in once.stderr
+
+
+def test_a_bundle_exported_before_later_anchors_is_behind_the_chain(home: Path) -> None:
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    bundle = home.parent / "bundle"
+    oneclaim(home, "audit", "export", str(bundle))
+    service = home_service(home)
+    grow(service.ledger, 4)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    status = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    vkey = (home / "log.vkey").read_text().strip()
+    args = ("--rpc", status["rpc_url"], "--contract", status["contract"])
+    old = oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, *args, check=False)
+    assert old.returncode == 1 and "LOG_BEHIND_CHAIN" in old.stderr
+    fresh = home.parent / "fresh"
+    oneclaim(home, "audit", "export", str(fresh))
+    assert oneclaim(home, "audit", "verify", str(fresh), "--key", vkey, *args).returncode == 0
+    # anchor verify --bundle says the same of the old bundle
+    assert "LOG_BEHIND_CHAIN" in oneclaim(home, "anchor", "verify", "--bundle", str(bundle), *args, check=False).stdout
+
+
+def test_a_redeployed_contract_cannot_make_the_log_s_anchors_disappear(home: Path) -> None:
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    before = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    oneclaim(home, "chain", "down")
+    (home / "chain" / "state.json").unlink(missing_ok=True)  # the chain loses its state
+    oneclaim(home, "chain", "up", "--redeploy")
+    after = json.loads(oneclaim(home, "anchor", "status", "--json", check=False).stdout)
+    vkey = (home / "log.vkey").read_text().strip()
+    checked = oneclaim(home, "audit", "verify", "--key", vkey, "--rpc", after["rpc_url"], "--contract",
+                       after["contract"], "--json", check=False)  # fmt: skip
+    assert checked.returncode == 1
+    codes = {f["code"] for f in json.loads(checked.stdout)["anchors"]["failures"]}
+    if after["contract"].lower() == before["contract"].lower():  # anvil redeploys at the same address
+        assert codes & {"ANCHOR_TX_MISSING", "ANCHOR_RECEIPT", "ANCHOR_EVENT", "ANCHOR_STORAGE"}, codes
+    else:
+        assert "CONTRACT_MISMATCH" in codes
+
+
+def test_pointing_contract_at_an_attacker_s_copy_is_refused(home: Path) -> None:
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    rpc = service.config.rpc_url
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    w3 = connect(rpc)
+    copy, _ = AnchorRegistry.deploy(w3, sender=w3.eth.accounts[5])  # the attacker's own, empty
+    bundle = home.parent / "bundle"
+    oneclaim(home, "audit", "export", str(bundle))
+    vkey = (home / "log.vkey").read_text().strip()
+    args = ("--rpc", rpc, "--contract", copy.address)
+    fooled = oneclaim(home, "anchor", "verify", "--bundle", str(bundle), *args, check=False)
+    assert fooled.returncode == 1 and "CONTRACT_MISMATCH" in fooled.stdout
+    audited = oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, *args, check=False)
+    assert audited.returncode == 1 and "CONTRACT_MISMATCH" in audited.stderr
