@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from anchoring.chain import connect
-from anchoring.registry import AnchorRegistry, ContractRefused, log_id
+from anchoring.registry import AnchorRegistry, ContractRefused, key_hash, log_id
 from ledger.database import checkpoint_notes, event_states
 from ledger.errors import InvalidInput
-from ledger.note import parse_checkpoint
+from ledger.note import parse_checkpoint, parse_verifier_key
 from ledger.reference import BUNDLE_FORMAT
 
 ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
@@ -42,14 +42,14 @@ def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
     return manifest["origin"], anchors, roots
 
 
-def check_bundle_anchored(directory: Path, rpc: str, contract: str) -> dict:
-    """For `audit verify DIR --rpc --contract` (after the bundle itself verified)."""
+def check_bundle_anchored(directory: Path, rpc: str, contract: str, vkey: str) -> dict:
+    """For `audit verify DIR --rpc --contract` (after the bundle itself verified with `vkey`)."""
     origin, anchors, roots = bundle_anchors(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
-    return audit_anchors(origin, roots, manifest["tree_size"], anchors, rpc, contract)
+    return audit_anchors(origin, roots, manifest["tree_size"], anchors, rpc, contract, vkey)
 
 
-def check_database_anchored(db_url: str, rpc: str, contract: str) -> dict:
+def check_database_anchored(db_url: str, rpc: str, contract: str, vkey: str) -> dict:
     """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints and
     its own Anchored records."""
     rows = checkpoint_notes(db_url)
@@ -58,7 +58,7 @@ def check_database_anchored(db_url: str, rpc: str, contract: str) -> dict:
     checkpoints = [parse_checkpoint(note.split("\n\n", 1)[0] + "\n") for _, _, note in rows]
     roots = {c.size: c.root.hex() for c in checkpoints}
     anchors = [{k: state[k] for k in ANCHOR_FIELDS} for state in event_states(db_url, ANCHORED_TOPIC)]
-    return audit_anchors(checkpoints[-1].origin, roots, max(roots), anchors, rpc, contract)
+    return audit_anchors(checkpoints[-1].origin, roots, max(roots), anchors, rpc, contract, vkey)
 
 
 def audit_anchors(
@@ -68,6 +68,7 @@ def audit_anchors(
     recorded: list[dict],
     rpc: str,
     contract: str,
+    vkey: str,
 ) -> dict:
     """Everything an auditor checks on chain for a log of `tree_size` events whose verified
     checkpoints are `roots` (a dict by size, or a function of the size, for a log at hand) and
@@ -78,9 +79,12 @@ def audit_anchors(
       so a reset or redeployed contract cannot make recorded anchors disappear;
     - ANCHOR_MISMATCH / ANCHOR_NOT_IN_BUNDLE: every anchor of the log on chain is a verified
       checkpoint;
-    - LOG_BEHIND_CHAIN: the chain anchors a larger tree than the log holds.
+    - LOG_BEHIND_CHAIN: the chain anchors a larger tree than the log holds;
+    - KEY_NOT_PINNED: the contract registered another verifier key for the log than `vkey` (the
+      trusted one); ANCHOR_NOT_SIGNED: an anchor on chain whose checkpoint signature is not that
+      key's (junk anchored with the anchorer's key alone), whatever its size.
     """
-    from anchoring.service import verify_anchors
+    from anchoring.service import signed_anchor, verify_anchors
 
     root_of = roots.get if isinstance(roots, dict) else roots
     w3 = connect(rpc)
@@ -96,7 +100,8 @@ def audit_anchors(
         )
     mine = [a for a in recorded if a["contract"].lower() == contract.lower()]
     expected = {a["tree_size"]: root_of(a["tree_size"]) for a in mine}
-    failures += verify_anchors(w3, contract, origin, mine, expected)["failures"]
+    verifier = parse_verifier_key(vkey)
+    failures += verify_anchors(w3, contract, origin, mine, expected, verifier)["failures"]
     registry = AnchorRegistry(w3, contract)
     try:
         on_chain = registry.latest(log_id(origin)).tree_size
@@ -105,10 +110,18 @@ def audit_anchors(
             {"code": "LOG_NOT_ON_CONTRACT", "message": f"{contract} does not know log {origin}: {e.message}"}
         )
         return {"anchors_matched": 0, "anchors_recorded": len(mine), "chain_tree_size": 0, "failures": failures}
+    pinned = registry.key_hash_of(log_id(origin))
+    if pinned != key_hash(vkey):
+        failures.append({"code": "KEY_NOT_PINNED", "message": f"the contract registered key hash"
+                         f" {pinned.hex() if pinned else 'none'} for {origin}, not the trusted key's"})  # fmt: skip
     logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": log_id(origin)})
     matched = 0
     for log in logs:
         size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
+        if not signed_anchor(verifier, origin, log["args"]):
+            failures.append({"code": "ANCHOR_NOT_SIGNED", "message": f"the chain anchors tree size {size} with a"
+                             " checkpoint the log's key never signed (the anchorer key alone made it)"})  # fmt: skip
+            continue
         if size > tree_size:
             continue  # reported below, as the log being behind
         ours = root_of(size)

@@ -41,6 +41,11 @@ RECEIPT_TIMEOUT = 120
 """Seconds to wait for a transaction to be mined (a QBFT network mines every few seconds)."""
 
 
+def key_hash(verifier_key: str) -> bytes:
+    """What the contract pins for a log: SHA-256 of its verifier key string (name+hash+base64)."""
+    return hashlib.sha256(verifier_key.strip().encode("utf-8")).digest()
+
+
 def log_id(origin: str) -> bytes:
     """The on-chain id of the log whose checkpoints start with the origin line `origin`."""
     if not origin or "\n" in origin:
@@ -103,17 +108,42 @@ class AnchorRegistry:
 
     # ------------------------------------------------------------------ transactions
 
-    def register_log(self, log_id: bytes, anchorer: str, *, sender: Sender) -> Receipt:
-        """Register `log_id`, to be anchored only by `anchorer` (admin only)."""
-        return self._send(self.contract.functions.registerLog(log_id, anchorer), sender)[0]
+    def register_log(self, log_id: bytes, anchorer: str, key_hash: bytes, *, sender: Sender) -> Receipt:
+        """Register `log_id`, to be anchored only by `anchorer`, its checkpoints signed by the
+        verifier key whose SHA-256 is `key_hash` (admin only)."""
+        _check_hashes(log_id=log_id, key_hash=key_hash)
+        return self._send(self.contract.functions.registerLog(log_id, anchorer, key_hash), sender)[0]
+
+    def rotate_anchorer(self, log_id: bytes, anchorer: str, *, sender: Sender) -> Receipt:
+        """Move the right to anchor `log_id` to `anchorer` (admin only; AnchorerRotated)."""
+        return self._send(self.contract.functions.rotateAnchorer(log_id, anchorer), sender)[0]
+
+    def freeze_log(self, log_id: bytes, reason: str, *, sender: Sender) -> Receipt:
+        """Freeze `log_id`: anchored no more, its anchors kept (admin only; LogFrozen)."""
+        return self._send(self.contract.functions.freezeLog(log_id, reason), sender)[0]
+
+    def register_successor(
+        self, log_id: bytes, successor_id: bytes, tree_size: int, anchorer: str, *, sender: Sender
+    ) -> Receipt:
+        """Continue frozen `log_id` as `successor_id` from its anchor at `tree_size` (admin only)."""
+        fn = self.contract.functions.registerSuccessor(log_id, successor_id, tree_size, anchorer)
+        return self._send(fn, sender)[0]
 
     def anchor(
-        self, log_id: bytes, tree_size: int, root_hash: bytes, consistency_proof: Sequence[bytes], *, sender: Sender
+        self,
+        log_id: bytes,
+        tree_size: int,
+        root_hash: bytes,
+        consistency_proof: Sequence[bytes],
+        signature: bytes = b"",
+        *,
+        sender: Sender,
     ) -> Receipt:
-        """Anchor (tree_size, root_hash); the proof is RFC 9162 PROOF(last anchored size, tree)."""
+        """Anchor (tree_size, root_hash); the proof is RFC 9162 PROOF(last anchored size, tree), and
+        `signature` the log key's Ed25519 signature of the checkpoint, emitted for verifiers."""
         _check_hashes(log_id=log_id, root_hash=root_hash)
         _check_hashes(**{f"consistency_proof[{i}]": h for i, h in enumerate(consistency_proof)})
-        fn = self.contract.functions.anchor(log_id, tree_size, root_hash, list(consistency_proof))
+        fn = self.contract.functions.anchor(log_id, tree_size, root_hash, list(consistency_proof), signature)
         return self._send(fn, sender)[0]
 
     def cosign(self, log_id: bytes, tree_size: int, root_hash: bytes, *, sender: Sender) -> Receipt:
@@ -143,6 +173,14 @@ class AnchorRegistry:
         """The root anchored at `tree_size`, or None if the log was never anchored at that size."""
         root_hash = bytes(self._call(self.contract.functions.rootAt(log_id, tree_size)))
         return None if root_hash == bytes(32) else root_hash
+
+    def key_hash_of(self, log_id: bytes) -> bytes | None:
+        """SHA-256 of the verifier key registered for `log_id`, or None if it is not registered."""
+        found = bytes(self._call(self.contract.functions.keyHashOf(log_id)))
+        return None if found == bytes(32) else found
+
+    def is_frozen(self, log_id: bytes) -> bool:
+        return self._call(self.contract.functions.isFrozen(log_id))
 
     def anchorer_of(self, log_id: bytes) -> str | None:
         """The log's anchoring account, or None if the log is not registered."""

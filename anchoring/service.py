@@ -37,7 +37,7 @@ from anchoring.registry import AnchorRegistry, ContractRefused, Sender, log_id
 from ledger.app import Ledger
 from ledger.domain.anchor import AnchorHistory, history_id
 from ledger.errors import LedgerError
-from ledger.note import Signer
+from ledger.note import Checkpoint, Signer, Verifier, signature_by
 
 UNREACHABLE = (ChainError, RequestsConnectionError, RequestsTimeout, ConnectionError, TimeoutError)
 
@@ -245,8 +245,9 @@ class AnchorService:
             if sending is not None:
                 sending(checkpoint.tree_size)
             try:
+                signature = signature_by(checkpoint.note, self.signer.verifier())
                 receipt = self.registry.anchor(
-                    self.log_id, checkpoint.tree_size, checkpoint.root, proof, sender=self.config.anchorer
+                    self.log_id, checkpoint.tree_size, checkpoint.root, proof, signature, sender=self.config.anchorer
                 )
             except ContractRefused as e:
                 if e.code == "TREE_NOT_GROWING":  # someone anchored meanwhile: the next pass records it
@@ -356,12 +357,20 @@ class AnchorService:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def verify_anchors(w3: Web3, contract: str, origin: str, anchors: list[dict], roots: dict[int, str]) -> dict:
+def verify_anchors(
+    w3: Web3,
+    contract: str,
+    origin: str,
+    anchors: list[dict],
+    roots: dict[int, str],
+    verifier: Verifier | None = None,
+) -> dict:
     """Check anchors recorded in a log against the chain, trusting no OneClaim database: each
     transaction's receipt (mined, successful, sent to the contract, in the recorded block), the
-    `Anchored` event it emitted, and the contract's storage (`rootAt`). `roots` maps tree sizes
-    to the roots the auditor computed from the events themselves (an audit bundle's checkpoints);
-    each anchored root must be among them. Returns {"checked": n, "failures": [...]}."""
+    `Anchored` event it emitted, the contract's storage (`rootAt`) and, given the log's trusted
+    `verifier`, the checkpoint signature the event carries. `roots` maps tree sizes to the roots
+    the auditor computed from the events themselves (an audit bundle's checkpoints); each anchored
+    root must be among them. Returns {"checked": n, "failures": [...]}."""
     registry = AnchorRegistry(w3, contract)
     lid = log_id(origin)
     failures = []
@@ -378,14 +387,18 @@ def verify_anchors(w3: Web3, contract: str, origin: str, anchors: list[dict], ro
         if (receipt["to"] or "").lower() != contract.lower():
             failures.append({"code": "ANCHOR_RECEIPT", "message": f"{where}: sent to {receipt['to']}, not {contract}"})
             continue
-        events = registry.contract.events.Anchored().process_receipt(receipt)
-        if not any(
-            bytes(e["args"]["logId"]) == lid
+        events = [
+            e
+            for e in registry.contract.events.Anchored().process_receipt(receipt)
+            if bytes(e["args"]["logId"]) == lid
             and e["args"]["treeSize"] == a["tree_size"]
             and bytes(e["args"]["rootHash"]).hex() == a["root_hash"]
-            for e in events
-        ):
+        ]
+        if not events:
             failures.append({"code": "ANCHOR_EVENT", "message": f"{where}: its Anchored event differs"})
+            continue
+        if verifier is not None and not signed_anchor(verifier, origin, events[0]["args"]):
+            failures.append({"code": "ANCHOR_NOT_SIGNED", "message": f"{where}: its signature is not the log key's"})
             continue
         stored = registry.root_at(lid, a["tree_size"])
         if stored is None or stored.hex() != a["root_hash"]:
@@ -396,3 +409,9 @@ def verify_anchors(w3: Web3, contract: str, origin: str, anchors: list[dict], ro
                 {"code": "ANCHOR_ROOT", "message": f"{where}: not the root the log's own events give at that size"}
             )
     return {"checked": len(anchors), "failures": failures}
+
+
+def signed_anchor(verifier: Verifier, origin: str, args: dict) -> bool:
+    """Whether an Anchored event's signature is `verifier`'s over the checkpoint it anchors."""
+    text = Checkpoint(origin, args["treeSize"], bytes(args["rootHash"])).text()
+    return verifier.verify(text, bytes(args["signature"]))

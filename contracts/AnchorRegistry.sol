@@ -6,7 +6,13 @@ pragma solidity 0.8.28;
 /// it. Every anchor records a (tree size, root) of that log, and from the second anchor on it must
 /// carry an RFC 9162 consistency proof from the last anchored root, which this contract verifies:
 /// the chain itself refuses a rewritten history. Granted witnesses (partner registries) cosign
-/// anchored roots. Only hashes and sizes are stored, never personal data.
+/// anchored roots. Only hashes, sizes and signatures are stored, never personal data.
+/// @notice The admin pins each log's verifier key (its SHA-256) at registration, so an auditor
+/// who trusts this contract learns which key signs the log; each anchor carries the checkpoint's
+/// Ed25519 signature in its event, so an off-chain verifier rejects any anchor that key never
+/// signed. The admin can rotate a log's anchorer, and recover a log whose anchorer key was
+/// misused: freeze it, and register a successor that starts from one of its anchored roots. The
+/// frozen log's anchors stay on chain, and both steps are public events.
 /// @dev Roles are written out here (admin, per-log anchorer, witness) instead of importing
 /// OpenZeppelin's AccessControl, to keep the contract dependency-free and small enough to review.
 contract AnchorRegistry {
@@ -18,6 +24,8 @@ contract AnchorRegistry {
         uint64 blockNumber;
         uint64 count;
         address anchorer;
+        bool frozen;
+        bytes32 keyHash;
     }
 
     /// @notice The consortium account that registers logs and grants witnesses.
@@ -34,15 +42,26 @@ contract AnchorRegistry {
     event AdminTransferStarted(address indexed admin, address indexed newAdmin);
     /// @notice The admin role moved from `previousAdmin` to `newAdmin`.
     event AdminTransferred(address indexed previousAdmin, address indexed newAdmin);
-    /// @notice Log `logId` was registered; only `anchorer` may anchor it.
-    event LogRegistered(bytes32 indexed logId, address indexed anchorer);
+    /// @notice Log `logId` was registered; only `anchorer` may anchor it, and its checkpoints are
+    /// signed by the verifier key whose SHA-256 is `keyHash`.
+    event LogRegistered(bytes32 indexed logId, address indexed anchorer, bytes32 keyHash);
+    /// @notice The account allowed to anchor log `logId` moved from `previous` to `anchorer`.
+    event AnchorerRotated(bytes32 indexed logId, address indexed previous, address indexed anchorer);
+    /// @notice Log `logId` was frozen at its latest anchor `treeSize`: it is anchored no more.
+    event LogFrozen(bytes32 indexed logId, uint64 treeSize, string reason);
+    /// @notice Log `successorId` continues frozen log `logId` from its anchor (`treeSize`, `rootHash`).
+    event SuccessorRegistered(
+        bytes32 indexed logId, bytes32 indexed successorId, uint64 treeSize, bytes32 rootHash, address anchorer
+    );
     /// @notice `witness` may now cosign anchored roots.
     event WitnessGranted(address indexed witness);
     /// @notice `witness` may no longer cosign.
     event WitnessRevoked(address indexed witness);
     /// @notice Log `logId` was anchored at `treeSize` with `rootHash`, extending `previousSize`
     /// (0 for its first anchor).
-    event Anchored(bytes32 indexed logId, uint64 treeSize, bytes32 rootHash, uint64 previousSize);
+    /// `signature` is the log key's Ed25519 signature of the checkpoint (origin, size, root), as in
+    /// its signed note; the contract stores it only in the event, for off-chain verifiers.
+    event Anchored(bytes32 indexed logId, uint64 treeSize, bytes32 rootHash, uint64 previousSize, bytes signature);
     /// @notice `witness` cosigned the root `rootHash` anchored for log `logId` at `treeSize`.
     event Cosigned(bytes32 indexed logId, uint64 indexed treeSize, bytes32 rootHash, address indexed witness);
 
@@ -74,6 +93,14 @@ contract AnchorRegistry {
     error RootNotAnchored(bytes32 logId, uint64 treeSize, bytes32 rootHash);
     /// @notice This witness already cosigned this root.
     error AlreadyCosigned(bytes32 logId, uint64 treeSize, address witness);
+    /// @notice A log is registered with the hash of the verifier key that signs it.
+    error ZeroKeyHash();
+    /// @notice This log is frozen: it is anchored no more (see its successor).
+    error LogIsFrozen(bytes32 logId);
+    /// @notice Only a frozen log gets a successor.
+    error LogNotFrozen(bytes32 logId);
+    /// @notice A successor starts from an anchored root of the frozen log.
+    error NotAnAnchor(bytes32 logId, uint64 treeSize);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -107,12 +134,56 @@ contract AnchorRegistry {
 
     /// @notice Register log `logId`, anchored only by `anchorer` (the registry's chain account).
     /// @param logId SHA-256 of the log's checkpoint origin line.
-    function registerLog(bytes32 logId, address anchorer) external onlyAdmin {
+    /// @param keyHash SHA-256 of the log's verifier key (`name+hash+base64(0x01||pubkey)`).
+    function registerLog(bytes32 logId, address anchorer, bytes32 keyHash) external onlyAdmin {
         if (anchorer == address(0)) revert ZeroAddress();
+        if (keyHash == bytes32(0)) revert ZeroKeyHash();
         Log storage log = _logs[logId];
         if (log.anchorer != address(0)) revert LogAlreadyRegistered(logId);
+        (log.anchorer, log.keyHash) = (anchorer, keyHash);
+        emit LogRegistered(logId, anchorer, keyHash);
+    }
+
+    /// @notice Move the right to anchor log `logId` to `anchorer` (e.g. a new key after a leak).
+    function rotateAnchorer(bytes32 logId, address anchorer) external onlyAdmin {
+        if (anchorer == address(0)) revert ZeroAddress();
+        Log storage log = _logs[logId];
+        address previous = log.anchorer;
+        if (previous == address(0)) revert UnknownLog(logId);
         log.anchorer = anchorer;
-        emit LogRegistered(logId, anchorer);
+        emit AnchorerRotated(logId, previous, anchorer);
+    }
+
+    /// @notice Freeze log `logId` (its anchorer key was misused, say): it is anchored no more, and
+    /// everything it anchored stays on chain for anyone to check.
+    function freezeLog(bytes32 logId, string calldata reason) external onlyAdmin {
+        Log storage log = _logs[logId];
+        if (log.anchorer == address(0)) revert UnknownLog(logId);
+        if (log.frozen) revert LogIsFrozen(logId);
+        log.frozen = true;
+        emit LogFrozen(logId, log.treeSize, reason);
+    }
+
+    /// @notice Register `successorId` to continue frozen log `logId` from its anchor at `treeSize`
+    /// (the last honest one): the successor's first anchor must prove consistency from that root,
+    /// so the recovery cannot rewrite what was anchored up to there, and it cannot be done unseen.
+    function registerSuccessor(bytes32 logId, bytes32 successorId, uint64 treeSize, address anchorer)
+        external
+        onlyAdmin
+    {
+        Log storage log = _logs[logId];
+        if (log.anchorer == address(0)) revert UnknownLog(logId);
+        if (!log.frozen) revert LogNotFrozen(logId);
+        bytes32 rootHash = _roots[logId][treeSize];
+        if (rootHash == bytes32(0)) revert NotAnAnchor(logId, treeSize);
+        if (anchorer == address(0)) revert ZeroAddress();
+        Log storage next = _logs[successorId];
+        if (next.anchorer != address(0)) revert LogAlreadyRegistered(successorId);
+        (next.anchorer, next.keyHash, next.treeSize, next.blockNumber) =
+            (anchorer, log.keyHash, treeSize, uint64(block.number));
+        _roots[successorId][treeSize] = rootHash;
+        emit LogRegistered(successorId, anchorer, log.keyHash);
+        emit SuccessorRegistered(logId, successorId, treeSize, rootHash, anchorer);
     }
 
     /// @notice Let `witness` cosign anchored roots. Granting a witness twice changes nothing.
@@ -136,12 +207,18 @@ contract AnchorRegistry {
     /// @notice Anchor log `logId` at `treeSize` with root `rootHash` (RFC 9162 MTH).
     /// @param consistencyProof Empty for the log's first anchor; afterwards the RFC 9162 §2.1.4
     /// consistency proof from the last anchored (size, root) to (`treeSize`, `rootHash`).
-    function anchor(bytes32 logId, uint64 treeSize, bytes32 rootHash, bytes32[] calldata consistencyProof)
-        external
-    {
+    /// @param signature The Ed25519 signature of the checkpoint by the log's key (64 bytes), emitted.
+    function anchor(
+        bytes32 logId,
+        uint64 treeSize,
+        bytes32 rootHash,
+        bytes32[] calldata consistencyProof,
+        bytes calldata signature
+    ) external {
         Log storage log = _logs[logId];
         address anchorer = log.anchorer;
         if (anchorer == address(0)) revert UnknownLog(logId);
+        if (log.frozen) revert LogIsFrozen(logId);
         if (msg.sender != anchorer) revert NotAnchorer(logId, msg.sender);
         if (rootHash == bytes32(0)) revert ZeroRoot();
         uint64 previousSize = log.treeSize;
@@ -157,7 +234,7 @@ contract AnchorRegistry {
         }
         _roots[logId][treeSize] = rootHash;
         (log.treeSize, log.blockNumber, log.count) = (treeSize, uint64(block.number), log.count + 1);
-        emit Anchored(logId, treeSize, rootHash, previousSize);
+        emit Anchored(logId, treeSize, rootHash, previousSize, signature);
     }
 
     /// @notice Cosign, as a witness, the root anchored for log `logId` at `treeSize`.
@@ -199,6 +276,16 @@ contract AnchorRegistry {
     /// @notice The account allowed to anchor log `logId`, or zero if it is not registered.
     function anchorerOf(bytes32 logId) external view returns (address) {
         return _logs[logId].anchorer;
+    }
+
+    /// @notice SHA-256 of the verifier key registered for log `logId` (zero if not registered).
+    function keyHashOf(bytes32 logId) external view returns (bytes32) {
+        return _logs[logId].keyHash;
+    }
+
+    /// @notice Whether log `logId` is frozen.
+    function isFrozen(bytes32 logId) external view returns (bool) {
+        return _logs[logId].frozen;
     }
 
     /// @notice Whether `account` may cosign.

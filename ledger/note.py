@@ -460,6 +460,16 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier]) -> tuple[str, li
     return text, names
 
 
+def signature_by(note: str | bytes, verifier: Verifier) -> bytes:
+    """The signature `verifier`'s key made on a signed note (checked), e.g. to carry a checkpoint's
+    signature somewhere the note itself does not go (an anchor's event)."""
+    text, sigs = _split_note(note)
+    for sig in sigs:
+        if (sig.name, sig.key_id) == (verifier.name, verifier.key_hash) and verifier.verify(text, sig.signature):
+            return sig.signature
+    raise NoteError(NOTE_NO_VERIFIED_SIGNATURE, f"no valid signature by {verifier.name}+{verifier.key_hash:08x}")
+
+
 # --- checkpoints (c2sp.org/tlog-checkpoint) ------------------------------------
 
 

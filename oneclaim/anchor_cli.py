@@ -68,7 +68,7 @@ def start_managed_chain(h: Home, redeploy: bool = False) -> tuple[Any, dict, boo
     """Start the home's anvil and, the first time, deploy the contract and register the log.
     A chain that lost the contract is CHAIN_RESET unless `redeploy` says to start afresh."""
     from anchoring.chain import connect
-    from anchoring.registry import AnchorRegistry, log_id
+    from anchoring.registry import AnchorRegistry, key_hash, log_id
     from anchoring.service import AnchorError
 
     config = dict(h.config.get("anchoring") or {"managed": True})
@@ -94,7 +94,7 @@ def start_managed_chain(h: Home, redeploy: bool = False) -> tuple[Any, dict, boo
     if not config.get("contract"):
         admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
         registry, _ = AnchorRegistry.deploy(w3, sender=admin)
-        registry.register_log(log_id(h.origin), anchorer, sender=admin)
+        registry.register_log(log_id(h.origin), anchorer, key_hash(h.verifier_key()), sender=admin)
         config |= {"contract": registry.address, "admin": admin, "anchorer": anchorer}
         deployed = True
     h.update_config(anchoring=config)
@@ -215,10 +215,14 @@ def anchor_verify(
     bundle: Annotated[Path | None, typer.Option(help="Take the Anchored events from an audit bundle.")] = None,
     rpc: Annotated[str | None, typer.Option("--rpc", help="RPC URL (default: the home's chain).")] = None,
     contract: Annotated[str | None, typer.Option(help="Contract address (default: the home's).")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="With --bundle: the log's verifier key (default: the pinned one).")
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every Anchored event against the chain: receipt, event and contract storage.
+    """Check every Anchored event against the chain: receipt, event, the log key's signature and
+    contract storage; the contract's pinned key; and that the log is not behind the chain.
 
     With --bundle (and --rpc, --contract) it needs no OneClaim database: the anchors and the
     roots they must equal come from the bundle (run `oneclaim audit verify` on it first)."""
@@ -232,7 +236,10 @@ def anchor_verify(
                 raise InvalidInput("give --rpc and --contract with --bundle", code="USAGE")
             origin, anchors, roots = bundle_anchors(bundle)
             size = json_.loads((bundle / "manifest.json").read_text())["tree_size"]
-            result = audit_anchors(origin, roots, size, anchors, rpc, contract)
+            # the key to check signatures with: yours, or else the bundle's, which must then be the
+            # one the contract pinned for the log (KEY_NOT_PINNED otherwise)
+            vkey = key or (bundle / "verifier.key").read_text().strip()
+            result = audit_anchors(origin, roots, size, anchors, rpc, contract, vkey)
         else:
             h = Home.at(home)
             service = service_for(h)
@@ -246,7 +253,7 @@ def anchor_verify(
                     return log.root(s).hex() if s <= size else None
 
                 recorded = [a | {"contract": history.contract} for a in history.anchors] if history else []
-                result = audit_anchors(h.origin, root_of, size, recorded, rpc, contract)
+                result = audit_anchors(h.origin, root_of, size, recorded, rpc, contract, h.verifier_key())
             finally:
                 service.ledger.close()
         result["checked"] = result["anchors_recorded"]

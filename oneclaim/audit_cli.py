@@ -144,9 +144,9 @@ def audit_verify(
             from anchoring import audit as anchor_audit  # web3 loads only when anchors are checked
 
             anchors = (
-                anchor_audit.check_bundle_anchored(directory, rpc, contract)
+                anchor_audit.check_bundle_anchored(directory, rpc, contract, trust.vkey)
                 if directory is not None
-                else anchor_audit.check_database_anchored(db, rpc, contract)
+                else anchor_audit.check_database_anchored(db, rpc, contract, trust.vkey)
             )
         if anchors["failures"]:
             report = replace(report, ok=False)

@@ -479,7 +479,10 @@ class _Anchors:
         try:
             history = service.history()
             roots = {a["tree_size"]: service.ledger.log.root(a["tree_size"]).hex() for a in history.anchors}
-            result = verify_anchors(service.w3, self.config["contract"], self.home.origin, history.anchors, roots)
+            verifier = parse_verifier_key(self.home.verifier_key())  # each anchor must carry the log key's signature
+            result = verify_anchors(
+                service.w3, self.config["contract"], self.home.origin, history.anchors, roots, verifier
+            )
         finally:
             service.ledger.close()
             managed_chain(self.home).down()

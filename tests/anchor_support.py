@@ -43,8 +43,12 @@ def deploy(w3: Web3, roles: Roles, compiled: CompiledContract | None = None) -> 
 def new_log(registry: AnchorRegistry, roles: Roles, name: str) -> bytes:
     """Register a log named `name`, anchored by `roles.anchorer`; return its id."""
     log_id = hashlib.sha256(name.encode()).digest()
-    registry.register_log(log_id, roles.anchorer, sender=roles.admin)
+    registry.register_log(log_id, roles.anchorer, KEY_HASH, sender=roles.admin)
     return log_id
+
+
+KEY_HASH = hashlib.sha256(b"a test log's verifier key").digest()
+"""The verifier-key hash the contract tests register their logs with."""
 
 
 def refusal(call) -> ContractRefused:

@@ -21,7 +21,8 @@ from anchoring.chain import ChainError, connect, free_port
 from anchoring.compile import CompiledContract
 from anchoring.registry import AnchorRegistry, LatestAnchor, log_id
 from ledger.errors import InvalidInput, LedgerError
-from tests.anchor_support import MemoryTree, Roles, UniformTree, deploy, new_log, refusal
+from ledger.merkle import consistency_proof, node_hash, root
+from tests.anchor_support import KEY_HASH, MemoryTree, Roles, UniformTree, deploy, new_log, refusal
 from tests.support import SHARED_VECTORS, missing_evidence
 
 pytest_plugins = ["tests.anchor_fixtures"]  # chain, w3, roles, compiled
@@ -63,7 +64,7 @@ def _anchored(registry: AnchorRegistry, roles: Roles, tree: MemoryTree, *sizes: 
 
 
 def _case_not_admin(r: AnchorRegistry, roles: Roles, tree: MemoryTree):
-    return lambda: r.register_log(b"\x01" * 32, roles.anchorer, sender=roles.stranger)
+    return lambda: r.register_log(b"\x01" * 32, roles.anchorer, KEY_HASH, sender=roles.stranger)
 
 
 def _case_not_pending_admin(r, roles, tree):
@@ -72,12 +73,12 @@ def _case_not_pending_admin(r, roles, tree):
 
 
 def _case_zero_address(r, roles, tree):
-    return lambda: r.register_log(b"\x01" * 32, ZERO_ADDRESS, sender=roles.admin)
+    return lambda: r.register_log(b"\x01" * 32, ZERO_ADDRESS, KEY_HASH, sender=roles.admin)
 
 
 def _case_log_already_registered(r, roles, tree):
     lid = new_log(r, roles, "twice")
-    return lambda: r.register_log(lid, roles.stranger, sender=roles.admin)
+    return lambda: r.register_log(lid, roles.stranger, KEY_HASH, sender=roles.admin)
 
 
 def _case_unknown_log(r, roles, tree):
@@ -124,6 +125,27 @@ def _case_root_not_anchored(r, roles, tree):
     return lambda: r.cosign(lid, 11, tree.root(11), sender=roles.witness)
 
 
+def _case_zero_key_hash(r, roles, tree):
+    return lambda: r.register_log(b"\x03" * 32, roles.anchorer, bytes(32), sender=roles.admin)
+
+
+def _case_log_is_frozen(r, roles, tree):
+    lid = _anchored(r, roles, tree, 10)
+    r.freeze_log(lid, "anchorer key leaked", sender=roles.admin)
+    return lambda: r.anchor(lid, 20, tree.root(20), tree.proof(10, 20), sender=roles.anchorer)
+
+
+def _case_log_not_frozen(r, roles, tree):
+    lid = _anchored(r, roles, tree, 10)
+    return lambda: r.register_successor(lid, b"\x04" * 32, 10, roles.anchorer, sender=roles.admin)
+
+
+def _case_not_an_anchor(r, roles, tree):
+    lid = _anchored(r, roles, tree, 10, 20)
+    r.freeze_log(lid, "junk anchored", sender=roles.admin)
+    return lambda: r.register_successor(lid, b"\x05" * 32, 15, roles.anchorer, sender=roles.admin)
+
+
 def _case_already_cosigned(r, roles, tree):
     lid = _anchored(r, roles, tree, 10)
     r.cosign(lid, 10, tree.root(10), sender=roles.witness)
@@ -145,6 +167,10 @@ ERROR_CASES: dict[str, Callable] = {
     "NotWitness": _case_not_witness,
     "RootNotAnchored": _case_root_not_anchored,
     "AlreadyCosigned": _case_already_cosigned,
+    "ZeroKeyHash": _case_zero_key_hash,
+    "LogIsFrozen": _case_log_is_frozen,
+    "LogNotFrozen": _case_log_not_frozen,
+    "NotAnAnchor": _case_not_an_anchor,
 }
 
 
@@ -176,7 +202,7 @@ def test_only_the_logs_anchorer_can_anchor_it(registry: AnchorRegistry, roles: R
     lid = new_log(registry, roles, "suzhou")
     other = new_log(registry, roles, "other")
     mine = log_id("the stranger's own log")
-    registry.register_log(mine, roles.stranger, sender=roles.admin)
+    registry.register_log(mine, roles.stranger, KEY_HASH, sender=roles.admin)
     for intruder in (roles.admin, roles.stranger, roles.witness):
         assert refusal(lambda a=intruder: registry.anchor(lid, 10, tree.root(10), [], sender=a)).error == "NotAnchorer"
     # Being the anchorer of one log gives no right over another.
@@ -198,7 +224,7 @@ def test_a_local_account_signs_its_own_anchors(w3: Web3, registry: AnchorRegistr
         w3.eth.send_transaction({"from": roles.admin, "to": account.address, "value": w3.to_wei(1, "ether")})
     )
     lid = log_id("oneclaim.test/locally-signed")
-    registry.register_log(lid, account.address, sender=roles.admin)
+    registry.register_log(lid, account.address, KEY_HASH, sender=roles.admin)
     registry.anchor(lid, 10, tree.root(10), [], sender=account)
     registry.anchor(lid, 30, tree.root(30), tree.proof(10, 30), sender=account)
     assert registry.latest(lid).tree_size == 30
@@ -283,7 +309,7 @@ def test_a_chain_of_50_anchors_over_a_growing_log(
         receipt = registry.anchor(lid, size, tree.root(size), proof, sender=roles.anchorer)
         event = registry.contract.events.Anchored().process_receipt(w3.eth.get_transaction_receipt(receipt.tx_hash))
         assert [dict(e["args"]) for e in event] == [
-            {"logId": lid, "treeSize": size, "rootHash": tree.root(size), "previousSize": previous}
+            {"logId": lid, "treeSize": size, "rootHash": tree.root(size), "previousSize": previous, "signature": b""}
         ]
         assert registry.latest(lid) == LatestAnchor(size, tree.root(size), receipt.block_number, count)
         previous = size
@@ -435,3 +461,73 @@ def test_consistency_vector_on_chain(path: Path | None, vector_registry: AnchorR
     else:
         second_anchor()
         assert registry.latest(lid).tree_size == size2 and registry.root_at(lid, size2) == root2
+
+
+# ------------------------------------------------------------------ rotation, recovery, pinned keys
+
+
+def test_the_admin_rotates_a_log_s_anchorer_with_an_event(registry: AnchorRegistry, roles: Roles, tree) -> None:
+    lid = _anchored(registry, roles, tree, 10)
+    receipt = registry.rotate_anchorer(lid, roles.stranger, sender=roles.admin)
+    (rotated,) = registry.contract.events.AnchorerRotated().process_receipt(
+        registry.w3.eth.get_transaction_receipt(receipt.tx_hash)
+    )
+    assert (rotated["args"]["previous"], rotated["args"]["anchorer"]) == (roles.anchorer, roles.stranger)
+    assert (
+        refusal(lambda: registry.anchor(lid, 20, tree.root(20), tree.proof(10, 20), sender=roles.anchorer)).error
+        == "NotAnchorer"
+    )
+    registry.anchor(lid, 20, tree.root(20), tree.proof(10, 20), sender=roles.stranger)  # the new key anchors
+    assert refusal(lambda: registry.rotate_anchorer(lid, roles.anchorer, sender=roles.stranger)).error == "NotAdmin"
+
+
+def test_a_misused_log_is_frozen_and_continued_by_a_successor_from_its_last_honest_anchor(
+    registry: AnchorRegistry, roles: Roles, tree
+) -> None:
+    """The anchorer key anchored junk far beyond the real log; the admin freezes the log and
+    registers a successor from the last honest anchor. Both are public events, the frozen log's
+    anchors stay, and the successor can only extend the honest root."""
+    lid = _anchored(registry, roles, tree, 10, 20)
+    junk = JunkTree(tree, 20)
+    junk_root = root(2**40, junk.get_nodes)
+    registry.anchor(lid, 2**40, junk_root, consistency_proof(20, 2**40, junk.get_nodes), sender=roles.anchorer)
+    frozen = registry.freeze_log(lid, "anchorer key misused: junk at 2^40", sender=roles.admin)
+    successor = hashlib.sha256(b"log, continued").digest()
+    registered = registry.register_successor(lid, successor, 20, roles.stranger, sender=roles.admin)
+    w3 = registry.w3
+    (event,) = registry.contract.events.LogFrozen().process_receipt(w3.eth.get_transaction_receipt(frozen.tx_hash))
+    assert event["args"]["treeSize"] == 2**40 and "misused" in event["args"]["reason"]
+    (carried,) = registry.contract.events.SuccessorRegistered().process_receipt(
+        w3.eth.get_transaction_receipt(registered.tx_hash)
+    )
+    assert (carried["args"]["successorId"], carried["args"]["treeSize"], carried["args"]["rootHash"]) == (
+        successor,
+        20,
+        tree.root(20),
+    )
+    assert registry.is_frozen(lid) and registry.root_at(lid, 2**40) == junk_root  # nothing erased
+    assert registry.key_hash_of(successor) == registry.key_hash_of(lid) == KEY_HASH
+    assert refusal(
+        lambda: registry.anchor(successor, 30, tree.root(31), tree.proof(20, 30), sender=roles.stranger)
+    ).error == ("InconsistentProof")
+    registry.anchor(successor, 30, tree.root(30), tree.proof(20, 30), sender=roles.stranger)
+    assert registry.latest(successor).tree_size == 30
+
+
+class JunkTree:
+    """The honest tree's first `honest` leaves, then made-up ones up to any size: what a thief with
+    the anchorer key can anchor with a valid consistency proof, since the contract sees no leaves
+    (hence the signatures in the events, and recovery)."""
+
+    def __init__(self, tree: MemoryTree, honest: int) -> None:
+        self.tree, self.honest, self.junk = tree, honest, UniformTree()
+
+    def node(self, level: int, index: int) -> bytes:
+        if (index + 1) << level <= self.honest:
+            return self.tree.get_nodes([(level, index)])[0]
+        if index << level >= self.honest:
+            return self.junk.get_nodes([(level, index)])[0]
+        return node_hash(self.node(level - 1, 2 * index), self.node(level - 1, 2 * index + 1))
+
+    def get_nodes(self, addresses):
+        return [self.node(level, index) for level, index in addresses]

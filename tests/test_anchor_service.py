@@ -19,7 +19,7 @@ import pytest
 from web3 import Web3
 
 from anchoring.chain import Chain, ChainConfig, connect, free_port
-from anchoring.registry import AnchorRegistry, log_id
+from anchoring.registry import AnchorRegistry, key_hash, log_id
 from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
 from ledger.app import Ledger
 from ledger.merkle import verify_consistency
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def setup_service(ledger: Ledger, signer: Signer, w3: Web3, origin: str = ORIGIN) -> AnchorService:
     admin, anchorer = w3.eth.accounts[0], w3.eth.accounts[1]
     registry, _ = AnchorRegistry.deploy(w3, sender=admin)
-    registry.register_log(log_id(origin), anchorer, sender=admin)
+    registry.register_log(log_id(origin), anchorer, key_hash(signer.verifier_key()), sender=admin)
     rpc_url = w3.provider.endpoint_uri
     return AnchorService(ledger, signer, AnchorConfig(rpc_url, w3.eth.chain_id, registry.address, anchorer, origin))
 

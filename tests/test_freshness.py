@@ -122,3 +122,58 @@ def test_pointing_contract_at_an_attacker_s_copy_is_refused(home: Path) -> None:
     assert fooled.returncode == 1 and "CONTRACT_MISMATCH" in fooled.stdout
     audited = oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, *args, check=False)
     assert audited.returncode == 1 and "CONTRACT_MISMATCH" in audited.stderr
+
+
+def test_junk_anchored_with_the_anchorer_key_alone_is_reported_and_the_key_is_pinned(home: Path) -> None:
+    """Finding 6: the hot EVM key anchors a made-up tree of 2^40 leaves with a valid consistency
+    proof. The contract cannot tell, but the anchor carries no signature of the log's key: every
+    check that consults the chain names it, and the log is then behind the chain."""
+    from ledger.merkle import consistency_proof, root
+    from tests.test_anchor_contract import JunkTree
+
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    service = home_service(home)
+    try:
+        honest = service.registry.latest(service.log_id).tree_size
+        with service.ledger.log.reading() as cur:
+            junk = JunkTree(None, honest)
+            junk.tree = type("Stored", (), {"get_nodes": lambda _, a: service.ledger.log._get_nodes(cur, a)})()
+            size = 2**40
+            made_up = root(size, junk.get_nodes)
+            proof = consistency_proof(honest, size, junk.get_nodes)
+        service.registry.anchor(service.log_id, size, made_up, proof, sender=service.config.anchorer)  # no signature
+        rpc, contract = service.config.rpc_url, service.config.contract
+    finally:
+        service.ledger.close()
+    verify = json.loads(oneclaim(home, "anchor", "verify", "--json", check=False).stdout)
+    codes = {f["code"] for f in verify["failures"]}
+    assert {"ANCHOR_NOT_SIGNED", "LOG_BEHIND_CHAIN"} <= codes, codes
+    vkey = (home / "log.vkey").read_text().strip()
+    audited = oneclaim(home, "audit", "verify", "--key", vkey, "--rpc", rpc, "--contract", contract, "--json",
+                       check=False)  # fmt: skip
+    assert "ANCHOR_NOT_SIGNED" in {f["code"] for f in json.loads(audited.stdout)["anchors"]["failures"]}
+
+
+def test_the_contract_pins_the_log_key_so_a_bundle_needs_no_key_of_its_own_to_be_checked(home: Path) -> None:
+    from tests.bundle_mutations import OTHER, Bundle
+
+    service = home_service(home)
+    ensure_owner(service.ledger)
+    grow(service.ledger, 3)
+    rpc, contract = service.config.rpc_url, service.config.contract
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    bundle = home.parent / "bundle"
+    oneclaim(home, "audit", "export", str(bundle))
+    args = ("--bundle", str(bundle), "--rpc", rpc, "--contract", contract)
+    assert oneclaim(home, "anchor", "verify", *args).returncode == 0  # its key is the pinned one
+    forged = Bundle.read(bundle)
+    forged.vkey = forged.manifest["verifier_key"] = OTHER.verifier_key()
+    forged.resign(OTHER, origin=forged.manifest["origin"])
+    forged.write(bundle)
+    refused = oneclaim(home, "anchor", "verify", *args, check=False)
+    assert refused.returncode == 1 and "KEY_NOT_PINNED" in refused.stdout
