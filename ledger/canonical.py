@@ -16,7 +16,6 @@ canonical JSON stays canonical. `tests/test_canonical.py` checks this against `r
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -106,7 +105,9 @@ def parse_canonical(raw: bytes) -> Any:
     """
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_constant)
+        # integers are checked against I-JSON's range only where a long enough digit run exists:
+        # a hook on every integer would cost more than the rest of the check
+        value = _DECODER.decode(text)
     except UnicodeDecodeError as e:
         raise NotCanonical(f"not UTF-8: {e.reason} at byte {e.start}") from None
     except json.JSONDecodeError as e:
@@ -125,8 +126,10 @@ def canonical_json(value: Any) -> bytes:
     encoder is RFC 8785 for such values, except that RFC 8785 orders member names by UTF-16 code
     units: the two orders differ only for names with characters beyond U+FFFF, so values whose
     bytes hold any are given to the `rfc8785` library (tests/test_canonical.py compares both)."""
-    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return rfc8785.dumps(value) if _BEYOND_BMP.search(out) else out
+    out = _ENCODER.encode(value).encode("utf-8")
+    beyond_bmp = not out.isascii() and max(out) >= 0xF0  # a 4-byte UTF-8 sequence's lead byte
+    return rfc8785.dumps(value) if beyond_bmp else out
 
 
-_BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")  # the lead byte of every 4-byte UTF-8 sequence
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)

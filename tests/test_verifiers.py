@@ -88,3 +88,47 @@ def test_a_trust_file_is_a_trust_root(tmp_path: Path) -> None:
     assert other["failure"]["code"] == "ORIGIN_MISMATCH"
     policy.write_text("vkey\n")
     assert "TRUST_FILE_INVALID" in run("audit", "verify", str(bundle), "--trust", str(policy), code=2).stderr
+
+
+@pytest.fixture(scope="module")
+def large() -> Bundle:
+    """A bundle of a little over 3 blocks of lines, so the fast verifier splits it into ranges."""
+    from ledger.app import Ledger
+    from ledger.audit import BLOCK, export_bundle
+    from ledger.database import EVENTS_TABLE
+    from tests.support import fill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(f"sqlite:///{tmp}/ledger.sqlite")
+        try:
+            fill(ledger, devices=290, months=10)  # 3,191 events
+            ledger.sign_checkpoint(SIGNER, ORIGIN)
+            assert ledger.log.size() > 3 * BLOCK
+            export_bundle(ledger.db_url, Path(tmp) / "b", events_table=EVENTS_TABLE["sqlite"], origin=ORIGIN,
+                          verifier_key=SIGNER.verifier_key(), readme="")  # fmt: skip
+        finally:
+            ledger.close()
+        return Bundle.read(Path(tmp) / "b")
+
+
+@pytest.mark.parametrize("k", [5, 1023, 1024, 1600, 2047, 2048, 3000])
+@pytest.mark.parametrize(
+    "name",
+    ["event_altered", "event_altered_leaf_recomputed", "line_deleted", "lines_swapped", "event_not_canonical_resigned"],
+)
+def test_the_fast_verifier_in_parallel_ranges_agrees_with_the_reference(large: Bundle, name: str, k: int) -> None:
+    (mutation,) = [m for m in MUTATIONS if m.name == name]
+    data = vector(large, mutation, k)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_files(Path(tmp), data["bundle"])
+        slow = reference.verify_bundle(Path(tmp), TRUST)
+        split = audit.verify_bundle(Path(tmp), TRUST, workers=3)
+    assert outcome(slow) == outcome(split) == (data["want_err"], data["want_seq"])
+
+
+def test_the_parallel_fast_verifier_accepts_the_honest_large_bundle(large: Bundle) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        large.write(Path(tmp))
+        assert audit._split_lines(Path(tmp) / "events.jsonl", 3)[1:]  # it really splits
+        report = audit.verify_bundle(Path(tmp), TRUST, workers=3)
+        assert report.ok and report.events == len(large.lines) == reference.verify_bundle(Path(tmp), TRUST).events
