@@ -1,4 +1,6 @@
-"""2. Audit verification throughput: `verify_database` and `verify_bundle`.
+"""2. Audit verification throughput: the fast verifier (`audit.verify_database`,
+`audit.verify_bundle`) and the reference verifier (`reference.verify_bundle`), every check on:
+trusted key, coverage, canonical I-JSON bytes, leaves, chain, roots.
 
 Baselines, measured on the same data in the same run, alternating with the verifier:
 - database: read the very rows the verifier reads (the same `log_leaves LEFT JOIN` events query,
@@ -18,11 +20,12 @@ from pathlib import Path
 
 from bench.report import median
 from bench.workload import ORIGIN
-from ledger import audit, trust
+from ledger import audit, reference, trust
 from ledger.database import EVENTS_TABLE
 from ledger.note import parse_verifier_key
 
-TARGET_EVENTS_PER_S = 200_000
+TARGET_EVENTS_PER_S = 250_000  # the fast verifier, bundle and database
+TARGET_REFERENCE_PER_S = 50_000
 BATCH = audit.BATCH
 
 
@@ -75,6 +78,15 @@ def _verify_bundle(directory: Path, verifier) -> tuple[int, float]:
     seconds = time.perf_counter() - started
     if not report.ok:
         raise RuntimeError(f"verify_bundle failed: {report.failure}")
+    return report.events, seconds
+
+
+def _verify_reference(directory: Path, verifier) -> tuple[int, float]:
+    started = time.perf_counter()
+    report = reference.verify_bundle(directory, trust.of(verifier, ORIGIN))
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise RuntimeError(f"reference verify_bundle failed: {report.failure}")
     return report.events, seconds
 
 
@@ -157,9 +169,17 @@ def run(path: Path, tmp: Path, rounds: int, log=print) -> dict:
             "verify_bundle",
             log,
         )
+        rv, rbase = _alternate(
+            max(1, rounds - 1),
+            lambda: _verify_reference(bundle, verifier),
+            lambda: baseline_bundle(bundle),
+            "reference.verify_bundle",
+            log,
+        )
         size = (bundle / "events.jsonl").stat().st_size
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+    out["reference"] = {"target_events_per_s": TARGET_REFERENCE_PER_S, **_summary(rv, rbase)}
     out["bundle"] = {
         "export_seconds": export_seconds,
         "export_events_per_s": n_events / export_seconds,
