@@ -187,3 +187,15 @@ def check_coverage(directory: Path, events: int, signed: dict[int, bytes], diges
                    f" {events}")  # fmt: skip
     if manifest["events_sha256"] != digest:
         raise fail("MANIFEST_MISMATCH", None, "the manifest's events_sha256 is not the SHA-256 of events.jsonl")
+
+
+def root_of_first(path: Path, size: int) -> bytes:
+    """The RFC 9162 root of the first `size` leaves of a verified events.jsonl (for gossip: is a
+    checkpoint someone else was shown the same tree as this bundle's prefix?)."""
+    tree = CompactRange()
+    with open(path, "rb") as lines:
+        for line in lines:
+            if tree.size == size:
+                break
+            tree.append(bytes.fromhex(json.loads(line)["leaf"]))
+    return tree.root()

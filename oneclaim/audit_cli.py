@@ -176,3 +176,54 @@ def audit_verify(
         where = "" if f.seq is None else f" at seq {f.seq}"
         err.print(f"[bold red]FAILED[/] {f.code}{where}: {f.message}")
     raise typer.Exit(0 if ok else 1)
+
+
+@audit_app.command("compare")
+def audit_compare(
+    checkpoint: Annotated[Path, typer.Argument(help="A signed checkpoint note someone else was shown.")],
+    directory: Annotated[Path, typer.Argument(help="An audit bundle of the same log, which is verified first.")],
+    key: Annotated[str | None, typer.Option("--key", help="The log's verifier key you trust.")] = None,
+    trust_file: Annotated[Path | None, typer.Option("--trust", help="A trust file (vkey, origin).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gossip for auditors, with no OneClaim database: is a checkpoint someone else was shown the
+    same tree as the bundle's prefix of that size? Both must be signed by the trusted key. If the
+    roots differ, prints the two signed checkpoints (SPLIT_VIEW, exit 1); a checkpoint beyond the
+    bundle is CHECKPOINT_AHEAD (exit 1): the bundle is behind what was shown."""
+    from ledger import reference
+    from ledger import trust as trusting
+    from ledger.note import NoteError, open_note, parse_checkpoint
+
+    with failures(as_json):
+        if (key is None) == (trust_file is None):
+            raise LedgerError("give the key you trust: --key KEY or --trust FILE", code="KEY_REQUIRED")
+        trust = trusting.from_file(trust_file) if trust_file is not None else trusting.from_key(key)
+        note = reference.read_text(checkpoint) if checkpoint.is_file() else ""
+        try:
+            theirs = parse_checkpoint(open_note(note, [trust.verifier])[0])
+        except NoteError as e:
+            raise LedgerError(f"{checkpoint} is not a checkpoint signed by the trusted key: {e}",
+                              code="CHECKPOINT_SIGNATURE") from None  # fmt: skip
+        if theirs.origin != trust.origin:
+            raise LedgerError(f"{checkpoint} is for origin {theirs.origin!r}", code="CHECKPOINT_ORIGIN")
+        report = reference.verify_bundle(directory, trust)
+    if not report.ok:
+        f = report.failure
+        emit(as_json, {"consistent": None, "code": f.code, "message": f.message}, f"FAILED {f.code}: {f.message}")
+        raise typer.Exit(1)
+    notes = {int(p.stem): p.read_text() for p in (directory / "checkpoints").glob("*.note")}
+    ours = notes.get(theirs.size) or notes[max(notes)]
+    if theirs.size > report.events:
+        message = f"the checkpoint shown is of size {theirs.size}, beyond the bundle's {report.events}"
+        result = {"consistent": None, "code": "CHECKPOINT_AHEAD", "theirs": note, "ours": ours, "message": message}
+    elif reference.root_of_first(directory / "events.jsonl", theirs.size) != theirs.root:
+        message = f"the trusted key signed two different trees of size {theirs.size}: a split view"
+        result = {"consistent": False, "code": "SPLIT_VIEW", "theirs": note, "ours": ours, "message": message}
+    else:
+        result = {"consistent": True, "code": None, "theirs": note, "ours": notes[max(notes)],
+                  "message": f"the checkpoint of size {theirs.size} is the bundle's prefix of that size"}  # fmt: skip
+    text = ("OK " if result["consistent"] else f"{result['code']}: ") + result["message"]
+    if not result["consistent"]:
+        text += f"\ntheirs:\n{result['theirs']}\nours:\n{result['ours']}"
+    emit(as_json, result, text)
+    raise typer.Exit(0 if result["consistent"] else 1)

@@ -132,3 +132,28 @@ def test_the_parallel_fast_verifier_accepts_the_honest_large_bundle(large: Bundl
         assert audit._split_lines(Path(tmp) / "events.jsonl", 3)[1:]  # it really splits
         report = audit.verify_bundle(Path(tmp), TRUST, workers=3)
         assert report.ok and report.events == len(large.lines) == reference.verify_bundle(Path(tmp), TRUST).events
+
+
+def test_audit_compare_checks_a_shown_checkpoint_against_a_verified_bundle(tmp_path: Path) -> None:
+    from ledger.note import Checkpoint, generate_signer, sign_note
+
+    bundle = tmp_path / "bundle"
+    data = json.loads((VECTORS / "honest.json").read_text())
+    write_files(bundle, data["bundle"])
+    key = ("--key", SIGNER.verifier_key())
+    shown = tmp_path / "shown.note"
+    first = sorted((bundle / "checkpoints").glob("*.note"))[1]  # a checkpoint of a prefix
+    shown.write_text(first.read_text())
+    ok = json.loads(run("audit", "compare", str(shown), str(bundle), *key, "--json").stdout)
+    assert ok["consistent"] is True
+    size = int(first.stem)
+    shown.write_text(sign_note(Checkpoint(ORIGIN, size, bytes(32)).text(), SIGNER))  # the real key, another tree
+    split = json.loads(run("audit", "compare", str(shown), str(bundle), *key, "--json", code=1).stdout)
+    assert split["code"] == "SPLIT_VIEW" and split["ours"] == first.read_text()
+    shown.write_text(sign_note(Checkpoint(ORIGIN, 10_000, bytes(32)).text(), SIGNER))
+    assert json.loads(run("audit", "compare", str(shown), str(bundle), *key, "--json", code=1).stdout)["code"] == (
+        "CHECKPOINT_AHEAD"
+    )
+    shown.write_text(sign_note(Checkpoint(ORIGIN, size, bytes(32)).text(), generate_signer(ORIGIN)))
+    assert "CHECKPOINT_SIGNATURE" in run("audit", "compare", str(shown), str(bundle), *key, code=2).stderr
+    assert "KEY_REQUIRED" in run("audit", "compare", str(shown), str(bundle), code=2).stderr
