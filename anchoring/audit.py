@@ -139,5 +139,7 @@ def audit_anchors(
         failures.append({"code": "LOG_BEHIND_CHAIN", "log_size": tree_size, "chain_size": on_chain,
                          "message": f"the audited log holds {tree_size} events, but the chain anchors tree size"
                          f" {on_chain} for it: it is an older copy, or a fork"})  # fmt: skip
+    # the head: what follows the latest anchor is covered by the log's own checkpoints (verified
+    # before this), which extend the anchored root; say how much of the log the chain does not bind yet
     return {"anchors_matched": matched, "anchors_recorded": len(mine), "chain_tree_size": on_chain,
-            "failures": failures}  # fmt: skip
+            "events_after_latest_anchor": max(0, tree_size - on_chain), "failures": failures}  # fmt: skip

@@ -169,7 +169,8 @@ def audit_verify(
             out.print(
                 f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log;"
                 f" its {anchors['anchors_recorded']} anchor record(s) are on chain; the chain anchors tree size"
-                f" {anchors['chain_tree_size']}, not beyond the log"
+                f" {anchors['chain_tree_size']}, not beyond the log; {anchors['events_after_latest_anchor']}"
+                " later event(s) are bound by the signed head only, until the next anchor"
             )
     else:
         f = report.failure

@@ -39,6 +39,10 @@ def test_an_older_copy_of_the_database_is_behind_the_chain_everywhere_the_chain_
     vkey = (home / "log.vkey").read_text().strip()
     rpc, contract = status["rpc_url"], status["contract"]
     assert oneclaim(home, "audit", "verify", "--key", vkey).returncode == 0  # honest: fine
+    honest = json.loads(oneclaim(home, "audit", "verify", "--key", vkey, "--rpc", rpc, "--contract", contract,
+                                 "--json").stdout)["anchors"]  # fmt: skip
+    # the head is bound: only the latest anchor's own record follows the anchored size
+    assert honest["failures"] == [] and honest["events_after_latest_anchor"] == 1
     # the old file alone verifies (it is a real, signed prefix) ...
     assert oneclaim(home, "audit", "verify", "--db", f"sqlite:///{old}", "--key", vkey).returncode == 0
     # ... but against the chain it is behind, with both sizes
