@@ -17,21 +17,26 @@ from tests.support import ensure_owner
 pytest_plugins = ["tests.anchor_fixtures"]  # home (a home with its managed chain up)
 
 
+def grown_and_anchored(home: Path, events: int = 3) -> dict:
+    """Add `events` events to the home's log (the owner first, the first time), anchor the head
+    with the real command, and return `anchor status`."""
+    service = home_service(home)
+    try:
+        ensure_owner(service.ledger)
+        grow(service.ledger, events)
+    finally:
+        service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    return json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+
+
 def anchored_twice(home: Path) -> tuple[Path, dict]:
     """Anchor at a first size, keep a copy of the database file then, and anchor again later.
     Returns the copy and the status after the second anchor."""
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    grown_and_anchored(home)
     old = home.parent / "old.sqlite"
     shutil.copyfile(home / "ledger.sqlite", old)  # what a restore would bring back
-    service = home_service(home)
-    grow(service.ledger, 4)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
-    return old, json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    return old, grown_and_anchored(home, 4)
 
 
 def test_an_older_copy_of_the_database_is_behind_the_chain_everywhere_the_chain_is_consulted(home: Path) -> None:
@@ -64,18 +69,10 @@ def test_an_older_copy_of_the_database_is_behind_the_chain_everywhere_the_chain_
 
 
 def test_a_bundle_exported_before_later_anchors_is_behind_the_chain(home: Path) -> None:
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    grown_and_anchored(home)
     bundle = home.parent / "bundle"
     oneclaim(home, "audit", "export", str(bundle))
-    service = home_service(home)
-    grow(service.ledger, 4)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
-    status = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    status = grown_and_anchored(home, 4)
     vkey = (home / "log.vkey").read_text().strip()
     args = ("--rpc", status["rpc_url"], "--contract", status["contract"])
     old = oneclaim(home, "audit", "verify", str(bundle), "--key", vkey, *args, check=False)
@@ -88,11 +85,7 @@ def test_a_bundle_exported_before_later_anchors_is_behind_the_chain(home: Path) 
 
 
 def test_a_redeployed_contract_cannot_make_the_log_s_anchors_disappear(home: Path) -> None:
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    grown_and_anchored(home)
     before = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
     oneclaim(home, "chain", "down")
     (home / "chain" / "state.json").unlink(missing_ok=True)  # the chain loses its state
@@ -110,12 +103,7 @@ def test_a_redeployed_contract_cannot_make_the_log_s_anchors_disappear(home: Pat
 
 
 def test_pointing_contract_at_an_attacker_s_copy_is_refused(home: Path) -> None:
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    rpc = service.config.rpc_url
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    rpc = grown_and_anchored(home)["rpc_url"]
     w3 = connect(rpc)
     copy, _ = AnchorRegistry.deploy(w3, sender=w3.eth.accounts[5])  # the attacker's own, empty
     bundle = home.parent / "bundle"
@@ -135,11 +123,7 @@ def test_junk_anchored_with_the_anchorer_key_alone_is_reported_and_the_key_is_pi
     from ledger.merkle import consistency_proof, root
     from tests.test_anchor_contract import JunkTree
 
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    grown_and_anchored(home)
     service = home_service(home)
     try:
         honest = service.registry.latest(service.log_id).tree_size
@@ -165,12 +149,8 @@ def test_junk_anchored_with_the_anchorer_key_alone_is_reported_and_the_key_is_pi
 def test_the_contract_pins_the_log_key_so_a_bundle_needs_no_key_of_its_own_to_be_checked(home: Path) -> None:
     from tests.bundle_mutations import OTHER, Bundle
 
-    service = home_service(home)
-    ensure_owner(service.ledger)
-    grow(service.ledger, 3)
-    rpc, contract = service.config.rpc_url, service.config.contract
-    service.ledger.close()
-    oneclaim(home, "anchor", "once")
+    status = grown_and_anchored(home)
+    rpc, contract = status["rpc_url"], status["contract"]
     bundle = home.parent / "bundle"
     oneclaim(home, "audit", "export", str(bundle))
     args = ("--bundle", str(bundle), "--rpc", rpc, "--contract", contract)

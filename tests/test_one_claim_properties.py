@@ -35,6 +35,7 @@ from ledger.errors import LedgerError
 from tests.conftest import TODAY
 from tests.registry_support import CON, GEN, GENERATOR, market, pv
 from tests.support import month
+from tests.test_claims_pool_external_properties import check_pool
 
 PV, WIND = "SIP-PV-0042", "JS-DSOW-01"
 DEVICES = (PV, WIND)
@@ -182,16 +183,7 @@ def released_gec_kwh(ledger: Ledger, code: str) -> int:
 def check(ledger: Ledger) -> None:
     for code in DEVICES:
         device = ledger.device(code)
-        # no kWh carries two claims
-        for version, (_s, _e, on_grid, _own) in device.readings.items():
-            assert 0 <= device.claimed.get(version, 0) <= on_grid, f"{code} v{version} is claimed twice over"
-        allocated: dict[int, int] = {}
-        for claim in device.claims.values():
-            assert claim["kwh"] == sum(k for _, k in claim["allocations"])
-            for version, k in claim["allocations"]:
-                assert version in device.readings and k > 0
-                allocated[version] = allocated.get(version, 0) + k
-        assert allocated == {v: k for v, k in device.claimed.items() if k}
+        check_pool(ledger, code)  # no kWh carries two claims, and the claims add up to the pool
         # every month's metered kWh is claimed, free or carried, never lost
         report = ledger.claims_check(code)
         released = released_gec_kwh(ledger, code)

@@ -494,13 +494,20 @@ class Batch(Aggregate):
     def reports_touching(self, ranges: list) -> list[dict]:
         """The sale reports that name any of `ranges`: a cancellation of reported-sold units is a
         double-counting case (SALE_OF_ENDED_UNITS), as a report of cancelled units is."""
-        touched = []
+        return self._overlapping_reports(ranges, "SALE_OF_ENDED_UNITS")
+
+    def _overlapping_reports(self, spans: list, kind: str, other_than: str | None = None) -> list[dict]:
+        """Each recorded sale report (but those of source `other_than`) sharing units with `spans`,
+        as a clash of `kind`: the report, its serials, and how many units the two share."""
+        clashes = []
         for report in self.sale_reports.values():
-            units = sum(max(0, min(e, e2) - max(s, s2)) for s, e in ranges for s2, e2 in report["spans"])
+            if report["source"] == other_than:
+                continue
+            units = sum(max(0, min(e, e2) - max(s, s2)) for s, e in spans for s2, e2 in report["spans"])
             if units:
-                touched.append(
+                clashes.append(
                     {
-                        "kind": "SALE_OF_ENDED_UNITS",
+                        "kind": kind,
                         "source": report["source"],
                         "reference": report["reference"],
                         "serials": [format_range(self.code, s2, e2) for s2, e2 in report["spans"]],
@@ -508,7 +515,7 @@ class Batch(Aggregate):
                         "batch_version": report["version"],
                     }
                 )
-        return touched
+        return clashes
 
     def untraded(self) -> list[list[int]]:
         """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
@@ -535,22 +542,7 @@ class Batch(Aggregate):
         if key in self.sale_reports:
             return None
         spans = [list(s) for s in check_spans(spans, self.quantity, self.code)]
-        clashes = []
-        for earlier in self.sale_reports.values():
-            if earlier["source"] == source:
-                continue
-            units = sum(max(0, min(e, e2) - max(s, s2)) for s, e in spans for s2, e2 in earlier["spans"])
-            if units:
-                clashes.append(
-                    {
-                        "kind": "GEC_SOLD_TWICE",
-                        "source": earlier["source"],
-                        "reference": earlier["reference"],
-                        "serials": [format_range(self.code, s2, e2) for s2, e2 in earlier["spans"]],
-                        "units": units,
-                        "batch_version": earlier["version"],
-                    }
-                )
+        clashes = self._overlapping_reports(spans, "GEC_SOLD_TWICE", other_than=source)
         clashes += self._unavailable(spans)
         self._sale_reported(source, reference, spans, sold_on, len(clashes))
         return clashes
