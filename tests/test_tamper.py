@@ -207,3 +207,44 @@ def test_the_cli_exits_nonzero_and_names_the_seq(sealed: Ledger, signer) -> None
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
     assert result["failure"]["seq"] == target and result["failure"]["code"] == "EVENT_MISSING"
+
+
+def test_non_canonical_event_bytes_re_signed_with_the_real_key_are_refused(sealed: Ledger, signer) -> None:
+    """Finding 3, on a database: the operator rewrites an event in a non-canonical form (same
+    meaning, other bytes), recomputes every leaf and chain hash after it and re-signs every
+    checkpoint with the log's real key. Hashes and signatures all agree; the bytes do not."""
+    from ledger.canonical import canonical_event
+    from ledger.merkle import CompactRange, chain_hash, leaf_hash
+    from ledger.note import Checkpoint, sign_note
+
+    target = 26
+    key, mark, table = key_column(sealed), p(sealed), sealed.events_table
+    with raw(sealed.db_url) as conn:
+        rows = conn.execute(
+            f"SELECT l.seq, e.originator_id, e.originator_version, e.topic, e.state FROM log_leaves l"
+            f" JOIN {table} e ON e.{key} = l.notification_id ORDER BY l.seq"
+        ).fetchall()
+        tree, chain, sizes = CompactRange(), bytes(32), {}
+        for seq, oid, version, topic, state in rows:
+            state = bytes(state)
+            if seq == target:
+                state = state.replace(b":", b": ", 1)  # still JSON, no longer RFC 8785
+                conn.execute(
+                    f"UPDATE {table} SET state = {mark} WHERE {key} = {mark}", [state, notification_of(sealed, seq)]
+                )
+            oid_hex = oid if isinstance(oid, str) else oid.hex
+            leaf = leaf_hash(canonical_event(oid_hex, version, topic, state))
+            chain = chain_hash(chain, leaf)
+            conn.execute(f"UPDATE log_leaves SET leaf = {mark}, chain = {mark} WHERE seq = {mark}", [leaf, chain, seq])
+            tree.append(leaf)
+            sizes[tree.size] = tree.root()
+        conn.execute("DELETE FROM log_checkpoints")
+        for size in (19, EVENTS):
+            note = sign_note(Checkpoint(ORIGIN, size, sizes[size]).text(), signer)
+            columns = "tree_size, root, note, signed_at"
+            conn.execute(
+                f"INSERT INTO log_checkpoints ({columns}) VALUES ({mark}, {mark}, {mark}, {mark})",
+                [size, sizes[size], note, "2026-12-03T00:00:00+00:00"],
+            )
+    report = verify(sealed, signer)
+    assert (report.ok, report.failure.code, report.failure.seq) == (False, "NOT_CANONICAL", target)
