@@ -99,42 +99,51 @@ def audit_anchors(
             }
         )
     mine = [a for a in recorded if a["contract"].lower() == contract.lower()]
-    expected = {a["tree_size"]: root_of(a["tree_size"]) for a in mine}
     verifier = parse_verifier_key(vkey)
-    failures += verify_anchors(w3, contract, origin, mine, expected, verifier)["failures"]
     registry = AnchorRegistry(w3, contract)
     try:
-        on_chain = registry.latest(log_id(origin)).tree_size
+        lineage = log_lineage(registry, log_id(origin))
     except ContractRefused as e:  # e.g. an empty copy of the contract, where the log was never registered
         failures.append(
             {"code": "LOG_NOT_ON_CONTRACT", "message": f"{contract} does not know log {origin}: {e.message}"}
         )
         return {"anchors_matched": 0, "anchors_recorded": len(mine), "chain_tree_size": 0, "failures": failures}
+    if any(step.get("forked") for step in lineage):
+        failures.append({"code": "LOG_FORKED_ON_CHAIN", "message": "a frozen log has more than one successor"})
+    expected = {a["tree_size"]: root_of(a["tree_size"]) for a in mine}
+    ids = {step["id"] for step in lineage}
+    failures += verify_anchors(w3, contract, origin, mine, expected, verifier, ids)["failures"]
     pinned = registry.key_hash_of(log_id(origin))
     if pinned != key_hash(vkey):
         failures.append({"code": "KEY_NOT_PINNED", "message": f"the contract registered key hash"
                          f" {pinned.hex() if pinned else 'none'} for {origin}, not the trusted key's"})  # fmt: skip
-    logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": log_id(origin)})
-    matched = 0
-    for log in logs:
-        size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
-        if not signed_anchor(verifier, origin, log["args"]):
-            failures.append({"code": "ANCHOR_NOT_SIGNED", "message": f"the chain anchors tree size {size} with a"
-                             " checkpoint the log's key never signed (the anchorer key alone made it)"})  # fmt: skip
-            continue
-        if size > tree_size:
-            continue  # reported below, as the log being behind
-        ours = root_of(size)
-        if ours == root:
-            matched += 1
-        else:
-            failures.append(
-                {
-                    "code": "ANCHOR_MISMATCH" if ours is not None else "ANCHOR_NOT_IN_BUNDLE",
-                    "message": f"the chain anchors root {root} at tree size {size}; the audited log has"
-                    f" {ours or 'no checkpoint there'}",
-                }
-            )
+    matched = superseded = 0
+    for step in lineage:
+        logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": step["id"]})
+        for log in logs:
+            size, root = log["args"]["treeSize"], bytes(log["args"]["rootHash"]).hex()
+            signed = signed_anchor(verifier, origin, log["args"])
+            if not signed and step["until"] is not None and size > step["until"]:
+                superseded += 1  # junk of a frozen log, after the root its successor continues from
+                continue
+            if not signed:
+                message = f"the chain anchors tree size {size} with a checkpoint the log's key never signed"
+                failures.append({"code": "ANCHOR_NOT_SIGNED", "message": message + " (the anchorer key alone made it)"})
+                continue
+            if size > tree_size:
+                continue  # reported below, as the log being behind
+            ours = root_of(size)
+            if ours == root:
+                matched += 1
+            else:
+                failures.append(
+                    {
+                        "code": "ANCHOR_MISMATCH" if ours is not None else "ANCHOR_NOT_IN_BUNDLE",
+                        "message": f"the chain anchors root {root} at tree size {size}; the audited log has"
+                        f" {ours or 'no checkpoint there'}",
+                    }
+                )
+    on_chain = registry.latest(lineage[-1]["id"]).tree_size
     if on_chain > tree_size:
         failures.append({"code": "LOG_BEHIND_CHAIN", "log_size": tree_size, "chain_size": on_chain,
                          "message": f"the audited log holds {tree_size} events, but the chain anchors tree size"
@@ -142,4 +151,21 @@ def audit_anchors(
     # the head: what follows the latest anchor is covered by the log's own checkpoints (verified
     # before this), which extend the anchored root; say how much of the log the chain does not bind yet
     return {"anchors_matched": matched, "anchors_recorded": len(mine), "chain_tree_size": on_chain,
-            "events_after_latest_anchor": max(0, tree_size - on_chain), "failures": failures}  # fmt: skip
+            "events_after_latest_anchor": max(0, tree_size - on_chain), "superseded_anchors": superseded,
+            "log_ids": [step["id"].hex() for step in lineage], "failures": failures}  # fmt: skip
+
+
+def log_lineage(registry: AnchorRegistry, first: bytes) -> list[dict]:
+    """A log's ids on chain, from its first: each frozen one names the size its successor carries
+    on from (`until`); the last is the one anchored now (`until` None). A frozen log with two
+    successors is marked `forked`."""
+    registry.latest(first)  # UnknownLog if the contract does not know it
+    lineage, current = [], first
+    while True:
+        found = registry.contract.events.SuccessorRegistered.get_logs(from_block=0, argument_filters={"logId": current})
+        if not found:
+            lineage.append({"id": current, "until": None})
+            return lineage
+        nxt = found[0]["args"]
+        lineage.append({"id": current, "until": nxt["treeSize"], "forked": len(found) > 1})
+        current = bytes(nxt["successorId"])

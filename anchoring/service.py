@@ -55,6 +55,7 @@ class AnchorConfig:
     contract: str
     anchorer: Sender
     origin: str
+    log_id: str | None = None  # hex; a successor's id after a recovery (default: SHA-256 of the origin)
 
 
 class AnchorService:
@@ -62,7 +63,7 @@ class AnchorService:
         self.ledger = ledger
         self.signer = signer
         self.config = config
-        self.log_id = log_id(config.origin)
+        self.log_id = bytes.fromhex(config.log_id) if config.log_id else log_id(config.origin)
         self.lock_file = lock_file
         self._w3: Web3 | None = None
         self._registry: AnchorRegistry | None = None
@@ -364,15 +365,17 @@ def verify_anchors(
     anchors: list[dict],
     roots: dict[int, str],
     verifier: Verifier | None = None,
+    log_ids: set[bytes] | None = None,
 ) -> dict:
     """Check anchors recorded in a log against the chain, trusting no OneClaim database: each
     transaction's receipt (mined, successful, sent to the contract, in the recorded block), the
     `Anchored` event it emitted, the contract's storage (`rootAt`) and, given the log's trusted
     `verifier`, the checkpoint signature the event carries. `roots` maps tree sizes to the roots
     the auditor computed from the events themselves (an audit bundle's checkpoints); each anchored
-    root must be among them. Returns {"checked": n, "failures": [...]}."""
+    root must be among them. `log_ids`: the log's ids on chain (its successors after a recovery;
+    default: SHA-256 of the origin). Returns {"checked": n, "failures": [...]}."""
     registry = AnchorRegistry(w3, contract)
-    lid = log_id(origin)
+    ids = log_ids or {log_id(origin)}
     failures = []
     for a in anchors:
         where = f"anchor at tree size {a['tree_size']} (tx {a['tx_hash']})"
@@ -390,7 +393,7 @@ def verify_anchors(
         events = [
             e
             for e in registry.contract.events.Anchored().process_receipt(receipt)
-            if bytes(e["args"]["logId"]) == lid
+            if bytes(e["args"]["logId"]) in ids
             and e["args"]["treeSize"] == a["tree_size"]
             and bytes(e["args"]["rootHash"]).hex() == a["root_hash"]
         ]
@@ -400,7 +403,7 @@ def verify_anchors(
         if verifier is not None and not signed_anchor(verifier, origin, events[0]["args"]):
             failures.append({"code": "ANCHOR_NOT_SIGNED", "message": f"{where}: its signature is not the log key's"})
             continue
-        stored = registry.root_at(lid, a["tree_size"])
+        stored = registry.root_at(bytes(events[0]["args"]["logId"]), a["tree_size"])
         if stored is None or stored.hex() != a["root_hash"]:
             failures.append({"code": "ANCHOR_STORAGE", "message": f"{where}: the contract stores another root"})
             continue

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.report import peak_rss_kb
 from bench.workload import ORIGIN, build_log
-from ledger import audit
+from ledger import audit, trust
 from ledger.database import EVENTS_TABLE
 from ledger.note import parse_verifier_key
 
@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         verifier = parse_verifier_key(Path(f"{path}.vkey").read_text().strip())
         started = time.perf_counter()
         report = audit.verify_database(
-            f"sqlite:///{path}", verifier, events_table=EVENTS_TABLE["sqlite"], origin=ORIGIN
+            f"sqlite:///{path}", trust.of(verifier, ORIGIN), events_table=EVENTS_TABLE["sqlite"]
         )
         out.update(
             ok=report.ok,

@@ -60,7 +60,8 @@ def service_for(home: Home, ledger=None) -> AnchorService:
         rpc_url = config["rpc_url"]
         key = Path(config["anchorer_key_file"]).read_text().strip()
         anchorer = Account.from_key(key)
-    settings = AnchorConfig(rpc_url, config["chain_id"], config["contract"], anchorer, home.origin)
+    log = config.get("log_id")  # set by `oneclaim chain recover`
+    settings = AnchorConfig(rpc_url, config["chain_id"], config["contract"], anchorer, home.origin, log)
     return AnchorService(ledger or home.ledger(), home.signer(), settings, lock_file=home.path / "anchor.lock")
 
 
@@ -143,6 +144,58 @@ def chain_status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     )
     emit(as_json, payload, text)
     raise typer.Exit(0 if status.running else 3)
+
+
+@chain_app.command("recover")
+def chain_recover(
+    from_size: Annotated[int, typer.Option("--from-size", help="The last honest anchored tree size to continue from.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: it is published in the LogFrozen event.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recover a log whose anchorer key was misused (admin, on the managed chain): freeze its log id
+    (LogFrozen) and register a successor that continues from the anchor at --from-size
+    (SuccessorRegistered), which must be this log's own signed root there. Anchoring then goes to
+    the successor; everything anchored before stays on chain for auditors."""
+    import hashlib
+
+    from anchoring.service import signed_anchor
+    from ledger.note import parse_verifier_key
+
+    with failures(as_json):
+        h = Home.at(home)
+        config = anchoring_config(h)
+        if not config.get("managed"):
+            message = "recovery here acts as the managed chain's admin; on a permissioned network the"
+            raise LedgerError(message + " consortium's admin does it (see docs/anchoring.md)", code="NOT_MANAGED")
+        service = service_for(h)
+        try:
+            registry, current = service.registry, service.log_id
+            honest = registry.root_at(current, from_size)
+            events = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": current})
+            signed = [
+                e for e in events if e["args"]["treeSize"] == from_size
+                and signed_anchor(parse_verifier_key(h.verifier_key()), h.origin, e["args"])
+            ]  # fmt: skip
+            size = service.ledger.log.size()
+            if honest is None or not signed or from_size > size or honest != service.ledger.log.root(from_size):
+                raise LedgerError(
+                    f"the chain holds no anchor of this log at tree size {from_size} that this log signed and"
+                    " whose root is this log's root there: choose the last honest anchor",
+                    code="NOT_AN_HONEST_ANCHOR",
+                )
+            if not registry.is_frozen(current):
+                registry.freeze_log(current, reason, sender=config["admin"])
+            successor = hashlib.sha256(b"oneclaim successor\n" + current + from_size.to_bytes(8, "big")).digest()
+            registry.register_successor(current, successor, from_size, config["anchorer"], sender=config["admin"])
+            h.update_config(anchoring=config | {"log_id": successor.hex()})
+        finally:
+            service.ledger.close()
+    emit(
+        as_json,
+        {"frozen": current.hex(), "successor": successor.hex(), "from_size": from_size},
+        f"Froze log {current.hex()[:16]}… and continued it as {successor.hex()[:16]}… from tree size {from_size}",
+    )
 
 
 @anchor_app.command("once")

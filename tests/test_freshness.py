@@ -144,6 +144,21 @@ def test_junk_anchored_with_the_anchorer_key_alone_is_reported_and_the_key_is_pi
     audited = oneclaim(home, "audit", "verify", "--key", vkey, "--rpc", rpc, "--contract", contract, "--json",
                        check=False)  # fmt: skip
     assert "ANCHOR_NOT_SIGNED" in {f["code"] for f in json.loads(audited.stdout)["anchors"]["failures"]}
+    # recovery: only from an honest anchor, then anchoring goes on in the successor
+    wrong = oneclaim(home, "chain", "recover", "--from-size", str(size), "--reason", "junk", check=False)
+    assert wrong.returncode == 2 and "NOT_AN_HONEST_ANCHOR" in wrong.stderr
+    oneclaim(home, "chain", "recover", "--from-size", str(honest), "--reason", "anchorer key misused: junk at 2^40")
+    service = home_service(home)
+    grow(service.ledger, 2)
+    service.ledger.close()
+    oneclaim(home, "anchor", "once")
+    status = json.loads(oneclaim(home, "anchor", "status", "--json").stdout)
+    assert "problem" not in status["chain"] and status["chain"]["tree_size"] > honest
+    after = json.loads(oneclaim(home, "anchor", "verify", "--json").stdout)
+    assert after["failures"] == [] and after["superseded_anchors"] == 1 and len(after["log_ids"]) == 2
+    audited = json.loads(oneclaim(home, "audit", "verify", "--key", vkey, "--rpc", rpc, "--contract", contract,
+                                  "--json").stdout)  # fmt: skip
+    assert audited["ok"] and audited["anchors"]["superseded_anchors"] == 1
 
 
 def test_the_contract_pins_the_log_key_so_a_bundle_needs_no_key_of_its_own_to_be_checked(home: Path) -> None:
