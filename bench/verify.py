@@ -63,31 +63,27 @@ def baseline_bundle(directory: Path) -> tuple[int, float]:
     return n, time.perf_counter() - started
 
 
-def _verify_db(path: Path, verifier) -> tuple[int, float]:
+def _timed(verify, label: str) -> tuple[int, float]:
+    """(events, seconds) of one verification, which must succeed."""
     started = time.perf_counter()
-    report = audit.verify_database(f"sqlite:///{path}", trust.of(verifier, ORIGIN), events_table=EVENTS_TABLE["sqlite"])
+    report = verify()
     seconds = time.perf_counter() - started
     if not report.ok:
-        raise RuntimeError(f"verify_database failed: {report.failure}")
+        raise RuntimeError(f"{label} failed: {report.failure}")
     return report.events, seconds
+
+
+def _verify_db(path: Path, verifier) -> tuple[int, float]:
+    trusted, db = trust.of(verifier, ORIGIN), f"sqlite:///{path}"
+    return _timed(lambda: audit.verify_database(db, trusted, events_table=EVENTS_TABLE["sqlite"]), "verify_database")
 
 
 def _verify_bundle(directory: Path, verifier) -> tuple[int, float]:
-    started = time.perf_counter()
-    report = audit.verify_bundle(directory, trust.of(verifier, ORIGIN))
-    seconds = time.perf_counter() - started
-    if not report.ok:
-        raise RuntimeError(f"verify_bundle failed: {report.failure}")
-    return report.events, seconds
+    return _timed(lambda: audit.verify_bundle(directory, trust.of(verifier, ORIGIN)), "verify_bundle")
 
 
 def _verify_reference(directory: Path, verifier) -> tuple[int, float]:
-    started = time.perf_counter()
-    report = reference.verify_bundle(directory, trust.of(verifier, ORIGIN))
-    seconds = time.perf_counter() - started
-    if not report.ok:
-        raise RuntimeError(f"reference verify_bundle failed: {report.failure}")
-    return report.events, seconds
+    return _timed(lambda: reference.verify_bundle(directory, trust.of(verifier, ORIGIN)), "reference verify_bundle")
 
 
 def cpu_seconds() -> float:

@@ -337,20 +337,6 @@ class _Database:
         )
 
 
-def _accumulating(update: Callable[[int], None] | None) -> Callable[[int], None] | None:
-    """check_range reports rows done per batch; progress bars want the running total."""
-    if update is None:
-        return None
-    done = 0
-
-    def add(n: int) -> None:
-        nonlocal done
-        done += n
-        update(done)
-
-    return add
-
-
 def _outcome(run: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes, Failure | None]:
     try:
         events, root = run()
@@ -501,8 +487,8 @@ def export_bundle(
 
 # ------------------------------------------------------------------------------- bundle
 
-_LINE_HEAD = b'{"chain":"'
-_EVENT_KEY = b'","event":'
+_EVENT_AT = len(b'{"chain":"') + 64 + len(b'","event":')
+"""Where the event's bytes start in a canonical events.jsonl line (see bundle_line)."""
 _LEAF_KEY = b',"leaf":"'
 
 
@@ -515,20 +501,6 @@ def bundle_line(seq: int, data: bytes, leaf: bytes, chain: bytes) -> bytes:
         leaf.hex().encode(),
         seq,
     )
-
-
-def _parse_bundle_line(line: bytes, lineno: int) -> tuple[int, bytes, bytes, bytes]:
-    # Slicing, not json.loads: the event's bytes must be hashed exactly as written.
-    cut = line.rfind(_LEAF_KEY)
-    if not line.startswith(_LINE_HEAD) or line[74:84] != _EVENT_KEY or cut < 0:
-        raise VerificationFailed(Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1} is malformed"))
-    try:
-        chain = bytes.fromhex(line[10:74].decode())
-        leaf = bytes.fromhex(line[cut + 9 : cut + 73].decode())
-        seq = int(line[cut + 81 : line.rindex(b"}")])
-    except ValueError as e:
-        raise VerificationFailed(Failure("BUNDLE_MALFORMED", lineno, f"events.jsonl line {lineno + 1}: {e}")) from e
-    return seq, line[84:cut], leaf, chain
 
 
 _LINE_KEYS = ["chain", "event", "leaf", "seq"]
@@ -549,7 +521,7 @@ def _fast_line(line: bytes, n: int) -> tuple[int, bytes, bytes, bytes]:
     try:
         return (
             record["seq"],
-            line[84 : line.rindex(b',"leaf":"')],
+            line[_EVENT_AT : line.rindex(_LEAF_KEY)],
             bytes.fromhex(record["leaf"]),
             bytes.fromhex(record["chain"]),
         )

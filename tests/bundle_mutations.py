@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.audit import bundle_line
 from ledger.canonical import canonical_json
 from ledger.merkle import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 from ledger.note import Checkpoint, Signer, open_note, parse_checkpoint, sign_note
@@ -55,12 +56,7 @@ class Bundle:
         if i in self.raw_lines:
             return self.raw_lines[i]
         r = self.lines[i]
-        return b'{"chain":"%s","event":%s,"leaf":"%s","seq":%d}\n' % (
-            r["chain"].encode(),
-            r["event"],
-            r["leaf"].encode(),
-            r["seq"],
-        )
+        return bundle_line(r["seq"], r["event"], bytes.fromhex(r["leaf"]), bytes.fromhex(r["chain"]))
 
     def files(self) -> dict[str, str]:
         events = b"".join(self.line(i) for i in range(len(self.lines))).decode("utf-8", "surrogateescape")

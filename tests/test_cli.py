@@ -94,7 +94,7 @@ def test_bad_proof_requests_get_a_stable_code(home: Home) -> None:
     assert json.loads(result.stdout)["error"]["code"] == "TREE_SIZE_OUT_OF_RANGE"
 
 
-def test_export_of_a_live_ledger_signs_its_head_so_every_event_is_covered(home: Home, tmp_path: Path) -> None:
+def add_a_participant() -> None:
     run(
         "participant",
         "add",
@@ -108,6 +108,10 @@ def test_export_of_a_live_ledger_signs_its_head_so_every_event_is_covered(home: 
         "--city",
         "苏州",
     )
+
+
+def test_export_of_a_live_ledger_signs_its_head_so_every_event_is_covered(home: Home, tmp_path: Path) -> None:
+    add_a_participant()  # one event after the home's last checkpoint
     manifest = json.loads(run("audit", "export", str(tmp_path / "bundle"), "--json").stdout)
     assert manifest["tree_size"] == 33 and manifest["checkpoints"][-1] == 33  # the new event, signed
     vkey = run("log", "verifier-key").stdout.strip()
@@ -147,19 +151,7 @@ def test_verify_refuses_checkpoints_under_a_key_the_auditor_did_not_give(home: H
     assert refused["error"]["code"] == "KEY_REQUIRED"
     # with no argument at all: the home's own database against the home's own key; an event
     # appended since the last checkpoint is covered by none until the head is signed
-    run(
-        "participant",
-        "add",
-        "SIP-NEW",
-        "--name",
-        "新参与者",
-        "--role",
-        "consumer",
-        "--province",
-        "江苏",
-        "--city",
-        "苏州",
-    )
+    add_a_participant()  # one event after the home's last checkpoint
     tail = json.loads(run("audit", "verify", "--json", code=1).stdout)
     assert tail["failure"]["code"] == "EVENTS_NOT_COVERED" and "oneclaim log sign" in tail["failure"]["message"]
     run("log", "sign")
@@ -229,19 +221,7 @@ def test_log_compare_proves_a_shown_checkpoint_consistent_or_prints_the_split_vi
 
     shown = tmp_path / "shown.note"
     shown.write_text(run("log", "checkpoint").stdout)  # what a partner was shown at size 32
-    run(
-        "participant",
-        "add",
-        "SIP-NEW",
-        "--name",
-        "新参与者",
-        "--role",
-        "consumer",
-        "--province",
-        "江苏",
-        "--city",
-        "苏州",
-    )
+    add_a_participant()  # one event after the home's last checkpoint
     ok = json.loads(run("log", "compare", str(shown), "--json").stdout)
     assert ok["consistent"] is True
     proof = ok["proof"]

@@ -96,6 +96,12 @@ def gec_batches(ledger: Ledger) -> list[str]:
     return sorted(code for d in DEVICES for codes in ledger.device(d).gec_months.values() for code in codes)
 
 
+def picked_batch(ledger: Ledger, pick: int) -> str | None:
+    """The GEC batch a step's `pick` names, among those issued so far (None if there are none)."""
+    batches = gec_batches(ledger)
+    return batches[pick % len(batches)] if batches else None
+
+
 def run_step(ledger: Ledger, step: tuple, references: count) -> str:
     """Run one step; returns what it was (for the statistics)."""
     kind = step[0]
@@ -130,10 +136,8 @@ def run_step(ledger: Ledger, step: tuple, references: count) -> str:
         ledger.import_external([row])
     elif kind == "sale_report":
         _, pick, first, length, source = step
-        batches = gec_batches(ledger)
-        if not batches:
+        if (code := picked_batch(ledger, pick)) is None:
             return "sale_report: no batch"
-        code = batches[pick % len(batches)]
         quantity = ledger.batch(code).quantity
         first = first % quantity
         last = min(first + length, quantity)
@@ -141,15 +145,13 @@ def run_step(ledger: Ledger, step: tuple, references: count) -> str:
                "serials": f"{code}:{first + 1}-{last}", "sold_on": SOLD_ON.isoformat()}  # fmt: skip
         ledger.import_external([row])
     elif kind == "transfer":
-        batches = gec_batches(ledger)
-        if not batches:
+        if (code := picked_batch(ledger, step[1])) is None:
             return "transfer: no batch"
-        ledger.transfer(batches[step[1] % len(batches)], GEN, CON, quantity=step[2], on=SOLD_ON)
+        ledger.transfer(code, GEN, CON, quantity=step[2], on=SOLD_ON)
     elif kind == "retire":
-        batches = gec_batches(ledger)
-        if not batches:
+        if (code := picked_batch(ledger, step[1])) is None:
             return "retire: no batch"
-        ledger.retire(batches[step[1] % len(batches)], step[2], quantity=step[3], on=SOLD_ON, **RETIREMENT)
+        ledger.retire(code, step[2], quantity=step[3], on=SOLD_ON, **RETIREMENT)
     elif kind == "settle":
         ledger.settle(CONTRACT, MONTHS[step[1]], step[2], on=SOLD_ON)
     elif kind == "resolve":
@@ -159,10 +161,8 @@ def run_step(ledger: Ledger, step: tuple, references: count) -> str:
         ledger.resolve_case(cases[step[1] % len(cases)].code, step[2], "investigated", "SIP-REGISTRY")
     elif kind == "cancel":
         _, pick, whole, first, length = step
-        batches = gec_batches(ledger)
-        if not batches:
+        if (code := picked_batch(ledger, pick)) is None:
             return "cancel: no batch"
-        code = batches[pick % len(batches)]
         quantity = ledger.batch(code).quantity
         spans = None if whole else [(first % quantity, min(first % quantity + length, quantity))]
         ledger.cancel(code, "issuer dispute", spans)
