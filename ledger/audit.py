@@ -487,9 +487,9 @@ def export_bundle(
 
 # ------------------------------------------------------------------------------- bundle
 
-_EVENT_AT = len(b'{"chain":"') + 64 + len(b'","event":')
+_CHAIN_KEY, _EVENT_KEY, _LEAF_KEY, _SEQ_KEY = b'{"chain":"', b'","event":', b',"leaf":"', b'","seq":'
+_EVENT_AT = len(_CHAIN_KEY) + 64 + len(_EVENT_KEY)
 """Where the event's bytes start in a canonical events.jsonl line (see bundle_line)."""
-_LEAF_KEY = b',"leaf":"'
 
 
 def bundle_line(seq: int, data: bytes, leaf: bytes, chain: bytes) -> bytes:
@@ -503,30 +503,47 @@ def bundle_line(seq: int, data: bytes, leaf: bytes, chain: bytes) -> bytes:
     )
 
 
-_LINE_KEYS = ["chain", "event", "leaf", "seq"]
+def _lower_hex(text: bytes) -> bytes | None:
+    """The 32 bytes written as 64 lowercase hex digits, or None (fromhex also takes capitals and
+    spaces, which are not canonical)."""
+    try:
+        value = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if len(value) == 32 and value.hex().encode() == text else None
 
 
 def _fast_line(line: bytes, n: int) -> tuple[int, bytes, bytes, bytes]:
-    """reference.parse_line, faster: once the line is known canonical its layout is fixed, so the
-    event's bytes are sliced out rather than serialised again. Anything unusual goes to the
+    """reference.parse_line, faster. A line is canonical exactly when it is laid out as
+    bundle_line writes it (its member names are in order, and hex digits and a decimal seq need no
+    escapes), with lowercase hex, a seq written as RFC 8785 writes it, and a canonical event: so
+    the layout is checked by slicing, and only the event is parsed. Anything unusual goes to the
     reference parser, which names the exact failure."""
-    try:
-        record = parse_canonical(line[:-1]) if line.endswith(b"\n") else None
-    except NotCanonical:
-        record = None
-    if type(record) is not dict or list(record) != _LINE_KEYS or type(record["seq"]) is not int:
-        return reference.parse_line(line, n)  # raises with the reference's code
-    if type(record["event"]) is not dict:
-        return reference.parse_line(line, n)
-    try:
-        return (
-            record["seq"],
-            line[_EVENT_AT : line.rindex(_LEAF_KEY)],
-            bytes.fromhex(record["leaf"]),
-            bytes.fromhex(record["chain"]),
+    at = line.rfind(_LEAF_KEY)  # the last one: the tail after it holds only hex and digits
+    tail = line[at + len(_LEAF_KEY) :]
+    digits = tail[64 + len(_SEQ_KEY) : -2]
+    if (
+        at > _EVENT_AT
+        and line.startswith(_CHAIN_KEY)
+        and line[_EVENT_AT - len(_EVENT_KEY) : _EVENT_AT] == _EVENT_KEY
+        and tail[64 : 64 + len(_SEQ_KEY)] == _SEQ_KEY
+        and tail.endswith(b"}\n")
+        and digits.isdigit()
+        and len(digits) <= 15  # within 2^53 − 1; longer seqs are the reference's to judge
+        and (digits == b"0" or not digits.startswith(b"0"))
+    ):
+        chain, leaf, event = (
+            _lower_hex(line[len(_CHAIN_KEY) : _EVENT_AT - len(_EVENT_KEY)]),
+            _lower_hex(tail[:64]),
+            line[_EVENT_AT:at],
         )
-    except (TypeError, ValueError):
-        return reference.parse_line(line, n)
+        if chain is not None and leaf is not None:
+            try:
+                if type(parse_canonical(event)) is dict:
+                    return int(digits), event, leaf, chain
+            except NotCanonical:
+                pass
+    return reference.parse_line(line, n)  # raises with the reference's code
 
 
 def _bundle_columns(path: Path, start: int, end: int | None, first: int) -> Iterator[Columns]:

@@ -81,13 +81,18 @@ def test_the_fast_canonical_encoder_is_rfc8785(value) -> None:
         (b'{"a":1,"a":2}', "RFC 8785"),  # a duplicate member name
         (b'{"b":1,"a":2}', "RFC 8785"),  # members out of order
         (b'{"a": 1}', "RFC 8785"),  # whitespace
+        ('{"\ue000":1,"\U0001f600":2}'.encode(), "RFC 8785"),  # code-point order, not UTF-16
         (b'{"a":"\\u00e9"}', "RFC 8785"),  # an escape RFC 8785 does not use
         (b'{"a":1.5}', "not an integer"),
         (b'{"a":1e3}', "not an integer"),
+        (b'{"a":1e+20}', "not an integer"),  # as orjson writes floats with no fraction
+        (b'{"a":1e-7}', "not an integer"),
+        (b'{"a":[1.5]}', "not an integer"),
+        (b'{"a":-9007199254740992}', "2^53"),
         (b'{"a":9007199254740992}', "2^53"),
         (b'{"a":"\\ud800"}', "lone surrogate"),
         (b'{"a":NaN}', "not JSON"),
-        (b'\xc3\x28', "not UTF-8"),
+        (b"\xc3\x28", "not UTF-8"),
         (b'{"a":1', "not JSON"),
     ],
 )
@@ -95,3 +100,89 @@ def test_bytes_that_are_not_canonical_i_json_are_named(raw: bytes, why: str) -> 
     with pytest.raises(NotCanonical) as e:
         parse_canonical(raw)
     assert why in str(e.value)
+
+
+# Bytes near canonical: JSON with floats, integers past 2^53, any text, written by encoders that
+# sort or not, escape or not, and space or not, then sometimes spliced with a near-miss token.
+# Names where UTF-16 and code-point orders disagree come up often, not by luck.
+NAMES = st.sampled_from(["a", "\u00e9", "\ue000", "\uffff", "\U00010000", "\U0001f600"]) | TEXT
+LOOSE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(NAMES, inner, max_size=4),
+    max_leaves=12,
+)
+SPLICES = [b"", b" ", b"1.0", b"-0", b"1e2", b"9007199254740992", b'"\\u001F"', b'"\\u00e9"', b'"\\ud800"', b"\xff"]
+
+
+def oracle(raw: bytes):
+    """Canonical in OneClaim's profile, decided with the standard library and `rfc8785` alone."""
+
+    def pairs(items):
+        if len({k for k, _ in items}) != len(items):
+            raise ValueError("duplicate name")
+        return dict(items)
+
+    def no_float(text):
+        raise ValueError(text)
+
+    def int_in_range(text):
+        if abs(int(text)) > 2**53 - 1:
+            raise ValueError(text)
+        return int(text)
+
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=pairs,
+            parse_float=no_float,
+            parse_int=int_in_range,
+            parse_constant=no_float,
+        )
+        return rfc8785.dumps(value) == raw, value
+    except (ValueError, rfc8785.CanonicalizationError, UnicodeError):
+        return False, None
+
+
+@given(
+    value=st.dictionaries(NAMES, LOOSE, min_size=1, max_size=5),
+    sort_keys=st.booleans(),
+    ensure_ascii=st.booleans(),
+    spaced=st.booleans(),
+    splice=st.just(b"") | st.sampled_from(SPLICES),
+    at=st.integers(0, 400),
+)
+def test_parse_canonical_accepts_exactly_what_rfc8785_accepts(value, sort_keys, ensure_ascii, spaced, splice, at):
+    separators = (", ", ": ") if spaced else (",", ":")
+    raw = json.dumps(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii, separators=separators).encode()
+    if splice:
+        at = raw.find(b":", min(at, len(raw))) + 1 or len(raw) // 2
+        raw = raw[:at] + splice + raw[at:]
+    canonical, expected = oracle(raw)
+    try:
+        got = parse_canonical(raw)
+    except NotCanonical:
+        assert not canonical, raw
+    else:
+        assert canonical, raw
+        assert got == expected
+
+
+def test_the_orjson_round_trip_decides_an_ordinary_event(monkeypatch) -> None:
+    """The speed of the audit rests on this: a plain event never reaches the careful parse."""
+    import ledger.canonical as canonical
+
+    def careful(_text):
+        raise AssertionError("the careful parse was used")
+
+    event = canonical_event(
+        uuid4().hex,
+        3,
+        "ledger.registry:Batch.Issued",
+        transcoder().encode(
+            {"serials": "GEC-2025-0001-000001..000120", "kwh": 120_000, "holder": "acct-1", "note": "绿证"}
+        ),
+    )
+    monkeypatch.setattr(canonical, "_DECODER", type("D", (), {"decode": staticmethod(careful)}))
+    assert parse_canonical(event)["originator_version"] == 3
+    with pytest.raises(AssertionError, match="careful parse"):
+        parse_canonical(event.replace(b'"kwh":120000', b'"kwh":120000.0'))
