@@ -259,7 +259,8 @@ class Ledger(Application[UUID]):
         def correct(device: Device, row: dict) -> bool:
             version = device.reading_at(row["start"], row["end"])
             figures = (row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
-            if device.readings[version][2:] == figures:
+            reading = device.readings[version]
+            if (reading.on_grid_kwh, reading.self_consumed_kwh) == figures:
                 return False
             device.correct_reading(version, *figures, row.get("reason"))
             return True
@@ -413,12 +414,17 @@ class Ledger(Application[UUID]):
         cancelled, traded, changed = [], [], []
         for batch in self._issued_gec_batches(device, first, last):
             claim = device.claims.get(f"GEC/{batch.origin['month']}")
-            if claim is None or claim["batch"] != batch.code:
+            if claim is None or claim.batch != batch.code:
                 continue  # GECs for self-consumed electricity: not the on-grid kWh CCER credits
             traded += [
-                {"batch": batch.code, "serials": format_range(batch.code, r[0], r[1]), "holder": r[2], "state": r[3]}
+                {
+                    "batch": batch.code,
+                    "serials": format_range(batch.code, r.start, r.end),
+                    "holder": r.holder,
+                    "state": r.state,
+                }
                 for r in batch.ranges
-                if r[4] > 0
+                if r.sales > 0
             ]
             if need <= 0:
                 continue
@@ -506,7 +512,7 @@ class Ledger(Application[UUID]):
         frozen = []
         for device in map(self.device, project.devices):
             for batch in self._issued_gec_batches(device, first, last):
-                spans = [r[:2] for r in batch.ranges if r[3] == FROZEN]
+                spans = [(r.start, r.end) for r in batch.ranges if r.state == FROZEN]
                 if spans:
                     serials = [format_range(batch.code, s, e) for s, e in spans]
                     frozen.append({"batch": batch.code, "serials": serials, "units": sum(e - s for s, e in spans)})
@@ -573,7 +579,7 @@ class Ledger(Application[UUID]):
                     raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
                 period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
             check_ended(f"{device}'s production in {period}", finish, self.clock())
-            kwh = sum(generator.readings[v][2] for v in generator.readings_in(begin, finish))
+            kwh = sum(generator.metered(generator.readings_in(begin, finish)).values())
             factor = EMISSION_FACTORS[programme.factor]
             kg_co2e = kg_co2e_from(kwh, factor)
             if kg_co2e == 0:
@@ -637,26 +643,21 @@ class Ledger(Application[UUID]):
         """What is metered, claimed (by whom) and free, per reading of a device (one month, or all)."""
         device = self.device(device_code)
         months = [month] if month else sorted(device.months)
-        by_version: dict[int, list] = {}
-        for claim_id, claim in device.claims.items():
-            for version, kwh in claim["allocations"]:
-                by_version.setdefault(version, []).append(
-                    {"claim": claim_id, "instrument": claim["instrument"], "batch": claim["batch"], "kwh": kwh}
-                )
+        by_version = device.pool.holders()
         intervals = []
         for m in months:
             parse_month(m)
-            for version in sorted(device.months.get(m, ()), key=lambda v: device.readings[v][0]):
-                start, end, on_grid, _own = device.readings[version]
+            for version in sorted(device.months.get(m, ()), key=lambda v: device.readings[v].start):
+                reading = device.readings[version]
                 claims = by_version.get(version, [])
                 intervals.append(
                     {
-                        "start": start,
-                        "end": end,
+                        "start": reading.start,
+                        "end": reading.end,
                         "reading_version": version,
-                        "metered_kwh": on_grid,
+                        "metered_kwh": reading.on_grid_kwh,
                         "claimed_kwh": sum(c["kwh"] for c in claims),
-                        "free_kwh": on_grid - sum(c["kwh"] for c in claims),
+                        "free_kwh": reading.on_grid_kwh - sum(c["kwh"] for c in claims),
                         "claims": claims,
                     }
                 )
@@ -858,9 +859,9 @@ class Ledger(Application[UUID]):
             }
             report["metered"] = [
                 {
-                    "start": device.readings[v][0],
-                    "end": device.readings[v][1],
-                    "on_grid_kwh": device.readings[v][2],
+                    "start": device.readings[v].start,
+                    "end": device.readings[v].end,
+                    "on_grid_kwh": device.readings[v].on_grid_kwh,
                     "reading": self._proven(device.id, v, tree_size),
                 }
                 for v in device.readings_in(begin, finish)

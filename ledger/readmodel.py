@@ -59,6 +59,7 @@ from ledger.domain.case import Case
 from ledger.domain.device import Device
 from ledger.domain.participant import Account, Participant
 from ledger.domain.serials import format_range, parse_serial
+from ledger.domain.values import SerialRange
 from ledger.errors import InvalidInput, LedgerError, NotFound
 
 TRACKING_NAME = "readmodel"
@@ -263,11 +264,11 @@ class _Chunk:
     def __init__(self) -> None:
         self.provenance: list[dict] = []
         self.batches: dict[str, Batch] = {}  # code -> the batch after its last event in the chunk
-        self.before: dict[str, set[tuple]] = {}  # code -> its ranges before the chunk
+        self.before: dict[str, set[SerialRange]] = {}  # code -> its ranges before the chunk
         self.classes: dict[str, int] = {}  # code -> span classes of its new provenance rows (bit set)
         self.issued: dict[str, int] = {}  # code -> seq of its Issued event, for batches new in this chunk
 
-    def touch(self, batch: Batch, before: list[tuple]) -> None:
+    def touch(self, batch: Batch, before: list[SerialRange]) -> None:
         if batch.code not in self.before:
             self.before[batch.code] = set(before)
         self.batches[batch.code] = batch
@@ -407,7 +408,7 @@ class ReadModel:
 
     def _apply_batch_event(self, event: Batch.Event, notification_id: int, seq: int, chunk: _Chunk) -> None:
         previous = self._batch(event)
-        before = [] if previous is None else [tuple(r) for r in previous.ranges]
+        before = [] if previous is None else list(previous.ranges)
         batch = event.mutate(previous)
         chunk.touch(batch, before)
         self._cache[batch.id] = batch
@@ -450,11 +451,11 @@ class ReadModel:
         provenance rows, the ranges that changed, and the new totals of each batch."""
         gone, new, issued, changed = [], [], [], []
         for code, batch in chunk.batches.items():
-            before, after, classes = chunk.before[code], {tuple(r) for r in batch.ranges}, chunk.classes.get(code, 0)
-            gone += ({"b_batch": code, "b_start": r[0]} for r in before - after)
+            before, after, classes = chunk.before[code], set(batch.ranges), chunk.classes.get(code, 0)
+            gone += ({"b_batch": code, "b_start": r.start} for r in before - after)
             new += (
-                {"batch": code, "start": s, "end": e, "holder": h, "state": st, "sales": n}
-                for s, e, h, st, n in after - before
+                {"batch": code, "start": r.start, "end": r.end, "holder": r.holder, "state": r.state, "sales": r.sales}
+                for r in after - before
             )
             totals = {**batch.supply(), "version": batch.version}
             if code in chunk.issued:

@@ -38,7 +38,7 @@ def row(kind: str, a: Any) -> dict[str, Any]:
         fields = ("code", "technology", "capacity_kw", "province", "city", "owner", "commissioned_on", "schemes")
         return {k: getattr(a, k) for k in fields} | {"months_issued": sorted(a.gec_months)}
     if kind == "batch":
-        holders = sorted({r[2] for r in a.ranges})
+        holders = sorted({r.holder for r in a.ranges})
         return {
             "code": a.code,
             "instrument": a.instrument,
@@ -75,8 +75,8 @@ def detail(kind: str, a: Any) -> dict[str, Any]:
     out = row(kind, a)
     if kind == "batch":
         out["ranges"] = [
-            {"serials": format_range(a.code, s, e), "holder": holder, "state": state, "sales": sales}
-            for s, e, holder, state, sales in a.ranges
+            {"serials": format_range(a.code, r.start, r.end), "holder": r.holder, "state": r.state, "sales": r.sales}
+            for r in a.ranges
         ]
         out["retirements"] = {
             rid: {k: v for k, v in r.items() if k != "ranges"}
@@ -90,7 +90,7 @@ def detail(kind: str, a: Any) -> dict[str, Any]:
         ]  # fmt: skip
     elif kind == "device":
         out["readings"] = len(a.readings)
-        out["metered_on_grid_kwh"] = sum(r[2] for r in a.readings.values())
+        out["metered_on_grid_kwh"] = sum(r.on_grid_kwh for r in a.readings.values())
         out["claimed_kwh"] = sum(a.claimed.values())
         out["carry_kwh"] = a.carry_kwh
         out["gec_batches"] = a.gec_months

@@ -102,9 +102,14 @@ def refused(ledger: Ledger, code: str | None, command, /, *args, **kwargs) -> Le
     return refusal.value
 
 
+def plain_ranges(batch: Batch) -> list[list]:
+    """A batch's range map as plain [start, end, holder, state, sales] lists."""
+    return [list(r) for r in batch.ranges]
+
+
 def serials(batch: Batch) -> dict[int, tuple[str, str]]:
     """Every serial of a (small) batch: index -> (holder, state)."""
-    return {i: (holder, state) for start, end, holder, state, _ in batch.ranges for i in range(start, end)}
+    return {i: (r.holder, r.state) for r in batch.ranges for i in range(r.start, r.end)}
 
 
 # ---------------------------------------------------------------------- the transfer process

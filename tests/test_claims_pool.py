@@ -72,7 +72,7 @@ def test_inclusion_first_leaves_the_month_without_gecs_for_the_same_kwh(suzhou: 
 def test_a_claimed_reading_cannot_be_corrected_below_its_claims(suzhou: Ledger) -> None:
     suzhou.issue_inclusion("SIP-PHCER", "distributed_pv", GEN, device="SIP-PV-0042", month="2025-02")
     device = suzhou.device("SIP-PV-0042")
-    february = next(v for v, r in device.readings.items() if r[0].startswith("2025-02"))
+    february = next(v for v, r in device.readings.items() if r.start.startswith("2025-02"))
     with pytest.raises(LedgerError) as e:
         suzhou.correct_reading("SIP-PV-0042", february, 50_000, 1_200, "meter re-read")
     assert e.value.code == "READING_ALREADY_CLAIMED"

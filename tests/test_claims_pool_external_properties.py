@@ -149,19 +149,19 @@ def run_step(ledger: Ledger, x: Names, step: tuple, line: list[int]) -> dict | N
 
 def check_pool(ledger: Ledger, code: str) -> None:
     device = ledger.device(code)
-    for version, (_start, _end, on_grid, _own) in device.readings.items():
-        assert 0 <= device.claimed.get(version, 0) <= on_grid, f"reading v{version} is over-claimed"
+    for version, reading in device.readings.items():
+        assert 0 <= device.claimed.get(version, 0) <= reading.on_grid_kwh, f"reading v{version} is over-claimed"
     assert set(device.claimed) <= set(device.readings)  # claims follow corrections
     allocated: dict[int, int] = {}
     for claim in device.claims.values():
-        assert claim["kwh"] == sum(k for _, k in claim["allocations"])
-        for version, k in claim["allocations"]:
+        assert claim.kwh == sum(k for _, k in claim.allocations)
+        for version, k in claim.allocations:
             assert version in device.readings and k > 0
             allocated[version] = allocated.get(version, 0) + k
     assert allocated == {v: k for v, k in device.claimed.items() if k}
     check = ledger.claims_check(code)
     assert check["claimed_kwh"] + check["free_kwh"] == check["metered_kwh"]
-    assert check["metered_kwh"] == sum(r[2] for r in device.readings.values())
+    assert check["metered_kwh"] == sum(r.on_grid_kwh for r in device.readings.values())
 
 
 def run(ledger: Ledger, readings: dict[int, int], steps: list[tuple], n: int) -> None:
@@ -191,7 +191,7 @@ def run(ledger: Ledger, readings: dict[int, int], steps: list[tuple], n: int) ->
                 named = [c["claim"] for c in e.details["earlier_claims"]]
                 assert named and set(named) <= set(claims), f"{named} are not all claims of {x.device}"
                 for c in e.details["earlier_claims"]:
-                    assert 0 < c["kwh"] <= claims[c["claim"]]["kwh"]
+                    assert 0 < c["kwh"] <= claims[c["claim"]].kwh
                 assert e.details["overlap_kwh"] == e.details["requested_kwh"] - e.details["free_kwh"] > 0
         else:
             event(f"{step[0]}: done")

@@ -38,7 +38,7 @@ def test_claims_never_exceed_what_was_metered(steps) -> None:
             if kind == "read":
                 device.record_reading(begin.isoformat(), (begin + DAY).isoformat(), step[2])
             elif kind == "correct":
-                current = [v for v, r in device.readings.items() if datetime.fromisoformat(r[0]) == begin]
+                current = [v for v, r in device.readings.items() if datetime.fromisoformat(r.start) == begin]
                 if current:
                     device.correct_reading(current[0], step[2], 0, "re-read")
             else:
@@ -48,9 +48,9 @@ def test_claims_never_exceed_what_was_metered(steps) -> None:
                     step[3]
                     if kind == "claim"
                     else sum(
-                        r[2] - device.claimed.get(v, 0)
+                        r.on_grid_kwh - device.claimed.get(v, 0)
                         for v, r in device.readings.items()
-                        if begin <= datetime.fromisoformat(r[0]) < end
+                        if begin <= datetime.fromisoformat(r.start) < end
                     )
                 )
                 if want:
@@ -60,9 +60,9 @@ def test_claims_never_exceed_what_was_metered(steps) -> None:
                 named = {c["claim"] for c in e.details["earlier_claims"]}
                 assert named <= set(device.claims)  # only real earlier claims are named
                 assert e.details["overlap_kwh"] == e.details["requested_kwh"] - e.details["free_kwh"] > 0
-        for version, (_s, _e, on_grid, _own) in device.readings.items():
-            assert 0 <= device.claimed.get(version, 0) <= on_grid
+        for version, reading in device.readings.items():
+            assert 0 <= device.claimed.get(version, 0) <= reading.on_grid_kwh
         assert set(device.claimed) <= set(device.readings)  # claims follow corrections
         for claim in device.claims.values():
-            assert claim["kwh"] == sum(k for _, k in claim["allocations"])
-        assert sum(device.claimed.values()) == sum(c["kwh"] for c in device.claims.values())
+            assert claim.kwh == sum(k for _, k in claim.allocations)
+        assert sum(device.claimed.values()) == sum(c.kwh for c in device.claims.values())

@@ -30,8 +30,22 @@ def test_green_power_is_settled_only_from_the_kwh_its_gecs_certify(cli_home: Pat
     half = write_csv(cli_home / "jan.csv", f"SIP-PV-0100,{FIRST_HALF},20000,0", f"SIP-PV-0100,{SECOND_HALF},22500,0")
     run("meter", "import", str(half))
     start, end = FIRST_HALF.split(",")
-    run("issue", "inclusion", "--programme", "SIP-PHCER", "--methodology", "distributed_pv", "--account", GEN,
-        "--device", "SIP-PV-0100", "--start", start, "--end", end)  # fmt: skip  (the first half's 20,000 kWh)
+    run(
+        "issue",
+        "inclusion",
+        "--programme",
+        "SIP-PHCER",
+        "--methodology",
+        "distributed_pv",
+        "--account",
+        GEN,
+        "--device",
+        "SIP-PV-0100",
+        "--start",
+        start,
+        "--end",
+        end,
+    )  # fmt: skip  (the first half's 20,000 kWh)
     issued = as_json("issue", "gec", "--device", "SIP-PV-0100", "--month", "2025-01", "--account", GEN)
     assert [b["quantity"] for b in issued["batches"]] == [22]  # the second half only
     run("contract", "add", "GP-100", "--device", "SIP-PV-0100", "--generator-account", GEN,

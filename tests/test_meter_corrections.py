@@ -82,8 +82,8 @@ def test_every_refusal_of_a_correction_is_reported_by_line_and_nothing_is_writte
     # a correction upward of a claimed reading is fine, and the claim follows the new reading
     metered.import_corrections([row(2, 53_000)])
     device = metered.device(DEVICE)
-    (february,) = [v for v, r in device.readings.items() if r[0].startswith("2025-02")]
-    assert device.claimed[february] == 52_400 and device.readings[february][2] == 53_000
+    (february,) = [v for v, r in device.readings.items() if r.start.startswith("2025-02")]
+    assert device.claimed[february] == 52_400 and device.readings[february].on_grid_kwh == 53_000
 
 
 def test_the_automatic_comparison_refuses_a_new_figure_in_a_readings_file(metered: Ledger) -> None:

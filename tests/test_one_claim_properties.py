@@ -188,11 +188,11 @@ def check(ledger: Ledger) -> None:
         report = ledger.claims_check(code)
         released = released_gec_kwh(ledger, code)
         for m in report["months"]:
-            metered = sum(device.readings[v][2] for v in device.months[m["month"]])
+            metered = sum(device.readings[v].on_grid_kwh for v in device.months[m["month"]])
             assert m["metered_kwh"] == metered == m["claimed_kwh"] + m["free_kwh"], (code, m)
             if m["gec_batches"] is not None:  # issuance took all that was free; only releases free kWh again
                 assert m["free_kwh"] <= released, (code, m)
-        gec_claims = sum(c["kwh"] for cid, c in device.claims.items() if cid.startswith("GEC/"))
+        gec_claims = sum(c.kwh for cid, c in device.claims.items() if cid.startswith("GEC/"))
         issued = sum(ledger.batch(b).quantity for codes in device.gec_months.values() for b in codes)
         assert gec_claims + released == issued * 1_000 + device.carry_kwh["tradable"], code
         assert device.carry_kwh["non_tradable"] == 0 and device.carry_kwh["tradable"] >= 0
@@ -206,8 +206,8 @@ def check(ledger: Ledger) -> None:
         batch = ledger.batch(code)
         # conservation per batch
         ranges = batch.ranges
-        assert ranges[0][0] == 0 and ranges[-1][1] == batch.quantity
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        assert ranges[0].start == 0 and ranges[-1].end == batch.quantity
+        assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
         assert sum(batch.supply().values()) == batch.quantity
         # no unit ended here and reported sold elsewhere without a case recording it
         recorded = {

@@ -32,7 +32,7 @@ from ledger.errors import LedgerError
 from ledger.merkle import ProofError, verify_inclusion
 from ledger.note import NoteError, generate_signer, open_note, parse_checkpoint
 from tests.conftest import ORIGIN
-from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, gecs, pv, refused
+from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, gecs, plain_ranges, pv, refused
 from tests.support import month
 
 SIP_FACTOR = "SIP-2020-PURCHASED"
@@ -91,7 +91,7 @@ def test_the_first_half_of_january_is_credited_from_its_hourly_kwh(roof: Ledger)
     assert batch.origin["kwh"] == kwh
     assert batch.quantity == kwh * G_PER_MWH // 1_000_000
     claim = roof.device(ROOF).claims[f"INCLUSION/{batch.code}"]
-    assert (claim["kwh"], len(claim["allocations"])) == (kwh, 15 * 24)  # one allocation per hour
+    assert (claim.kwh, len(claim.allocations)) == (kwh, 15 * 24)  # one allocation per hour
 
 
 def test_a_claim_straddling_the_claimed_half_is_refused_naming_exactly_the_overlapping_hour(roof: Ledger) -> None:
@@ -236,13 +236,13 @@ def elected(offshore: Ledger) -> Ledger:
 def test_registering_the_project_freezes_the_untraded_gecs_and_leaves_the_sold_ones_with_the_consumer(
     offshore: Ledger,
 ) -> None:
-    assert offshore.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "active", 0]]
+    assert plain_ranges(offshore.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "active", 0]]
     assert offshore.elect(OFFSHORE, "CCER", "2025-01-01") is True
     register_project(offshore)
 
-    assert offshore.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
+    assert plain_ranges(offshore.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
     for m in (2, 3):
-        assert offshore.batch(gec(m)).ranges == [[0, 500, GEN, "frozen", 0]]
+        assert plain_ranges(offshore.batch(gec(m))) == [[0, 500, GEN, "frozen", 0]]
     assert offshore.device(OFFSHORE).ccer_projects == {PROJECT: ["2025-01-01", "2031-12-31"]}
 
     # Frozen GECs cannot be sold, moved or retired, whichever way they are named.
@@ -258,7 +258,7 @@ def test_registering_the_project_freezes_the_untraded_gecs_and_leaves_the_sold_o
 def test_gecs_issued_after_registration_for_a_crediting_month_are_born_frozen(elected: Ledger) -> None:
     (april,) = elected.issue_gec(OFFSHORE, "2025-04", GEN)
     assert april.code == gec(4)
-    assert elected.batch(gec(4)).ranges == [[0, 500, GEN, "frozen", 0]]
+    assert plain_ranges(elected.batch(gec(4))) == [[0, 500, GEN, "frozen", 0]]
     refused(elected, "UNITS_FROZEN", elected.transfer, gec(4), GEN, CON, quantity=1, on=date(2025, 5, 10))
 
 
@@ -273,13 +273,13 @@ def test_reductions_beyond_the_free_kwh_cancel_untraded_gecs_lowest_serials_firs
     batch = elected.issue_ccer(PROJECT, "2025-01-01", "2025-01-31", kg, GEN)
 
     units = -(-kwh // 1_000)  # 328 GECs: whole MWh, rounded up
-    assert elected.batch(gec(1)).ranges == [
+    assert plain_ranges(elected.batch(gec(1))) == [
         [0, SOLD, CON, "active", 1],  # sold: untouched, still the consumer's
         [SOLD, SOLD + units, GEN, "cancelled", 0],  # the lowest untraded serials
         [SOLD + units, 500, GEN, "frozen", 0],
     ]
     for m in (2, 3):  # outside the period: untouched
-        assert elected.batch(gec(m)).ranges == [[0, 500, GEN, "frozen", 0]]
+        assert plain_ranges(elected.batch(gec(m))) == [[0, 500, GEN, "frozen", 0]]
 
     traded = [{"batch": gec(1), "serials": f"{gec(1)}:1-{SOLD}", "holder": CON, "state": "active"}]
     disclosure = elected.disclosure(batch.code)
@@ -299,8 +299,8 @@ def test_reductions_beyond_the_free_kwh_cancel_untraded_gecs_lowest_serials_firs
 
     # The pool: the cancelled GECs gave back their kWh, the CCER claims what it needs, never more than metered.
     device = elected.device(OFFSHORE)
-    assert device.claims[f"CCER/{batch.code}"]["kwh"] == kwh
-    assert device.claims["GEC/2025-01"]["kwh"] == MONTHLY_KWH - units * 1_000
+    assert device.claims[f"CCER/{batch.code}"].kwh == kwh
+    assert device.claims["GEC/2025-01"].kwh == MONTHLY_KWH - units * 1_000
     (january,) = device.months["2025-01"]
     assert device.claimed[january] == MONTHLY_KWH - units * 1_000 + kwh <= MONTHLY_KWH
 
@@ -309,11 +309,14 @@ def test_reductions_over_several_months_cancel_month_by_month(elected: Ledger) -
     kg = 400_000
     kwh = kwh_for(kg, G_PER_MWH)  # 655,631 kWh: all 400 frozen GECs of January, then 256 of February's
     batch = elected.issue_ccer(PROJECT, "2025-01-01", "2025-03-31", kg, GEN)
-    assert elected.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "cancelled", 0]]
+    assert plain_ranges(elected.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "cancelled", 0]]
     feb_units = -(-(kwh - 400_000) // 1_000)
     assert feb_units == 256
-    assert elected.batch(gec(2)).ranges == [[0, feb_units, GEN, "cancelled", 0], [feb_units, 500, GEN, "frozen", 0]]
-    assert elected.batch(gec(3)).ranges == [[0, 500, GEN, "frozen", 0]]
+    assert plain_ranges(elected.batch(gec(2))) == [
+        [0, feb_units, GEN, "cancelled", 0],
+        [feb_units, 500, GEN, "frozen", 0],
+    ]
+    assert plain_ranges(elected.batch(gec(3))) == [[0, 500, GEN, "frozen", 0]]
     assert elected.disclosure(batch.code).public_cancelled() == [
         {"batch": gec(1), "serials": [f"{gec(1)}:{SOLD + 1}-500"], "units": 400},
         {"batch": gec(2), "serials": [f"{gec(2)}:1-{feb_units}"], "units": feb_units},
@@ -324,14 +327,14 @@ def test_frozen_ranges_split_by_a_sale_are_cancelled_lowest_serials_first(offsho
     offshore.transfer(gec(1), GEN, CON, spans=[(200, 250)], on=SALE_DAY)  # serials 201-250 sold too
     offshore.elect(OFFSHORE, "CCER", "2025-01-01")
     register_project(offshore)
-    assert [r[:4] for r in offshore.batch(gec(1)).ranges] == [
+    assert [r[:4] for r in plain_ranges(offshore.batch(gec(1)))] == [
         [0, SOLD, CON, "active"],
         [SOLD, 200, GEN, "frozen"],
         [200, 250, CON, "active"],
         [250, 500, GEN, "frozen"],
     ]
     batch = offshore.issue_ccer(PROJECT, "2025-01-01", "2025-01-31", 200_000, GEN)  # 328 GECs' worth
-    assert [r[:4] for r in offshore.batch(gec(1)).ranges] == [
+    assert [r[:4] for r in plain_ranges(offshore.batch(gec(1)))] == [
         [0, SOLD, CON, "active"],
         [SOLD, 200, GEN, "cancelled"],
         [200, 250, CON, "active"],
@@ -352,7 +355,7 @@ def test_reductions_the_free_kwh_cover_cancel_nothing_and_disclose_nothing(elect
     refused(elected, "DISCLOSURE_NOT_FOUND", elected.disclosure, batch.code)
     for m in (1, 2, 3):
         assert elected.batch(gec(m)).supply()["cancelled"] == 0
-    assert elected.device(OFFSHORE).claims[f"CCER/{batch.code}"]["kwh"] == kwh_for(kg, G_PER_MWH)
+    assert elected.device(OFFSHORE).claims[f"CCER/{batch.code}"].kwh == kwh_for(kg, G_PER_MWH)
 
 
 def test_reductions_needing_the_sold_gecs_are_refused_naming_them_and_write_nothing(elected: Ledger) -> None:
@@ -369,14 +372,14 @@ def test_reductions_needing_the_sold_gecs_are_refused_naming_them_and_write_noth
     assert "only 0 kWh are free" in e.message and "release 400000 kWh more" in e.message
     assert [c["claim"] for c in e.details["earlier_claims"]] == ["GEC/2025-01"]
     # Nothing was cancelled, nothing released, no CCER batch and no disclosure.
-    assert elected.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
-    assert elected.device(OFFSHORE).claims["GEC/2025-01"]["kwh"] == MONTHLY_KWH
+    assert plain_ranges(elected.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
+    assert elected.device(OFFSHORE).claims["GEC/2025-01"].kwh == MONTHLY_KWH
     code = f"CCER-{PROJECT}-20250101-20250131"
     refused(elected, "BATCH_NOT_FOUND", elected.batch, code)
     refused(elected, "DISCLOSURE_NOT_FOUND", elected.disclosure, code)
     # The most January can back is what its free and frozen kWh release.
     elected.issue_ccer(PROJECT, "2025-01-01", "2025-01-31", 400_000 * G_PER_MWH // 1_000_000, GEN)
-    assert elected.batch(gec(1)).ranges == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "cancelled", 0]]
+    assert plain_ranges(elected.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "cancelled", 0]]
 
 
 @pytest.mark.parametrize("technology", ["utility_pv", "wind", "offshore_wind", DISTRIBUTED_PV])
@@ -394,7 +397,7 @@ def test_a_deep_sea_device_that_did_not_elect_ccer_cannot_join(offshore: Ledger)
     assert offshore.elect(OFFSHORE, "GEC", "2025-01-01") is True
     e = refused(offshore, "CCER_NOT_ELECTED", register_project, offshore)
     assert e.details["elected"] == "GEC"
-    assert offshore.batch(gec(2)).ranges == [[0, 500, GEN, "active", 0]]  # nothing frozen
+    assert plain_ranges(offshore.batch(gec(2))) == [[0, 500, GEN, "active", 0]]  # nothing frozen
 
 
 def test_an_election_taking_effect_after_the_crediting_start_does_not_count(offshore: Ledger) -> None:
@@ -417,10 +420,10 @@ def test_ccer_registration_follows_the_rule_in_force_on_its_date(offshore: Ledge
     offshore.elect(OFFSHORE, "CCER", "2025-01-01")
     if code:
         refused(offshore, code, register_project, offshore, on=on)
-        assert offshore.batch(gec(2)).ranges == [[0, 500, GEN, "active", 0]]
+        assert plain_ranges(offshore.batch(gec(2))) == [[0, 500, GEN, "active", 0]]
     else:
         register_project(offshore, on=on)
-        assert offshore.batch(gec(2)).ranges == [[0, 500, GEN, "frozen", 0]]
+        assert plain_ranges(offshore.batch(gec(2))) == [[0, 500, GEN, "frozen", 0]]
         # the event records which rule admitted the device; after the transition, that it is the
         # notice's statement carried on because no successor is published
         rule = offshore.device(OFFSHORE).ccer_rules[PROJECT]
@@ -465,7 +468,7 @@ def test_cancelling_self_consumed_gecs_never_frees_the_on_grid_kwh_of_sold_gecs(
     with contextlib.suppress(LedgerError):  # refusing is one correct outcome
         registry.issue_ccer(PROJECT, "2025-01-01", "2025-01-31", kg, GEN)
     sold_mwh = registry.batch(tradable.code).held_by(CON)["active"]
-    ccer_kwh = sum(c["kwh"] for c in registry.device(device).claims.values() if c["instrument"] == "CCER")
+    ccer_kwh = sum(c.kwh for c in registry.device(device).claims.values() if c.instrument == "CCER")
     assert sold_mwh * 1_000 + ccer_kwh <= MONTHLY_KWH  # 500 sold GECs leave no on-grid kWh for CCER
 
 
@@ -624,7 +627,7 @@ def test_an_external_claim_that_fits_is_accepted_and_our_gecs_then_refused(claim
     result = claimed_january.import_external([inclusion_row(2, "JS-2025-0002", FEB, kwh=FEB_KWH)])
     assert (result["accepted"], result["cases_opened"]) == (1, [])
     claim = claimed_january.device(ROOFTOP).claims[f"EXT/{PLATFORM}/JS-2025-0002"]
-    assert (claim["instrument"], claim["kwh"], claim["source"]) == ("EXTERNAL:INCLUSION", FEB_KWH, PLATFORM)
+    assert (claim.instrument, claim.kwh, claim.source) == ("EXTERNAL:INCLUSION", FEB_KWH, PLATFORM)
 
     e = refused(claimed_january, "DOUBLE_CLAIM", claimed_january.issue_gec, ROOFTOP, "2025-02", GEN)
     (earlier,) = e.details["earlier_claims"]
@@ -685,7 +688,7 @@ def test_reimporting_the_same_rows_opens_no_case_and_writes_nothing(claimed_janu
     again = claimed_january.import_external(rows)
     assert (again["accepted"], again["cases_opened"], again["skipped_already_imported"]) == (0, [], 2)
     assert claimed_january.log.size() == size
-    assert claimed_january.device(ROOFTOP).claims[f"EXT/{PLATFORM}/JS-2025-0002"]["kwh"] == 10_000  # not twice
+    assert claimed_january.device(ROOFTOP).claims[f"EXT/{PLATFORM}/JS-2025-0002"].kwh == 10_000  # not twice
 
 
 @pytest.mark.parametrize(
@@ -827,10 +830,10 @@ def test_resolving_a_case_by_cancelling_our_side_gives_their_claim_the_kwh(claim
     (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]  # 30,000 kWh on 52,400 claimed
     claimed_january.resolve_case(code, "ours_cancelled", "JS-PHCER credited first", "SIP-REGISTRY")
     batch = claimed_january.batch(jan_gec())
-    assert batch.ranges == [[0, 30, GEN, "cancelled", 0], [30, 52, GEN, "active", 0]]  # 30 GECs = 30,000 kWh
+    assert plain_ranges(batch) == [[0, 30, GEN, "cancelled", 0], [30, 52, GEN, "active", 0]]  # 30 GECs = 30,000 kWh
     device = claimed_january.device(ROOFTOP)
-    assert device.claims[f"EXT/{PLATFORM}/JS-2025-0001"]["kwh"] == 30_000
-    assert device.claims["GEC/2025-01"]["kwh"] == JAN_KWH - 30_000
+    assert device.claims[f"EXT/{PLATFORM}/JS-2025-0001"].kwh == 30_000
+    assert device.claims["GEC/2025-01"].kwh == JAN_KWH - 30_000
     check = claimed_january.claims_check(ROOFTOP, "2025-01")
     assert (check["metered_kwh"], check["claimed_kwh"]) == (JAN_KWH, JAN_KWH)
     assert claimed_january.case(code).resolution["outcome"] == "ours_cancelled"
@@ -858,7 +861,7 @@ def test_resolving_by_cancelling_ours_never_cancels_units_reported_sold_elsewher
     assert claimed_january.import_external([sale_row(2, "PLATFORM-A", "A-001", f"{batch}:1-20")])["cases_opened"] == []
     (code,) = claimed_january.import_external([JANUARY_ROW])["cases_opened"]
     claimed_january.resolve_case(code, "ours_cancelled", "JS-PHCER credited first", "SIP-REGISTRY")
-    assert claimed_january.batch(batch).ranges == [[0, 20, GEN, "active", 0], [20, 50, GEN, "cancelled", 0],
+    assert plain_ranges(claimed_january.batch(batch)) == [[0, 20, GEN, "active", 0], [20, 50, GEN, "cancelled", 0],
                                                    [50, 52, GEN, "active", 0]]  # fmt: skip
 
 
@@ -942,7 +945,7 @@ def test_units_a_platform_reported_sold_are_not_sold_or_retired_here_too(claimed
     )
     assert claimed_january.transfer(batch, GEN, CON, quantity=5, on=on) == [[10, 15]]
     claimed_january.retire(batch, GEN, quantity=2, on=on, **RETIREMENT)
-    assert claimed_january.batch(batch).ranges[:4] == [
+    assert plain_ranges(claimed_january.batch(batch))[:4] == [
         [0, 10, GEN, "active", 0],
         [10, 15, CON, "active", 1],
         [15, 17, GEN, "retired", 0],

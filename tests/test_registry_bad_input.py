@@ -152,7 +152,7 @@ def test_serials_outside_the_batch_are_refused(registry: Ledger, batch: str, spa
 
 def test_a_serial_beyond_the_batch_cannot_be_located(registry: Ledger, batch: str) -> None:
     stored = registry.batch(batch)
-    assert stored.locate(9)[:2] == [0, 10]
+    assert (stored.locate(9).start, stored.locate(9).end) == (0, 10)
     with pytest.raises(LedgerError) as refusal:
         stored.locate(10)
     assert refusal.value.code == "SERIAL_UNKNOWN"

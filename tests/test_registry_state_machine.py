@@ -404,15 +404,16 @@ class RegistryMachine(RuleBasedStateMachine):
         for code, model in self.batches.items():
             batch = self.ledger.batch(code)
             ranges = batch.ranges
-            assert ranges[0][0] == 0 and ranges[-1][1] == batch.quantity == model.quantity
+            assert ranges[0].start == 0 and ranges[-1].end == batch.quantity == model.quantity
             for before, after in zip(ranges, ranges[1:], strict=False):
-                assert before[1] == after[0], f"{code}: a gap or an overlap between {before} and {after}"
-                assert before[2:] != after[2:], f"{code}: {before} and {after} should be one range"
-            assert all(start < end for start, end, *_ in ranges)
+                assert before.end == after.start, f"{code}: a gap or an overlap between {before} and {after}"
+                kinds = [(r.holder, r.state, r.sales) for r in (before, after)]
+                assert kinds[0] != kinds[1], f"{code}: {before} and {after} should be one range"
+            assert all(r.start < r.end for r in ranges)
             supply = batch.supply()
             assert sum(supply.values()) == batch.quantity  # issued = held + retired + cancelled + expired + ...
             assert supply == model.supply()
-            assert ranges == model.ranges()
+            assert [list(r) for r in ranges] == model.ranges()
             again = self.replayer.batch(code)
             assert (again.ranges, again.retirements, again.version) == (ranges, batch.retirements, batch.version)
 

@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.domain.device import first_day_after, month_start, next_month
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
 from ledger.domain.serials import format_range
+from ledger.domain.values import SerialRange
 from ledger.errors import Conflict, InvalidInput
 
 ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (
@@ -110,8 +111,8 @@ class Batch(Aggregate):
         self.valid_through = valid_through
         self.origin = origin
         self.max_sales = SCHEMES[instrument].max_sales
-        # [start, end, holder, state, sales], sorted, a partition of [0, quantity)
-        self.ranges: list[list] = [[0, quantity, holder, ACTIVE, 0]]
+        # sorted, a partition of [0, quantity)
+        self.ranges: list[SerialRange] = [SerialRange(0, quantity, holder, ACTIVE, 0)]
         self.retirements: dict[str, dict] = {}
         self.requests: dict[str, dict] = {}  # request id -> the command, its parameters and result
         self.sale_reports: dict[str, dict] = {}  # "source/reference" -> a sale another platform reported
@@ -123,20 +124,20 @@ class Batch(Aggregate):
     def supply(self) -> dict[str, int]:
         """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported."""
         totals = dict.fromkeys(STATES, 0)
-        for start, end, _, state, _ in self.ranges:
-            totals[state] += end - start
+        for r in self.ranges:
+            totals[r.state] += r.units
         return totals
 
     def held_by(self, account: str) -> dict[str, int]:
         totals: dict[str, int] = {}
-        for start, end, holder, state, _ in self.ranges:
-            if holder == account:
-                totals[state] = totals.get(state, 0) + end - start
+        for r in self.ranges:
+            if r.holder == account:
+                totals[r.state] = totals.get(r.state, 0) + r.units
         return totals
 
-    def locate(self, index: int) -> list:
+    def locate(self, index: int) -> SerialRange:
         for r in self.ranges:
-            if r[0] <= index < r[1]:
+            if r.start <= index < r.end:
                 return r
         raise InvalidInput(
             f"serial {index + 1} is outside batch {self.code} (1..{self.quantity})", code="SERIAL_UNKNOWN"
@@ -160,7 +161,7 @@ class Batch(Aggregate):
 
     # ------------------------------------------------------------------ selection
 
-    def _refusal(self, account: str, r: list, action: str) -> Conflict | None:
+    def _refusal(self, account: str, r: SerialRange, action: str) -> Conflict | None:
         """Why range `r` (held by `account`) cannot be moved or retired, if it cannot."""
         start, end, holder, state, sales = r
         where = format_range(self.code, start, end)
@@ -208,14 +209,14 @@ class Batch(Aggregate):
             picked, need = [], quantity
             first_refusal = None
             for r in self.ranges:
-                if r[2] != account:
+                if r.holder != account:
                     continue
-                refusal = self._refusal(account, r, action) or self._reported_refusal(r[0], r[1], action, reported)
+                refusal = self._refusal(account, r, action) or self._reported_refusal(r.start, r.end, action, reported)
                 if refusal is not None:
                     first_refusal = first_refusal or refusal
                 if refusal is not None and refusal.code != "REPORTED_SOLD_ELSEWHERE":
                     continue
-                for start, end in _gaps(reported, r[0], r[1]):  # never units another platform sold
+                for start, end in _gaps(reported, r.start, r.end):  # never units another platform sold
                     take = min(need, end - start)
                     picked.append([start, start + take])
                     need -= take
@@ -232,7 +233,7 @@ class Batch(Aggregate):
         picked = []
         for start, end in check_spans(spans, self.quantity, self.code):
             for r in self.ranges:
-                if r[0] < end and start < r[1]:
+                if r.overlaps(start, end):
                     refusal = self._refusal(account, r, action)
                     if refusal is not None:
                         raise refusal
@@ -424,10 +425,10 @@ class Batch(Aggregate):
         if spans is None:  # the whole batch: never, silently, units a buyer holds or may hold
             unsold = {state: self.never_sold(state) for state in (ACTIVE, FROZEN)}
             sold = [
-                [max(r[0], s), min(r[1], e)]
+                [max(r.start, s), min(r.end, e)]
                 for r in self.ranges
-                if r[3] in (ACTIVE, FROZEN)
-                for s, e in _gaps(unsold[r[3]], r[0], r[1])
+                if r.state in (ACTIVE, FROZEN)
+                for s, e in _gaps(unsold[r.state], r.start, r.end)
             ]
             if sold:
                 where = ", ".join(format_range(self.code, s, e) for s, e in sold)
@@ -439,10 +440,10 @@ class Batch(Aggregate):
                 )
         named = [(0, self.quantity)] if spans is None else check_spans(spans, self.quantity, self.code)
         ranges = [
-            [max(r[0], start), min(r[1], end)]
+            [max(r.start, start), min(r.end, end)]
             for start, end in named
             for r in self.ranges
-            if r[0] < end and start < r[1] and r[3] in (ACTIVE, FROZEN)
+            if r.overlaps(start, end) and r.state in (ACTIVE, FROZEN)
         ]
         if not ranges:
             raise Conflict(
@@ -486,9 +487,9 @@ class Batch(Aggregate):
         """Ranges in `state` sold neither here nor in any reported sale, lowest first."""
         reported = self.reported_sold()
         out = []
-        for start, end, _, st, sales in self.ranges:
-            if st == state and not sales:
-                out += [[s, e] for s, e in _gaps(reported, start, end)]
+        for r in self.ranges:
+            if r.state == state and not r.sales:
+                out += [[s, e] for s, e in _gaps(reported, r.start, r.end)]
         return out
 
     def reports_touching(self, ranges: list) -> list[dict]:
@@ -519,7 +520,7 @@ class Batch(Aggregate):
 
     def untraded(self) -> list[list[int]]:
         """Ranges never sold and still active: what the GEC–CCER link freezes and cancels."""
-        return [[r[0], r[1]] for r in self.ranges if r[3] == ACTIVE and r[4] == 0]
+        return [[r.start, r.end] for r in self.ranges if r.state == ACTIVE and r.sales == 0]
 
     def freeze(self, reason: str) -> list[list[int]]:
         """Freeze every untraded unit (e.g. on registration of a CCER project for the device).
@@ -552,13 +553,13 @@ class Batch(Aggregate):
         retired, cancelled, expired or exported here (SALE_OF_ENDED_UNITS); one entry per state."""
         found: dict[str, list[list[int]]] = {}
         for s, e in spans:
-            for start, end, _holder, state, sales in self.ranges:
-                lo, hi = max(s, start), min(e, end)
+            for r in self.ranges:
+                lo, hi = max(s, r.start), min(e, r.end)
                 if lo >= hi:
                     continue
-                if state in (RETIRED, CANCELLED, EXPIRED, EXPORTED):
-                    found.setdefault(state, []).append([lo, hi])
-                elif sales:
+                if r.state in (RETIRED, CANCELLED, EXPIRED, EXPORTED):
+                    found.setdefault(r.state, []).append([lo, hi])
+                elif r.sales:
                     found.setdefault("sold", []).append([lo, hi])
         return [
             {
@@ -587,7 +588,7 @@ class Batch(Aggregate):
         a second call finds nothing and records nothing."""
         if not self.expired_on(as_of):
             return []
-        ranges = [[r[0], r[1]] for r in self.ranges if r[3] in (ACTIVE, FROZEN)]
+        ranges = [[r.start, r.end] for r in self.ranges if r.state in (ACTIVE, FROZEN)]
         if ranges:
             self._check_date(as_of, "expiry")
             self._expired(ranges, as_of.isoformat())
@@ -605,29 +606,29 @@ class Batch(Aggregate):
         for start, end in ranges:
             out = []
             for r in self.ranges:
-                s, e = r[0], r[1]
-                if e <= start or end <= s:
+                if not r.overlaps(start, end):
                     out.append(r)
                     continue
-                if s < start:
-                    out.append([s, start, *r[2:]])
-                piece = [max(s, start), min(e, end), r[2], r[3], r[4]]
-                if holder is not None:
-                    piece[2] = holder
-                if state is not None:
-                    piece[3] = state
-                if sold:
-                    piece[4] += 1
-                out.append(piece)
-                if end < e:
-                    out.append([end, e, *r[2:]])
+                if r.start < start:
+                    out.append(r._replace(end=start))
+                out.append(
+                    r._replace(
+                        start=max(r.start, start),
+                        end=min(r.end, end),
+                        holder=r.holder if holder is None else holder,
+                        state=r.state if state is None else state,
+                        sales=r.sales + 1 if sold else r.sales,
+                    )
+                )
+                if end < r.end:
+                    out.append(r._replace(start=end))
             self.ranges = out
-        merged: list[list] = []
+        merged: list[SerialRange] = []
         for r in self.ranges:
-            if merged and merged[-1][1] == r[0] and merged[-1][2:] == r[2:]:
-                merged[-1][1] = r[1]
+            if merged and merged[-1].end == r.start and merged[-1].same_kind(r):
+                merged[-1] = merged[-1]._replace(end=r.end)
             else:
-                merged.append(list(r))
+                merged.append(r)
         self.ranges = merged
 
 

@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.pool import Claim, ClaimsPool, allocations_of
 from ledger.domain.rules import (
     HYDRO_TRADABLE_FROM,
     KWH_PER_GEC,
@@ -19,6 +20,7 @@ from ledger.domain.rules import (
     TRADABLE_TECHNOLOGIES,
     ccer_admission,
 )
+from ledger.domain.values import Reading
 from ledger.errors import Conflict, InvalidInput, NotFound
 
 CHINA = timezone(timedelta(hours=8))
@@ -129,13 +131,10 @@ class Device(Aggregate):
         self.owner = owner
         self.commissioned_on = commissioned_on
         self.schemes = list(schemes or ["GEC"])
-        # reading version -> (start, end, on_grid_kwh, self_consumed_kwh); superseded ones removed
-        self.readings: dict[int, tuple[str, str, int, int]] = {}
+        self.readings: dict[int, Reading] = {}  # by the version that recorded it; superseded ones removed
         self.gec_months: dict[str, list[str]] = {}  # month -> batch codes issued for it
         self.carry_kwh = {"tradable": 0, "non_tradable": 0}  # 不足1个绿证的电量结转至次月
-        # The claims pool (one MWh, one claim): claim id -> claim, and reading version -> kWh claimed.
-        self.claims: dict[str, dict] = {}
-        self.claimed: dict[int, int] = {}
+        self.pool = ClaimsPool()  # one MWh, one claim
         self.months: dict[str, list[int]] = {}  # production month -> versions of its current readings
         self.elections: list[list[str]] = []  # [effective from, "GEC" | "CCER"], in date order
         self.ccer_projects: dict[str, list[str]] = {}  # project code -> [crediting start, end]
@@ -200,6 +199,20 @@ class Device(Aggregate):
             )
 
     @property
+    def claims(self) -> dict[str, Claim]:
+        """Claim id -> the claim (the pool's)."""
+        return self.pool.claims
+
+    @property
+    def claimed(self) -> dict[int, int]:
+        """Reading version -> kWh claimed (the pool's)."""
+        return self.pool.claimed
+
+    def metered(self, versions: list[int]) -> dict[int, int]:
+        """On-grid kWh of each of these readings: the cap of the claims on it."""
+        return {v: self.readings[v].on_grid_kwh for v in versions}
+
+    @property
     def gec_tradable(self) -> bool:
         """On-grid electricity of this device earns tradable GECs (rules.py)."""
         if self.technology == "hydro":
@@ -225,15 +238,14 @@ class Device(Aggregate):
                 code="GEC_NOT_ISSUED",
             )
         claim = self.claims.get(f"GEC/{month}")
-        return claim["kwh"] if claim else 0
+        return claim.kwh if claim else 0
 
     def month_totals(self, month: str) -> tuple[int, int]:
         """(on-grid kWh, self-consumed kWh) metered in a production month."""
         on_grid = self_used = 0
         for version in self.months.get(month, ()):
-            _start, _end, kwh, own = self.readings[version]
-            on_grid += kwh
-            self_used += own
+            on_grid += self.readings[version].on_grid_kwh
+            self_used += self.readings[version].self_consumed_kwh
         return on_grid, self_used
 
     def issue_gec(self, month: str, today: date) -> list[dict]:
@@ -330,32 +342,23 @@ class Device(Aggregate):
         """
         versions = self.readings_in(begin, finish)
         for version in versions:
-            s, e = self.readings[version][:2]
-            if datetime.fromisoformat(s) < begin or finish < datetime.fromisoformat(e):
+            reading = self.readings[version]
+            if datetime.fromisoformat(reading.start) < begin or finish < datetime.fromisoformat(reading.end):
                 raise InvalidInput(
-                    f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading [{s}, {e}) of"
+                    f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading {reading.describe()} of"
                     f" {self.code}; a claim must cover whole metered intervals",
                     code="CLAIM_INTERVAL_MISALIGNED",
                 )
-        free_by_version = {v: self.readings[v][2] - self.claimed.get(v, 0) for v in versions}
+        metered = self.metered(versions)
+        free_by_version = self.pool.free(metered)
         free = sum(free_by_version.values())
         want = free if kwh is None else check_kwh("kwh", kwh)
         if want > free:
-            earlier = [
-                {
-                    "claim": claim_id,
-                    "instrument": claim["instrument"],
-                    "batch": claim["batch"],
-                    "kwh": sum(k for v, k in claim["allocations"] if v in versions),
-                    "device_version": claim["version"],
-                }
-                for claim_id, claim in self.claims.items()
-                if any(v in versions for v, _ in claim["allocations"])
-            ]
+            earlier = self.pool.earlier_claims(versions)
             first = earlier[0] if earlier else None
             raise Conflict(
                 f"{want} kWh of {self.code} in [{begin.isoformat()}, {finish.isoformat()}) asked for, but of the"
-                f" {sum(self.readings[v][2] for v in versions)} kWh metered on grid only {free} kWh are free"
+                f" {sum(metered.values())} kWh metered on grid only {free} kWh are free"
                 + (
                     f": already claimed by {first['instrument']} {first['batch']} ({first['kwh']} kWh)" if first else ""
                 ),
@@ -388,13 +391,19 @@ class Device(Aggregate):
         self._add_claim(claim)
 
     def _add_claim(self, claim: dict) -> None:
-        self.claims[claim["id"]] = {
-            **claim,
-            "kwh": sum(k for _, k in claim["allocations"]),
-            "version": self.version + 1,
-        }
-        for version, kwh in claim["allocations"]:
-            self.claimed[version] = self.claimed.get(version, 0) + kwh
+        """A claim as its event records it (plain JSON) joins the pool."""
+        self.pool.add(
+            Claim(
+                id=claim["id"],
+                instrument=claim["instrument"],
+                batch=claim["batch"],
+                start=claim["start"],
+                end=claim["end"],
+                allocations=allocations_of(claim["allocations"]),
+                version=self.version + 1,
+                source=claim.get("source"),
+            )
+        )
 
     def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
         begin, finish = parse_instant("start", start), parse_instant("end", end)
@@ -412,10 +421,10 @@ class Device(Aggregate):
         self._check_not_certified(month)
         self._check_capacity(begin, finish, on_grid_kwh + self_consumed_kwh)
         for version in self.readings_in(begin, finish)[:1]:
-            s, e = self.readings[version][:2]
+            reading = self.readings[version]
             raise Conflict(
-                f"device {self.code} already has a reading for [{s}, {e}) (version {version})"
-                f" overlapping [{start}, {end}), of {self.readings[version][2]} kWh on grid; a new figure for it"
+                f"device {self.code} already has a reading for {reading.describe()} (version {version})"
+                f" overlapping [{start}, {end}), of {reading.on_grid_kwh} kWh on grid; a new figure for it"
                 " goes in a corrections file (oneclaim meter correct)",
                 code="READING_OVERLAP",
                 device=self.code,
@@ -425,7 +434,7 @@ class Device(Aggregate):
 
     @event("ReadingRecorded")
     def _record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int) -> None:
-        self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
+        self.readings[self.version + 1] = Reading(start, end, on_grid_kwh, self_consumed_kwh)
         self.months.setdefault(month_of(datetime.fromisoformat(start)), []).append(self.version + 1)
 
     def readings_in(self, begin: datetime, finish: datetime) -> list[int]:
@@ -434,8 +443,8 @@ class Device(Aggregate):
         found, month, last = [], month_of(begin), month_of(finish - timedelta(microseconds=1))
         while month <= last:
             for version in self.months.get(month, ()):
-                s, e = self.readings[version][:2]
-                if datetime.fromisoformat(s) < finish and begin < datetime.fromisoformat(e):
+                reading = self.readings[version]
+                if datetime.fromisoformat(reading.start) < finish and begin < datetime.fromisoformat(reading.end):
                     found.append(version)
             month = next_month(month)
         return found
@@ -446,16 +455,15 @@ class Device(Aggregate):
             key = (parse_instant("start", start).isoformat(), parse_instant("end", end).isoformat())
         except InvalidInput:
             return False
-        return (*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
+        return Reading(*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
 
     def reading_at(self, start: str, end: str) -> int:
         """The version of the current reading for exactly [start, end) (what a correction names)."""
         begin, finish = parse_instant("start", start), parse_instant("end", end)
         for version in self.readings_in(begin, finish):
-            s, e = self.readings[version][:2]
-            if (s, e) == (begin.isoformat(), finish.isoformat()):
+            if self.readings[version].interval() == (begin.isoformat(), finish.isoformat()):
                 return version
-        found = [f"[{self.readings[v][0]}, {self.readings[v][1]})" for v in self.readings_in(begin, finish)]
+        found = [self.readings[v].describe() for v in self.readings_in(begin, finish)]
         raise NotFound(
             f"device {self.code} has no reading for exactly [{start}, {end})"
             + (f"; the readings there are {', '.join(found)}" if found else ""),
@@ -488,7 +496,7 @@ class Device(Aggregate):
             )
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
-        start, end = (datetime.fromisoformat(t) for t in self.readings[corrects_version][:2])
+        start, end = (datetime.fromisoformat(t) for t in self.readings[corrects_version].interval())
         self._check_not_certified(month_of(start))
         if self.claimed.get(corrects_version, 0) > on_grid_kwh:
             raise Conflict(
@@ -502,16 +510,11 @@ class Device(Aggregate):
 
     @event("ReadingCorrected")
     def _correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
-        start, end, _, _ = self.readings.pop(corrects_version)
-        self.readings[self.version + 1] = (start, end, on_grid_kwh, self_consumed_kwh)
-        versions = self.months[month_of(datetime.fromisoformat(start))]
+        old = self.readings.pop(corrects_version)
+        self.readings[self.version + 1] = old._replace(on_grid_kwh=on_grid_kwh, self_consumed_kwh=self_consumed_kwh)
+        versions = self.months[month_of(datetime.fromisoformat(old.start))]
         versions[versions.index(corrects_version)] = self.version + 1
-        if corrects_version in self.claimed:  # claims follow the reading that supersedes theirs
-            self.claimed[self.version + 1] = self.claimed.pop(corrects_version)
-            for claim in self.claims.values():
-                claim["allocations"] = [
-                    [self.version + 1 if v == corrects_version else v, k] for v, k in claim["allocations"]
-                ]
+        self.pool.supersede(corrects_version, self.version + 1)  # claims follow the new reading
 
     # ------------------------------------------------------------------ the GEC–CCER link
 
@@ -611,18 +614,12 @@ class Device(Aggregate):
         return None
 
     def free_kwh(self, begin: datetime, finish: datetime) -> int:
-        return sum(self.readings[v][2] - self.claimed.get(v, 0) for v in self.readings_in(begin, finish))
+        return sum(self.pool.free(self.metered(self.readings_in(begin, finish))).values())
 
     def release(self, claim_id: str, kwh: int, reason: str) -> int:
         """Give back up to `kwh` of a claim to the pool (its latest kWh first), e.g. when GECs are
         cancelled for CCER reductions. Returns the kWh released."""
-        claim = self.claims[claim_id]
-        allocations, need = [], min(kwh, claim["kwh"])
-        for version, k in reversed(claim["allocations"]):
-            take = min(k, need)
-            if take:
-                allocations.append([version, take])
-                need -= take
+        allocations = self.pool.release_plan(claim_id, kwh)
         released = sum(k for _, k in allocations)
         if released:
             self._released(claim_id, allocations, reason)
@@ -630,13 +627,7 @@ class Device(Aggregate):
 
     @event("ClaimReleased")
     def _released(self, claim_id: str, allocations: list, reason: str) -> None:
-        claim = self.claims[claim_id]
-        left = dict((v, k) for v, k in claim["allocations"])
-        for version, kwh in allocations:
-            left[version] -= kwh
-            self.claimed[version] -= kwh
-        claim["allocations"] = [[v, k] for v, k in left.items() if k]
-        claim["kwh"] = sum(left.values())
+        self.pool.release(claim_id, allocations)
 
     # ------------------------------------------------------------------ claims made elsewhere
 
@@ -657,8 +648,8 @@ class Device(Aggregate):
             seen.add(key)
             begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
             versions = self.readings_in(begin, finish)
-            free = {v: self.readings[v][2] - self.claimed.get(v, 0) - taken.get(v, 0) for v in versions}
-            metered = sum(self.readings[v][2] for v in versions)
+            free = self.pool.free(self.metered(versions), taken)
+            metered = sum(self.metered(versions).values())
             entry = {**claim, "key": key, "start": begin.isoformat(), "end": finish.isoformat(), "metered_kwh": metered}
             if claim["kwh"] <= sum(free.values()):
                 allocations = self._fit(versions, free, claim["kwh"])
@@ -667,17 +658,7 @@ class Device(Aggregate):
                 accepted.append({**entry, "allocations": allocations})
                 continue
             touching = set(versions)
-            earlier = [
-                {
-                    "claim": cid,
-                    "instrument": c["instrument"],
-                    "batch": c["batch"],
-                    "device_version": c["version"],
-                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
-                }
-                for cid, c in self.claims.items()
-                if any(v in touching for v, _ in c["allocations"])
-            ] + [
+            earlier = self.pool.earlier_claims(versions) + [
                 {
                     "claim": f"EXT/{c['key']}",
                     "instrument": f"EXTERNAL:{c['instrument']}",
@@ -702,13 +683,8 @@ class Device(Aggregate):
 
     def _fit(self, versions: list[int], free: dict[int, int], kwh: int) -> list[list[int]]:
         """Take `kwh` from the free kWh of `versions`, earliest reading first."""
-        allocations, need = [], kwh
-        for v in sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v][0])):
-            take = min(free[v], need)
-            if take:
-                allocations.append([v, take])
-                need -= take
-        return allocations
+        earliest_first = sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v].start))
+        return self.pool.fit(earliest_first, free, kwh)
 
     def accept_disputed(self, source: str, claim: dict, reason: str) -> None:
         """A disputed external claim takes its kWh after all, once our overlapping claim gave
@@ -718,7 +694,7 @@ class Device(Aggregate):
             raise Conflict(f"{key} is not a disputed claim on {self.code}", code="EXTERNAL_NOT_DISPUTED")
         begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
         versions = self.readings_in(begin, finish)
-        free = {v: self.readings[v][2] - self.claimed.get(v, 0) for v in versions}
+        free = self.pool.free(self.metered(versions))
         if claim["kwh"] > sum(free.values()):
             raise Conflict(
                 f"{key} needs {claim['kwh']} kWh but only {sum(free.values())} are free in its interval",
