@@ -22,24 +22,23 @@ from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
-from ledger.domain.device import (
-    CHINA,
-    Device,
-    check_ended,
-    check_kwh,
-    device_id,
-    gec_batch_code,
-    month_of,
-    month_start,
-    next_month,
-    parse_instant,
-    parse_month,
-)
+from ledger.domain.device import Device, device_id, gec_batch_code
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
 from ledger.domain.rules import kg_co2e as kg_co2e_from
 from ledger.domain.serials import format_range, parse_range, parse_whole
+from ledger.domain.values import (
+    CHINA,
+    check_ended,
+    check_kwh,
+    interval,
+    month_of,
+    month_start,
+    next_month,
+    parse_day,
+    parse_month,
+)
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
@@ -574,9 +573,7 @@ class Ledger(Application[UUID]):
                 begin, finish = month_start(month), month_start(next_month(month))
                 period = month
             else:
-                begin, finish = parse_instant("start", start), parse_instant("end", end)
-                if finish <= begin:
-                    raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
+                begin, finish = interval(start, end)
                 period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
             check_ended(f"{device}'s production in {period}", finish, self.clock())
             kwh = sum(generator.metered(generator.readings_in(begin, finish)).values())
@@ -1103,10 +1100,7 @@ def external_claim(row: dict) -> dict:
         code, start, end = parse_range(_text(row, "serials", 256))
         sold_on = row.get("sold_on") or ""
         if sold_on:
-            try:
-                date.fromisoformat(sold_on)
-            except (TypeError, ValueError):
-                raise InvalidInput(f"sold_on {sold_on!r} is not YYYY-MM-DD", code="DATE_INVALID") from None
+            parse_day("sold_on", sold_on)
         return claim | {
             "serials": format_range(code, start, end),
             "batch": code,
@@ -1114,9 +1108,7 @@ def external_claim(row: dict) -> dict:
             "sold_on": sold_on,
         }
     claim["device"] = _text(row, "device", 64)
-    begin, finish = parse_instant("start", row.get("start")), parse_instant("end", row.get("end"))
-    if finish <= begin:
-        raise InvalidInput(f"interval end {row.get('end')} is not after its start", code="INTERVAL_INVALID")
+    begin, finish = interval(row.get("start"), row.get("end"))
     claim |= {"start": begin.isoformat(), "end": finish.isoformat()}
     if row.get("kwh") not in (None, ""):
         claim["kwh"] = check_kwh("kwh", _whole(row, "kwh"))

@@ -18,7 +18,7 @@ import pytest
 import time_machine
 
 from ledger.app import Ledger
-from ledger.domain.device import CHINA
+from ledger.domain.values import CHINA
 from ledger.note import Signer, generate_signer
 from tests.registry_support import market
 from tests.support import run

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
-from ledger.domain.device import CHINA
+from ledger.domain.values import CHINA
 from ledger.merkle import verify_inclusion
 from oneclaim.home import Home
 from tests.conftest import GEN

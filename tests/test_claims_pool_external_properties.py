@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ledger.app import Ledger
-from ledger.domain.device import CHINA
+from ledger.domain.values import CHINA
 from ledger.errors import LedgerError
 from tests.pg import create_database, drop_database
 

@@ -25,9 +25,9 @@ import pytest
 
 from ledger.app import Ledger
 from ledger.domain.case import case_code
-from ledger.domain.device import CHINA
 from ledger.domain.rules import EMISSION_FACTORS, kwh_for
 from ledger.domain.serials import format_range
+from ledger.domain.values import CHINA
 from ledger.errors import LedgerError
 from ledger.merkle import ProofError, verify_inclusion
 from ledger.note import NoteError, generate_signer, open_note, parse_checkpoint

@@ -11,8 +11,8 @@ import pytest
 
 from ledger.app import Ledger
 from ledger.domain.batch import MAX_UNITS
-from ledger.domain.device import MAX_READING_KWH
 from ledger.domain.serials import parse_range, parse_serial
+from ledger.domain.values import MAX_READING_KWH
 from ledger.errors import LedgerError
 from tests.registry_support import (
     CON,

@@ -17,10 +17,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.domain.device import first_day_after, month_start, next_month
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
 from ledger.domain.serials import format_range
-from ledger.domain.values import SerialRange
+from ledger.domain.values import SerialRange, first_day_after, month_start, next_month
 from ledger.errors import Conflict, InvalidInput
 
 ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (

@@ -14,9 +14,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.batch import check_units
-from ledger.domain.device import check_kwh, next_month, parse_month
 from ledger.domain.participant import check_code
 from ledger.domain.rules import KWH_PER_GEC
+from ledger.domain.values import check_kwh, next_month, parse_month
 from ledger.errors import Conflict, InvalidInput
 
 

@@ -7,12 +7,12 @@ ever changed in place.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.domain.pool import Claim, ClaimsPool, allocations_of
+from ledger.domain.pool import Claim, ClaimsPool, Span, allocations_of
 from ledger.domain.rules import (
     HYDRO_TRADABLE_FROM,
     KWH_PER_GEC,
@@ -20,14 +20,21 @@ from ledger.domain.rules import (
     TRADABLE_TECHNOLOGIES,
     ccer_admission,
 )
-from ledger.domain.values import Reading
+from ledger.domain.values import (
+    Reading,
+    check_ended,
+    check_kwh,
+    interval,
+    month_of,
+    month_start,
+    next_month,
+    parse_day,
+    parse_instant,
+    parse_month,
+)
 from ledger.errors import Conflict, InvalidInput, NotFound
 
-CHINA = timezone(timedelta(hours=8))
 SCHEME_NAMES = ("GEC", "CCER", "INCLUSION")
-
-# An upper bound that no single reading can reach: 100 GW for a whole year, in kWh.
-MAX_READING_KWH = 100_000_000 * 8_784
 
 
 def device_id(code: str) -> UUID:
@@ -35,73 +42,10 @@ def device_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"oneclaim:device:{code}")
 
 
-def check_kwh(name: str, value: object) -> int:
-    if type(value) is not int:
-        raise InvalidInput(f"{name} must be a whole number of kWh, got {value!r}", code="QUANTITY_NOT_INTEGER")
-    if value < 0 or value > MAX_READING_KWH:
-        raise InvalidInput(
-            f"{name} must be between 0 and {MAX_READING_KWH} kWh, got {value}",
-            code="QUANTITY_OUT_OF_RANGE",
-        )
-    return value
-
-
-def parse_instant(name: str, value: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} {value!r} is not an ISO 8601 date-time", code="INTERVAL_INVALID") from None
-    if instant.tzinfo is None:
-        raise InvalidInput(
-            f"{name} {value!r} needs a UTC offset, e.g. 2025-01-01T00:00+08:00",
-            code="INTERVAL_INVALID",
-        )
-    return instant
-
-
-def month_of(instant: datetime) -> str:
-    """The production month (China time) an instant falls in, as YYYY-MM."""
-    return instant.astimezone(CHINA).strftime("%Y-%m")
-
-
-def parse_month(month: str) -> date:
-    try:
-        day = datetime.strptime(month, "%Y-%m").date()
-    except (TypeError, ValueError):
-        raise InvalidInput(f"month {month!r} is not YYYY-MM", code="MONTH_INVALID") from None
-    return day
-
-
-def month_start(month: str) -> datetime:
-    day = parse_month(month)
-    return datetime(day.year, day.month, 1, tzinfo=CHINA)
-
-
-def next_month(month: str) -> str:
-    day = parse_month(month)
-    return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
-
-
 def gec_batch_code(month: str, device: str, tradable: bool) -> str:
     """The code of a device's GEC batch for a production month (docs/registry.md): one per
     device, month and kind, e.g. GEC-202501-SIP-PV-0001-T (tradable) or -N (non-tradable)."""
     return f"GEC-{month.replace('-', '')}-{device}-{'T' if tradable else 'N'}"
-
-
-def first_day_after(finish: datetime) -> date:
-    """The first business day (China) after production that ends at `finish` (exclusive): the
-    earliest day its certificates or credits can be issued, moved or retired."""
-    return (finish.astimezone(CHINA) - timedelta(microseconds=1)).date() + timedelta(days=1)
-
-
-def check_ended(what: str, finish: datetime, today: date) -> None:
-    """Refuse to issue for production that has not ended yet (PRODUCTION_NOT_ENDED)."""
-    if today < first_day_after(finish):
-        raise Conflict(
-            f"{what} ends {finish.astimezone(CHINA).isoformat()}; nothing can be issued for it before"
-            f" {first_day_after(finish).isoformat()} (today is {today.isoformat()})",
-            code="PRODUCTION_NOT_ENDED",
-        )
 
 
 class Device(Aggregate):
@@ -168,12 +112,7 @@ class Device(Aggregate):
                 f"capacity_kw must be a positive whole number of kW, got {capacity_kw!r}",
                 code="QUANTITY_OUT_OF_RANGE",
             )
-        try:
-            date.fromisoformat(commissioned_on)
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                f"commissioned_on {commissioned_on!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID"
-            ) from None
+        parse_day("commissioned_on", commissioned_on)
         unknown = set(schemes) - set(SCHEME_NAMES)
         if unknown or not schemes:
             raise InvalidInput(
@@ -406,9 +345,7 @@ class Device(Aggregate):
         )
 
     def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
-        begin, finish = parse_instant("start", start), parse_instant("end", end)
-        if finish <= begin:
-            raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
+        begin, finish = interval(start, end)
         check_kwh("on_grid_kwh", on_grid_kwh)
         check_kwh("self_consumed_kwh", self_consumed_kwh)
         month = month_of(begin)
@@ -542,10 +479,7 @@ class Device(Aggregate):
         recording nothing, if that election is already in force from that date."""
         if scheme not in ("GEC", "CCER"):
             raise InvalidInput(f"a device elects GEC or CCER, not {scheme!r}", code="ELECTION_INVALID")
-        try:
-            day = date.fromisoformat(effective_from)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"effective date {effective_from!r} is not YYYY-MM-DD", code="DATE_INVALID") from None
+        day = parse_day("effective date", effective_from)
         rule = self._ccer_rule(day)
         if not rule.elects:
             raise Conflict(
@@ -640,51 +574,24 @@ class Device(Aggregate):
         and the kWh it overlaps and the claims it overlaps are returned for a double-counting case.
         Claims already recorded (same source and reference) are skipped, so re-imports are harmless.
         """
-        accepted, disputed, taken, seen = [], [], {}, set()
-        for claim in claims:
-            key = f"{source}/{claim['reference']}"
-            if key in self.external or key in seen:
-                continue
-            seen.add(key)
-            begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
-            versions = self.readings_in(begin, finish)
-            free = self.pool.free(self.metered(versions), taken)
-            metered = sum(self.metered(versions).values())
-            entry = {**claim, "key": key, "start": begin.isoformat(), "end": finish.isoformat(), "metered_kwh": metered}
-            if claim["kwh"] <= sum(free.values()):
-                allocations = self._fit(versions, free, claim["kwh"])
-                for v, take in allocations:
-                    taken[v] = taken.get(v, 0) + take
-                accepted.append({**entry, "allocations": allocations})
-                continue
-            touching = set(versions)
-            earlier = self.pool.earlier_claims(versions) + [
-                {
-                    "claim": f"EXT/{c['key']}",
-                    "instrument": f"EXTERNAL:{c['instrument']}",
-                    "batch": c["reference"],
-                    "device_version": self.version + 1,
-                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
-                }
-                for c in accepted
-                if any(v in touching for v, _ in c["allocations"])
-            ]
-            disputed.append(
-                {
-                    **entry,
-                    "free_kwh": sum(free.values()),
-                    "overlap_kwh": claim["kwh"] - sum(free.values()),
-                    "earlier_claims": earlier,
-                }
-            )
+        fresh = [c for c in claims if f"{source}/{c['reference']}" not in self.external]
+        accepted, disputed = self.pool.check_external(source, fresh, self._span, self.version + 1)
         if accepted or disputed:
             self._external_recorded(source, accepted, disputed)
         return accepted, disputed
 
     def _fit(self, versions: list[int], free: dict[int, int], kwh: int) -> list[list[int]]:
         """Take `kwh` from the free kWh of `versions`, earliest reading first."""
-        earliest_first = sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v].start))
-        return self.pool.fit(earliest_first, free, kwh)
+        return self.pool.fit(self._earliest_first(versions), free, kwh)
+
+    def _earliest_first(self, versions: list[int]) -> list[int]:
+        return sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v].start))
+
+    def _span(self, start: str, end: str) -> Span:
+        """The readings an interval of a claim covers."""
+        begin, finish = parse_instant("start", start), parse_instant("end", end)
+        versions = self._earliest_first(self.readings_in(begin, finish))
+        return Span(begin.isoformat(), finish.isoformat(), versions, self.metered(versions))
 
     def accept_disputed(self, source: str, claim: dict, reason: str) -> None:
         """A disputed external claim takes its kWh after all, once our overlapping claim gave

@@ -9,7 +9,7 @@ fits and what a release gives back, and applies the events that change it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 Allocation = tuple[int, int]
@@ -44,6 +44,15 @@ class Claim(NamedTuple):
 def allocations_of(pairs: Iterable[Iterable[int]]) -> tuple[Allocation, ...]:
     """Allocations from an event's plain JSON [[version, kWh], ...]."""
     return tuple((version, kwh) for version, kwh in pairs)
+
+
+class Span(NamedTuple):
+    """The readings an interval covers: their versions, earliest first, and metered on-grid kWh."""
+
+    start: str
+    end: str
+    versions: list[int]
+    metered: dict[int, int]
 
 
 class ClaimsPool:
@@ -104,6 +113,52 @@ class ClaimsPool:
                 allocations.append([version, take])
                 need -= take
         return allocations
+
+    def check_external(
+        self, source: str, claims: list[dict], span: Callable[[str, str], Span], version: int
+    ) -> tuple[list[dict], list[dict]]:
+        """Claims another registry reports, against the pool: each that fits in what is free in its
+        interval (after the ones before it) is accepted with its allocations, earliest readings
+        first; each that does not is disputed, naming the free and overlapping kWh and every claim
+        it overlaps (those accepted before it in this import too, as of device `version`). A
+        reference given twice counts once."""
+        accepted, disputed, taken, seen = [], [], {}, set()
+        for claim in claims:
+            key = f"{source}/{claim['reference']}"
+            if key in seen:
+                continue
+            seen.add(key)
+            where = span(claim["start"], claim["end"])
+            free = self.free(where.metered, taken)
+            entry = {**claim, "key": key, "start": where.start, "end": where.end}
+            entry["metered_kwh"] = sum(where.metered.values())
+            if claim["kwh"] <= sum(free.values()):
+                allocations = self.fit(where.versions, free, claim["kwh"])
+                for v, take in allocations:
+                    taken[v] = taken.get(v, 0) + take
+                accepted.append({**entry, "allocations": allocations})
+                continue
+            touching = set(where.versions)
+            earlier = self.earlier_claims(where.versions) + [
+                {
+                    "claim": f"EXT/{c['key']}",
+                    "instrument": f"EXTERNAL:{c['instrument']}",
+                    "batch": c["reference"],
+                    "device_version": version,
+                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
+                }
+                for c in accepted
+                if any(v in touching for v, _ in c["allocations"])
+            ]
+            disputed.append(
+                entry
+                | {
+                    "free_kwh": sum(free.values()),
+                    "overlap_kwh": claim["kwh"] - sum(free.values()),
+                    "earlier_claims": earlier,
+                }
+            )
+        return accepted, disputed
 
     # ------------------------------------------------------------------ changes (from events)
 

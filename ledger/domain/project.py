@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.domain.batch import check_units
 from ledger.domain.participant import check_code
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES
+from ledger.domain.values import parse_day
 from ledger.errors import Conflict, InvalidInput
 
 
@@ -26,13 +27,6 @@ def project_id(code: str) -> UUID:
 
 def programme_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"oneclaim:inclusion-programme:{code}")
-
-
-def parse_day(name: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} {value!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID") from None
 
 
 class Project(Aggregate):

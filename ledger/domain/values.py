@@ -1,5 +1,8 @@
 """The domain's values as named, immutable types, for aggregate state and the code that reads it.
 
+Each value that arrives from outside (a date, an instant, an interval, a month, a quantity) is
+parsed here, once, with one error code and a message naming the field.
+
 Events stay plain JSON (their canonical bytes are hashed, see docs/architecture.md): these types
 are built when an event is applied, never stored. Each is a NamedTuple, so a value is cheap,
 immutable and compares equal to the plain tuple of its fields.
@@ -7,7 +10,10 @@ immutable and compares equal to the plain tuple of its fields.
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
+
+from ledger.errors import Conflict, InvalidInput
 
 
 class SerialRange(NamedTuple):
@@ -45,3 +51,90 @@ class Reading(NamedTuple):
 
     def describe(self) -> str:
         return f"[{self.start}, {self.end})"
+
+
+# ------------------------------------------------------------------ parsing what people write
+
+CHINA = timezone(timedelta(hours=8))
+
+# An upper bound that no single reading can reach: 100 GW for a whole year, in kWh.
+MAX_READING_KWH = 100_000_000 * 8_784
+
+
+def check_kwh(name: str, value: object) -> int:
+    if type(value) is not int:
+        raise InvalidInput(f"{name} must be a whole number of kWh, got {value!r}", code="QUANTITY_NOT_INTEGER")
+    if value < 0 or value > MAX_READING_KWH:
+        raise InvalidInput(
+            f"{name} must be between 0 and {MAX_READING_KWH} kWh, got {value}",
+            code="QUANTITY_OUT_OF_RANGE",
+        )
+    return value
+
+
+def parse_instant(name: str, value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} {value!r} is not an ISO 8601 date-time", code="INTERVAL_INVALID") from None
+    if instant.tzinfo is None:
+        raise InvalidInput(
+            f"{name} {value!r} needs a UTC offset, e.g. 2025-01-01T00:00+08:00",
+            code="INTERVAL_INVALID",
+        )
+    return instant
+
+
+def month_of(instant: datetime) -> str:
+    """The production month (China time) an instant falls in, as YYYY-MM."""
+    return instant.astimezone(CHINA).strftime("%Y-%m")
+
+
+def parse_month(month: str) -> date:
+    try:
+        day = datetime.strptime(month, "%Y-%m").date()
+    except (TypeError, ValueError):
+        raise InvalidInput(f"month {month!r} is not YYYY-MM", code="MONTH_INVALID") from None
+    return day
+
+
+def month_start(month: str) -> datetime:
+    day = parse_month(month)
+    return datetime(day.year, day.month, 1, tzinfo=CHINA)
+
+
+def next_month(month: str) -> str:
+    day = parse_month(month)
+    return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
+
+
+def first_day_after(finish: datetime) -> date:
+    """The first business day (China) after production that ends at `finish` (exclusive): the
+    earliest day its certificates or credits can be issued, moved or retired."""
+    return (finish.astimezone(CHINA) - timedelta(microseconds=1)).date() + timedelta(days=1)
+
+
+def check_ended(what: str, finish: datetime, today: date) -> None:
+    """Refuse to issue for production that has not ended yet (PRODUCTION_NOT_ENDED)."""
+    if today < first_day_after(finish):
+        raise Conflict(
+            f"{what} ends {finish.astimezone(CHINA).isoformat()}; nothing can be issued for it before"
+            f" {first_day_after(finish).isoformat()} (today is {today.isoformat()})",
+            code="PRODUCTION_NOT_ENDED",
+        )
+
+
+def parse_day(name: str, value: object) -> date:
+    """A calendar date, YYYY-MM-DD (DATE_INVALID)."""
+    try:
+        return date.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} {value!r} is not a date (YYYY-MM-DD)", code="DATE_INVALID") from None
+
+
+def interval(start: object, end: object) -> tuple[datetime, datetime]:
+    """A half-open interval [start, end) of instants with offsets, end after start (INTERVAL_INVALID)."""
+    begin, finish = parse_instant("start", start), parse_instant("end", end)
+    if finish <= begin:
+        raise InvalidInput(f"interval end {end} is not after its start {start}", code="INTERVAL_INVALID")
+    return begin, finish
