@@ -22,7 +22,8 @@ from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
-from ledger.domain.device import Device, device_id, gec_batch_code
+from ledger.domain.device import Device, device_id, gec_batch_code, gec_claim_id
+from ledger.domain.link import cancel_gecs_for_kwh
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
@@ -412,7 +413,8 @@ class Ledger(Application[UUID]):
         need = kwh - free
         cancelled, traded, changed = [], [], []
         for batch in self._issued_gec_batches(device, first, last):
-            claim = device.claims.get(f"GEC/{batch.origin['month']}")
+            claim_id = gec_claim_id(batch.origin["month"])
+            claim = device.claims.get(claim_id)
             if claim is None or claim.batch != batch.code:
                 continue  # GECs for self-consumed electricity: not the on-grid kWh CCER credits
             traded += [
@@ -428,11 +430,11 @@ class Ledger(Application[UUID]):
             if need <= 0:
                 continue
             reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
-            spans = batch.cancel_lowest(-(-need // KWH_PER_GEC), reason, FROZEN)
+            spans, released = cancel_gecs_for_kwh(device, batch, claim_id, need, reason, FROZEN)
             if not spans:
                 continue
+            need -= released
             units = sum(e - s for s, e in spans)
-            need -= device.release(f"GEC/{batch.origin['month']}", units * KWH_PER_GEC, reason)
             cancelled.append(
                 {
                     "batch": batch.code,
@@ -792,10 +794,9 @@ class Ledger(Application[UUID]):
                 if need <= 0 or claim["instrument"] != "GEC" or claim["claim"] not in device.claims:
                     continue
                 batch = self.batch(claim["batch"])
-                spans = batch.cancel_lowest(-(-need // KWH_PER_GEC), why)
+                spans, released = cancel_gecs_for_kwh(device, batch, claim["claim"], need, why)
                 if spans:
-                    units = sum(e - s for s, e in spans)
-                    need -= device.release(claim["claim"], units * KWH_PER_GEC, why)
+                    need -= released
                     changed.append(batch)
             if need > 0:
                 raise Conflict(
@@ -930,7 +931,7 @@ class Ledger(Application[UUID]):
             batch_code = gec_batch_code(month, contract.device, tradable=True)
             request_id = f"settle/{code}/{month}"
             if not new:  # the first result, with the serials it moved
-                moved = self.batch(batch_code).requests[request_id]["ranges"] if settlement["settled_mwh"] else []
+                moved = self.batch(batch_code).ranges_moved_by(request_id) if settlement["settled_mwh"] else []
                 return {**settlement, "batch": batch_code, "serials": moved}
             moved: list = []
             if settlement["settled_mwh"]:

@@ -315,6 +315,11 @@ class Batch(Aggregate):
             )
         return first
 
+    def ranges_moved_by(self, request_id: str) -> list[list[int]]:
+        """The serial ranges the command with this client request id touched (none if unknown)."""
+        first = self.requests.get(request_id)
+        return first["ranges"] if first else []
+
     def _remember(self, request: dict | None, ranges: list, **result: object) -> None:
         if request:
             self.requests[request["id"]] = {**request, "ranges": ranges, **result}

@@ -42,6 +42,11 @@ def device_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"oneclaim:device:{code}")
 
 
+def gec_claim_id(month: str) -> str:
+    """The pool's claim for the on-grid kWh a month's GECs certify."""
+    return f"GEC/{month}"
+
+
 def gec_batch_code(month: str, device: str, tradable: bool) -> str:
     """The code of a device's GEC batch for a production month (docs/registry.md): one per
     device, month and kind, e.g. GEC-202501-SIP-PV-0001-T (tradable) or -N (non-tradable)."""
@@ -176,7 +181,7 @@ class Device(Aggregate):
                 f"GECs for {self.code} in {month} are not issued yet; issue them before settling",
                 code="GEC_NOT_ISSUED",
             )
-        claim = self.claims.get(f"GEC/{month}")
+        claim = self.claims.get(gec_claim_id(month))
         return claim.kwh if claim else 0
 
     def month_totals(self, month: str) -> tuple[int, int]:
@@ -244,7 +249,7 @@ class Device(Aggregate):
             code = gec_batch_code(month, self.code, self.gec_tradable)
             issued = any(b["code"] == code for b in batches)
             claim = {
-                "id": f"GEC/{month}",
+                "id": gec_claim_id(month),
                 "instrument": "GEC",
                 "batch": code if issued else f"carried into the GECs of {onward}",
                 "start": begin.isoformat(),
