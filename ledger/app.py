@@ -6,7 +6,6 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
-from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -17,7 +16,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
-from ledger.canonical import CanonicalJSONTranscoder, canonical_event, originator_hex
+from ledger import queries
+from ledger.canonical import CanonicalJSONTranscoder
 from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
@@ -34,7 +34,6 @@ from ledger.domain.values import (
     check_ended,
     check_kwh,
     interval,
-    month_of,
     month_start,
     next_month,
     parse_day,
@@ -640,46 +639,7 @@ class Ledger(Application[UUID]):
 
     def claims_check(self, device_code: str, month: str | None = None) -> dict:
         """What is metered, claimed (by whom) and free, per reading of a device (one month, or all)."""
-        device = self.device(device_code)
-        months = [month] if month else sorted(device.months)
-        by_version = device.pool.holders()
-        intervals = []
-        for m in months:
-            parse_month(m)
-            for version in sorted(device.months.get(m, ()), key=lambda v: device.readings[v].start):
-                reading = device.readings[version]
-                claims = by_version.get(version, [])
-                intervals.append(
-                    {
-                        "start": reading.start,
-                        "end": reading.end,
-                        "reading_version": version,
-                        "metered_kwh": reading.on_grid_kwh,
-                        "claimed_kwh": sum(c["kwh"] for c in claims),
-                        "free_kwh": reading.on_grid_kwh - sum(c["kwh"] for c in claims),
-                        "claims": claims,
-                    }
-                )
-        kinds = ("metered_kwh", "claimed_kwh", "free_kwh")
-        summary = []
-        for m in months:
-            rows = [i for i in intervals if month_of(datetime.fromisoformat(i["start"])) == m]
-            by: dict[str, int] = {}
-            for i in rows:
-                for c in i["claims"]:
-                    by[f"{c['instrument']} {c['batch']}"] = by.get(f"{c['instrument']} {c['batch']}", 0) + c["kwh"]
-            summary.append(
-                {"month": m, "readings": len(rows), **{k: sum(i[k] for i in rows) for k in kinds}, "claimed_by": by}
-                | {"gec_batches": device.gec_months.get(m)}  # None: GECs not issued for the month yet
-            )
-        totals = {k: sum(i[k] for i in intervals) for k in kinds}
-        return {
-            "device": device.code,
-            "technology": device.technology,
-            "months": summary,
-            "intervals": intervals,
-            **totals,
-        }
+        return queries.claims_check(self.device(device_code), month)
 
     def import_external(self, rows: list[dict], errors: list[dict] | None = None) -> dict:
         """Import claims that other registries and platforms report, and check them against the pool.
@@ -811,92 +771,9 @@ class Ledger(Application[UUID]):
         self._save_or_conflict(*changed)
         return case
 
-    def _proven(self, aggregate_id: UUID, version: int, tree_size: int) -> dict:
-        """One event as an auditor checks it: its canonical bytes (leaf = SHA-256(0x00 || bytes)),
-        its sequence number and its inclusion proof in the tree of `tree_size`."""
-        (stored,) = self.recorder.select_events(aggregate_id, gt=version - 1, lte=version)
-        data = canonical_event(originator_hex(stored.originator_id), version, stored.topic, stored.state)
-        seq = self.log.seq_of(aggregate_id, version)
-        if seq is None:
-            raise LedgerError(f"event {aggregate_id} v{version} is not in the log", code="LOG_LEAF_MISSING")
-        return {
-            "seq": seq,
-            "topic": stored.topic.rpartition(":")[2],
-            "event": data.decode(),
-            "inclusion_proof": self.log.inclusion_proof(seq, tree_size).to_json() if seq < tree_size else None,
-        }
-
     def trace_case(self, code: str) -> dict:
-        """The trace report of a case: the device and its metered kWh, every claim on both sides
-        with its lineage, and each event's canonical bytes and inclusion proof against the latest
-        signed checkpoint (or the log head, if the case is newer than the last checkpoint)."""
-        case = self.case(code)
-        checkpoint = self.log.latest_checkpoint()
-        head = self.log.size()
-        case_seq = self.log.seq_of(case.id, 1)
-        signed = checkpoint is not None and case_seq is not None and case_seq < checkpoint.tree_size
-        tree_size = checkpoint.tree_size if signed else head
-        report: dict[str, Any] = {
-            "case": case.code,
-            "kind": case.kind,
-            "status": case.status,
-            "subject": case.subject,
-            "interval": case.interval,
-            "overlap_kwh": case.overlap_kwh,
-            "resolution": case.resolution,
-            "tree_size": tree_size,
-            "root_hash": b64encode(self.log.root(tree_size)).decode(),
-            "checkpoint": checkpoint.note if signed else None,
-            "case_events": [self._proven(case.id, v, tree_size) for v in range(1, case.version + 1)],
-        }
-        if case.kind == "OVERLAPPING_CLAIM":
-            device = self.device(case.subject)
-            begin, finish = (datetime.fromisoformat(t) for t in case.interval)
-            report["device"] = {
-                k: getattr(device, k) for k in ("code", "technology", "capacity_kw", "province", "city", "owner")
-            }
-            report["metered"] = [
-                {
-                    "start": device.readings[v].start,
-                    "end": device.readings[v].end,
-                    "on_grid_kwh": device.readings[v].on_grid_kwh,
-                    "reading": self._proven(device.id, v, tree_size),
-                }
-                for v in device.readings_in(begin, finish)
-            ]
-            report["metered_kwh"] = sum(m["on_grid_kwh"] for m in report["metered"])
-            report["ours"] = [
-                claim
-                | {
-                    "claimed_by": self._proven(device.id, claim["device_version"], tree_size),
-                    "lineage": self._lineage(claim["batch"], tree_size),
-                }
-                for claim in case.ours
-            ]
-            report["theirs"] = case.theirs | {
-                "recorded_by": self._proven(device.id, case.theirs["device_version"], tree_size)
-            }
-        else:
-            batch = self.batch(case.subject)
-            # the sales already on record (another platform's report, or this registry's own
-            # sale): not necessarily ours, so not called so
-            report["earlier"] = [
-                claim | {"reported_by": self._proven(batch.id, claim["batch_version"], tree_size)}
-                for claim in case.ours
-            ]
-            report["theirs"] = case.theirs | {
-                "reported_by": self._proven(batch.id, case.theirs["batch_version"], tree_size)
-            }
-            report["lineage"] = self._lineage(batch.code, tree_size)
-        return report
-
-    def _lineage(self, batch_code: str, tree_size: int) -> list[dict]:
-        """Every event of one of our batches, proven: issued, moved, retired, cancelled..."""
-        try:
-            batch = self.batch(batch_code)
-        except NotFound:
-            return []  # e.g. the claim of another registry, or GECs carried into a later month
-        return [self._proven(batch.id, v, tree_size) for v in range(1, batch.version + 1)]
+        """The trace report of a case, every event proven (ledger/queries.py)."""
+        return queries.trace_case(self, code)
 
     # ------------------------------------------------------------------ green-power trade
 
