@@ -651,28 +651,7 @@ class Ledger(Application[UUID]):
         imported (same source and reference) are skipped. All of it is one transaction.
         """
         errors = list(errors or [])
-        groups: dict[tuple[str, str], list[dict]] = {}
-        sales: dict[str, list[dict]] = {}
-        devices: dict[str, Device | None] = {}
-        unmatched = []
-        for row in rows:
-            try:
-                claim = external_claim(row)
-                if "serials" in claim:
-                    sales.setdefault(claim["batch"], []).append(claim)
-                    continue
-                code = claim["device"]
-                if code not in devices:
-                    try:
-                        devices[code] = self.device(code)
-                    except NotFound:
-                        devices[code] = None
-                if devices[code] is None:
-                    unmatched.append({"line": row.get("line"), "device": code, "reference": claim["reference"]})
-                    continue
-                groups.setdefault((code, claim["source"]), []).append(claim)
-            except LedgerError as e:
-                errors.append({"line": row.get("line"), "code": e.code, "message": e.message})
+        groups, sales, devices, unmatched = self._sort_external_rows(rows, errors)
         batches = {}
         for code in sales:
             try:
@@ -684,48 +663,18 @@ class Ledger(Application[UUID]):
         cases: list[Case] = []
         accepted = skipped = 0
         for (code, source), claims in groups.items():
-            device = devices[code]
-            assert device is not None
-            fits, disputed = device.record_external(source, claims)
+            fits, disputed = devices[code].record_external(source, claims)
             accepted += len(fits)
             skipped += len(claims) - len(fits) - len(disputed)
-            for d in disputed:
-                theirs = {k: d[k] for k in REPORTED if k in d} | {"source": source, "device_version": device.version}
-                cases.append(
-                    Case.open(
-                        f"{code}|{d['key']}",
-                        "OVERLAPPING_CLAIM",
-                        code,
-                        [d["start"], d["end"]],
-                        d["overlap_kwh"],
-                        d["earlier_claims"],
-                        theirs | {"metered_kwh": d["metered_kwh"], "free_kwh": d["free_kwh"]},
-                    )
-                )
+            cases += [Case.of_disputed_claim(code, source, d, devices[code].version) for d in disputed]
         for code, reports in sales.items():
-            batch = batches[code]
             for report in reports:
-                clashes = batch.report_sale(report["source"], report["reference"], report["spans"], report["sold_on"])
-                if clashes is None:
-                    skipped += 1
-                    continue
-                accepted += 1
-                for clash in clashes:
-                    theirs = {k: report[k] for k in ("source", "reference", "serials", "sold_on")}
-                    ours = {k: v for k, v in clash.items() if k != "kind"}
-                    cases.append(
-                        Case.open(
-                            f"{code}|{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
-                            clash["kind"],
-                            code,
-                            [],
-                            clash["units"] * KWH_PER_GEC,
-                            [ours],
-                            theirs | {"batch_version": batch.version, "units": clash["units"]},
-                        )
-                    )
-        changed = [d for d in devices.values() if d is not None and d.pending_events]
-        changed += [b for b in batches.values() if b.pending_events]
+                clashes = batches[code].report_sale(
+                    report["source"], report["reference"], report["spans"], report["sold_on"]
+                )
+                accepted, skipped = (accepted, skipped + 1) if clashes is None else (accepted + 1, skipped)
+                cases += [Case.of_sale_clash(code, report, clash, batches[code].version) for clash in clashes or ()]
+        changed = [d for d in devices.values() if d.pending_events] + [b for b in batches.values() if b.pending_events]
         self._save_or_conflict(*changed, *cases)
         return {
             "rows": len(rows),
@@ -734,6 +683,31 @@ class Ledger(Application[UUID]):
             "skipped_already_imported": skipped,
             "unmatched": unmatched,
         }
+
+    def _sort_external_rows(self, rows: list[dict], errors: list[dict]):
+        """Check each reported row (bad ones go to `errors`, with their line) and sort the claims:
+        by (device, source) for our devices, by batch for GEC sales, and those on devices we do
+        not know (unmatched). Returns (groups, sales, devices, unmatched)."""
+        groups: dict[tuple[str, str], list[dict]] = {}
+        sales: dict[str, list[dict]] = {}
+        devices: dict[str, Device] = {}
+        unmatched = []
+        for row in rows:
+            try:
+                claim = external_claim(row)
+                if "serials" in claim:
+                    sales.setdefault(claim["batch"], []).append(claim)
+                    continue
+                code = claim["device"]
+                try:
+                    devices[code] = devices.get(code) or self.device(code)
+                except NotFound:
+                    unmatched.append({"line": row.get("line"), "device": code, "reference": claim["reference"]})
+                    continue
+                groups.setdefault((code, claim["source"]), []).append(claim)
+            except LedgerError as e:
+                errors.append({"line": row.get("line"), "code": e.code, "message": e.message})
+        return groups, sales, devices, unmatched
 
     def case(self, code: str) -> Case:
         return self._get(case_id(code), "case", code)
@@ -930,7 +904,6 @@ class Ledger(Application[UUID]):
 
 
 EXTERNAL_INSTRUMENTS = ("GEC", "GREEN_POWER", "CCER", "INCLUSION", "I-REC", "OTHER")
-REPORTED = ("source", "reference", "instrument", "device", "start", "end", "kwh", "kg_co2e", "factor", "g_per_mwh")
 
 
 def rejected_import(errors: list[dict]) -> InvalidInput:

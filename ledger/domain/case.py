@@ -17,8 +17,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.rules import KWH_PER_GEC
 from ledger.domain.serials import format_range
 from ledger.errors import Conflict, InvalidInput
+
+REPORTED = ("source", "reference", "instrument", "device", "start", "end", "kwh", "kg_co2e", "factor", "g_per_mwh")
+"""The fields of a reported claim a case keeps, as reported."""
 
 CASE_KINDS = ("OVERLAPPING_CLAIM", "GEC_SOLD_TWICE", "SALE_OF_ENDED_UNITS")
 OUTCOMES = {
@@ -73,6 +77,38 @@ class Case(Aggregate):
             overlap_kwh=overlap_kwh,
             ours=ours,
             theirs=theirs,
+        )
+
+    @classmethod
+    def of_disputed_claim(cls, device: str, source: str, disputed: dict, device_version: int) -> Case:
+        """The case a claim reported on `device` opens when it does not fit what the pool has left
+        (a `disputed` entry of ClaimsPool.check_external), holding both sides."""
+        theirs = {k: disputed[k] for k in REPORTED if k in disputed}
+        theirs |= {"source": source, "device_version": device_version}
+        theirs |= {"metered_kwh": disputed["metered_kwh"], "free_kwh": disputed["free_kwh"]}
+        return cls.open(
+            f"{device}|{disputed['key']}",
+            "OVERLAPPING_CLAIM",
+            device,
+            [disputed["start"], disputed["end"]],
+            disputed["overlap_kwh"],
+            disputed["earlier_claims"],
+            theirs,
+        )
+
+    @classmethod
+    def of_sale_clash(cls, batch: str, report: dict, clash: dict, batch_version: int) -> Case:
+        """The case a reported GEC sale opens when it collides with another sale or with units
+        that ended here (a clash from Batch.report_sale)."""
+        theirs = {k: report[k] for k in ("source", "reference", "serials", "sold_on")}
+        return cls.open(
+            f"{batch}|{report['source']}/{report['reference']}|{clash['source']}/{clash['reference']}",
+            clash["kind"],
+            batch,
+            [],
+            clash["units"] * KWH_PER_GEC,
+            [{k: v for k, v in clash.items() if k != "kind"}],
+            theirs | {"batch_version": batch_version, "units": clash["units"]},
         )
 
     @property
