@@ -22,19 +22,17 @@ from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
-from ledger.domain.device import Device, device_id, gec_batch_code, gec_claim_id
-from ledger.domain.link import cancel_gecs_for_kwh
+from ledger.domain.device import Device, device_id, gec_batch_code
+from ledger.domain.link import cancel_gecs_for_kwh, ccer_refusal, make_way_for_ccer
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
-from ledger.domain.rules import kg_co2e as kg_co2e_from
 from ledger.domain.serials import format_range, parse_range, parse_whole
 from ledger.domain.values import (
     CHINA,
     check_ended,
     check_kwh,
     interval,
-    month_start,
     next_month,
     parse_day,
     parse_month,
@@ -409,62 +407,19 @@ class Ledger(Application[UUID]):
                 code="NO_READINGS",
             )
         free = device.free_kwh(begin, finish)
-        need = kwh - free
-        cancelled, traded, changed = [], [], []
-        for batch in self._issued_gec_batches(device, first, last):
-            claim_id = gec_claim_id(batch.origin["month"])
-            claim = device.claims.get(claim_id)
-            if claim is None or claim.batch != batch.code:
-                continue  # GECs for self-consumed electricity: not the on-grid kWh CCER credits
-            traded += [
-                {
-                    "batch": batch.code,
-                    "serials": format_range(batch.code, r.start, r.end),
-                    "holder": r.holder,
-                    "state": r.state,
-                }
-                for r in batch.ranges
-                if r.sales > 0
-            ]
-            if need <= 0:
-                continue
-            reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
-            spans, released = cancel_gecs_for_kwh(device, batch, claim_id, need, reason, FROZEN)
-            if not spans:
-                continue
-            need -= released
-            units = sum(e - s for s, e in spans)
-            cancelled.append(
-                {
-                    "batch": batch.code,
-                    "serials": [format_range(batch.code, s, e) for s, e in spans],
-                    "ranges": spans,
-                    "units": units,
-                }
-            )
-            changed.append(batch)
+        gecs = self._issued_gec_batches(device, first, last)
+        reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
+        cancelled, traded = make_way_for_ccer(device, gecs, kwh - free, reason)
         try:
             with self._naming_earlier_claims(device):
                 device.claim(f"CCER/{code}", "CCER", code, begin, finish, kwh)
         except Conflict as e:
-            if e.code != "DOUBLE_CLAIM":
-                raise
-            # said of the pool as it is, before this refused issuance released anything in memory
-            releasable = sum(c["units"] for c in cancelled) * KWH_PER_GEC
-            e.details |= {"free_kwh": free, "frozen_kwh_cancellable": releasable, "traded_gecs": traded}
-            e.message = (
-                f"reductions {code} need {kwh} kWh of {device.code} in [{period_start}, {period_end}]; only {free}"
-                f" kWh are free, and cancelling its unsold frozen GECs would release {releasable} kWh more"
-                + (
-                    f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched"
-                    if traded
-                    else ""
-                )
-            )
+            if e.code == "DOUBLE_CLAIM":
+                ccer_refusal(e, code, device.code, (period_start, period_end), kwh, free, cancelled, traded)
             raise
-        others: list[Any] = []
+        changed: list[Any] = [b for b in gecs if b.pending_events]
         if cancelled:
-            others.append(
+            changed.append(
                 Disclosure(
                     code=code,
                     project=project.code,
@@ -480,7 +435,7 @@ class Ledger(Application[UUID]):
             )
         origin = generation | {"disclosure": code if cancelled else None, "traded_gecs_untouched": traded}
         batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, origin)
-        self._save_or_conflict(project, batch, device, *changed, *others)
+        self._save_or_conflict(project, batch, device, *changed)
         return batch
 
     def _check_period_ended(self, project_code: str, period_end: str) -> None:
@@ -564,35 +519,10 @@ class Ledger(Application[UUID]):
                     code="SELECTION_INVALID",
                 )
             generator = self.device(device)
-            generator.check_scheme("INCLUSION")
-            if holder != generator.owner:
-                raise Conflict(
-                    f"account {account} belongs to {holder}, not the device owner {generator.owner}",
-                    code="ACCOUNT_NOT_OWNED",
-                )
-            if month is not None:
-                begin, finish = month_start(month), month_start(next_month(month))
-                period = month
-            else:
-                begin, finish = interval(start, end)
-                period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
-            check_ended(f"{device}'s production in {period}", finish, self.clock())
-            kwh = sum(generator.metered(generator.readings_in(begin, finish)).values())
-            factor = EMISSION_FACTORS[programme.factor]
-            kg_co2e = kg_co2e_from(kwh, factor)
-            if kg_co2e == 0:
-                raise Conflict(f"{device} has no metered on-grid electricity in {period}", code="NO_READINGS")
-            subject = device
-            origin |= {
-                "device": device,
-                "start": begin.isoformat(),
-                "end": finish.isoformat(),
-                "kwh": kwh,
-                "factor": factor.code,
-                "g_per_mwh": factor.g_per_mwh,
-            }
-            if month is not None:
-                origin["month"] = month
+            owner = (account, holder)
+            begin, finish, generation = programme.generation(generator, owner, month, start, end, self.clock())
+            period, kg_co2e, subject = generation.pop("period"), generation.pop("kg_co2e"), device
+            origin |= generation
         else:
             if subject is None or period is None or kg_co2e is None:
                 raise InvalidInput(

@@ -4,9 +4,11 @@ gives up its GECs. One rule, used wherever our GECs make way for another claim o
 
 from __future__ import annotations
 
-from ledger.domain.batch import ACTIVE, Batch
-from ledger.domain.device import Device
+from ledger.domain.batch import ACTIVE, FROZEN, Batch
+from ledger.domain.device import Device, gec_claim_id
 from ledger.domain.rules import KWH_PER_GEC
+from ledger.domain.serials import format_range
+from ledger.errors import Conflict
 
 
 def cancel_gecs_for_kwh(
@@ -20,3 +22,50 @@ def cancel_gecs_for_kwh(
         return [], 0
     units = sum(end - start for start, end in spans)
     return spans, device.release(claim_id, units * KWH_PER_GEC, reason)
+
+
+def make_way_for_ccer(device: Device, gecs: list[Batch], kwh: int, reason: str) -> tuple[list[dict], list[dict]]:
+    """CCER reductions need `kwh` more of the device's on-grid electricity than is free: cancel
+    the frozen, never-sold GECs that certify it (lowest serials first) and release their kWh.
+    GECs for self-consumed electricity are not the on-grid kWh CCER credits, and sold GECs stay
+    with their buyers. Returns what was cancelled and the sold GEC ranges left untouched."""
+    cancelled, traded = [], []
+    for batch in gecs:
+        claim_id = gec_claim_id(batch.origin["month"])
+        claim = device.claims.get(claim_id)
+        if claim is None or claim.batch != batch.code:
+            continue
+        traded += [
+            {
+                "batch": batch.code,
+                "serials": format_range(batch.code, r.start, r.end),
+                "holder": r.holder,
+                "state": r.state,
+            }
+            for r in batch.ranges
+            if r.sales > 0
+        ]
+        if kwh <= 0:
+            continue
+        spans, released = cancel_gecs_for_kwh(device, batch, claim_id, kwh, reason, FROZEN)
+        if spans:
+            kwh -= released
+            serials = [format_range(batch.code, s, e) for s, e in spans]
+            units = sum(e - s for s, e in spans)
+            cancelled.append({"batch": batch.code, "serials": serials, "ranges": spans, "units": units})
+    return cancelled, traded
+
+
+def ccer_refusal(
+    e: Conflict, code: str, device: str, period: tuple[str, str], kwh: int, free: int, cancelled: list, traded: list
+) -> None:
+    """Say, in a DOUBLE_CLAIM refusal of CCER reductions, what the pool held before this refused
+    issuance released anything (in memory): the free kWh, what cancelling unsold frozen GECs would
+    add, and the sold GECs that stay untouched."""
+    releasable = sum(c["units"] for c in cancelled) * KWH_PER_GEC
+    e.details |= {"free_kwh": free, "frozen_kwh_cancellable": releasable, "traded_gecs": traded}
+    e.message = (
+        f"reductions {code} need {kwh} kWh of {device} in [{period[0]}, {period[1]}]; only {free}"
+        f" kWh are free, and cancelling its unsold frozen GECs would release {releasable} kWh more"
+        + (f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched" if traded else "")
+    )

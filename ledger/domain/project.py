@@ -9,15 +9,16 @@ Quantities are whole kgCO2e.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.batch import check_units
+from ledger.domain.device import Device
 from ledger.domain.participant import check_code
-from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES
-from ledger.domain.values import parse_day
+from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, kg_co2e
+from ledger.domain.values import CHINA, check_ended, interval, month_start, next_month, parse_day
 from ledger.errors import Conflict, InvalidInput
 
 
@@ -157,6 +158,41 @@ class Programme(Aggregate):
                 f"emission factor {factor!r} is unknown; known: {', '.join(EMISSION_FACTORS)}", code="FACTOR_UNKNOWN"
             )
         return cls(code=code, name=name, region=region, methodologies=list(methodologies), factor=factor)
+
+    def generation(
+        self,
+        device: Device,
+        account: tuple[str, str],
+        month: str | None,
+        start: str | None,
+        end: str | None,
+        today: date,
+    ) -> tuple[datetime, datetime, dict]:
+        """What a generation-based credit of `device` for a month (or an interval of whole readings,
+        e.g. some hours) stands on: its interval, and the origin fields: the metered on-grid kWh,
+        this programme's emission factor, the kgCO2e they convert to, and the period's name. The
+        credits go to an account of the device owner (`account`: the account and its owner), for
+        production that has ended."""
+        device.check_scheme("INCLUSION")
+        if account[1] != device.owner:
+            raise Conflict(
+                f"account {account[0]} belongs to {account[1]}, not the device owner {device.owner}",
+                code="ACCOUNT_NOT_OWNED",
+            )
+        if month is not None:
+            begin, finish, period = month_start(month), month_start(next_month(month)), month
+        else:
+            begin, finish = interval(start, end)
+            period = f"{begin.astimezone(CHINA):%Y%m%dT%H%M}_{finish.astimezone(CHINA):%Y%m%dT%H%M}"
+        check_ended(f"{device.code}'s production in {period}", finish, today)
+        kwh = sum(device.metered(device.readings_in(begin, finish)).values())
+        factor = EMISSION_FACTORS[self.factor]
+        kg = kg_co2e(kwh, factor)
+        if kg == 0:
+            raise Conflict(f"{device.code} has no metered on-grid electricity in {period}", code="NO_READINGS")
+        origin = {"device": device.code, "start": begin.isoformat(), "end": finish.isoformat(), "kwh": kwh}
+        origin |= {"factor": factor.code, "g_per_mwh": factor.g_per_mwh} | ({"month": month} if month else {})
+        return begin, finish, origin | {"period": period, "kg_co2e": kg}
 
     def credit(self, methodology: str, subject: str, period: str, kg_co2e: int) -> str:
         """Register one issuance (签发) for a subject (a device, site or project) and period;
