@@ -12,13 +12,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.election import CCERLink
+from ledger.domain.issuance import KINDS, gec_quantities
 from ledger.domain.pool import Claim, ClaimsPool, Span, allocations_of
 from ledger.domain.rules import (
     HYDRO_TRADABLE_FROM,
     KWH_PER_GEC,
     TECHNOLOGIES,
     TRADABLE_TECHNOLOGIES,
-    ccer_admission,
 )
 from ledger.domain.values import (
     Reading,
@@ -85,9 +86,7 @@ class Device(Aggregate):
         self.carry_kwh = {"tradable": 0, "non_tradable": 0}  # 不足1个绿证的电量结转至次月
         self.pool = ClaimsPool()  # one MWh, one claim
         self.months: dict[str, list[int]] = {}  # production month -> versions of its current readings
-        self.elections: list[list[str]] = []  # [effective from, "GEC" | "CCER"], in date order
-        self.ccer_projects: dict[str, list[str]] = {}  # project code -> [crediting start, end]
-        self.ccer_rules: dict[str, str] = {}  # project code -> the GEC–CCER rule that admitted the device
+        self.ccer = CCERLink()  # the GEC–CCER election and the CCER projects joined
         self.external: dict[str, str] = {}  # "source/reference" -> "accepted" | "disputed"
 
     @classmethod
@@ -226,23 +225,17 @@ class Device(Aggregate):
         free = sum(kwh for _, kwh in allocations)
         if on_grid and not free and not self_used:
             self.allocate(begin, finish, on_grid)  # raises DOUBLE_CLAIM naming who holds the month
-        pools = {"tradable": 0, "non_tradable": self_used}
-        pools["tradable" if self.gec_tradable else "non_tradable"] += free
-        batches, carry = [], {}
-        for kind in ("tradable", "non_tradable"):
-            quantity, remainder = divmod(pools[kind] + (0 if late else self.carry_kwh[kind]), KWH_PER_GEC)
-            # (after a late month the carry may reach 1,000 kWh or more: a GEC of the next month issued)
-            carry[kind] = remainder + (self.carry_kwh[kind] if late else 0)
-            if quantity:
-                code = gec_batch_code(month, self.code, kind == "tradable")
-                batches.append(
-                    {
-                        "code": code,
-                        "quantity": quantity,
-                        "tradable": kind == "tradable",
-                        "kwh": quantity * KWH_PER_GEC,
-                    }
-                )
+        quantities, carry = gec_quantities(free, self_used, self.gec_tradable, self.carry_kwh, late)
+        batches = [
+            {
+                "code": gec_batch_code(month, self.code, kind == "tradable"),
+                "quantity": quantities[kind],
+                "tradable": kind == "tradable",
+                "kwh": quantities[kind] * KWH_PER_GEC,
+            }
+            for kind in KINDS
+            if quantities[kind]
+        ]
         claim = None
         onward = "the next month issued" if late else next_month(month)
         if free:
@@ -460,97 +453,51 @@ class Device(Aggregate):
 
     # ------------------------------------------------------------------ the GEC–CCER link
 
-    def _ccer_rule(self, day: date):
-        """The GEC–CCER rule for this technology on `day`; refused if none is recorded."""
-        rule = ccer_admission(self.technology, day)
-        if rule is None:
-            raise Conflict(
-                f"no GEC–CCER rule is recorded for {self.technology} on {day.isoformat()}; the rules"
-                " (rules.CCER_ADMISSION) begin with the NEA/MEE notice effective 2024-10-01",
-                code="CCER_RULE_MISSING",
-            )
-        return rule
+    @property
+    def elections(self) -> list[list[str]]:
+        return self.ccer.elections
+
+    @property
+    def ccer_projects(self) -> dict[str, list[str]]:
+        return self.ccer.projects
+
+    @property
+    def ccer_rules(self) -> dict[str, str]:
+        return self.ccer.rules
 
     def election_on(self, day: date) -> str | None:
         """The scheme (GEC or CCER) the device has elected for electricity produced on `day`."""
-        chosen = None
-        for effective_from, scheme in self.elections:
-            if date.fromisoformat(effective_from) <= day:
-                chosen = scheme
-        return chosen
+        return self.ccer.election_on(day)
 
     def elect(self, scheme: str, effective_from: str) -> bool:
         """Elect GEC or CCER (deep-sea offshore wind and CSP, rules.CCER_ADMISSION). Returns False,
         recording nothing, if that election is already in force from that date."""
-        if scheme not in ("GEC", "CCER"):
-            raise InvalidInput(f"a device elects GEC or CCER, not {scheme!r}", code="ELECTION_INVALID")
-        day = parse_day("effective date", effective_from)
-        rule = self._ccer_rule(day)
-        if not rule.elects:
-            raise Conflict(
-                f"{self.technology} devices do not elect between GEC and CCER ({rule.source})",
-                code="ELECTION_NOT_APPLICABLE",
-                rule=rule.source,
-            )
-        if self.elections and [effective_from, scheme] == self.elections[-1]:
+        rule = self.ccer.check_election(self.code, self.technology, scheme, effective_from)
+        if rule is None:
             return False
-        if self.elections and self.elections[-1][0] >= effective_from:
-            raise Conflict(
-                f"{self.code} already has an election effective {self.elections[-1][0]};"
-                " a new election must take effect later",
-                code="ELECTION_OUT_OF_ORDER",
-            )
-        if scheme == "GEC":
-            for project, (_start, end) in self.ccer_projects.items():
-                if effective_from <= end:
-                    raise Conflict(
-                        f"{self.code} is in CCER project {project} until {end}; it cannot elect GEC before then",
-                        code="CCER_PROJECT_ACTIVE",
-                        project=project,
-                    )
         self._elected(scheme, effective_from, rule.source)
         return True
 
     @event("Elected")
     def _elected(self, scheme: str, effective_from: str, rule: str) -> None:
-        self.elections.append([effective_from, scheme])
+        self.ccer.elections.append([effective_from, scheme])
 
     def join_ccer_project(self, project: str, crediting_start: str, crediting_end: str, on: date) -> None:
         """A CCER project naming this device is registered: check the admission rule in force on
         the registration date and, where the technology elects, that CCER was elected."""
         self.check_scheme("CCER")
-        rule = self._ccer_rule(on)
-        if not rule.admitted:
-            raise Conflict(
-                f"{self.code} ({self.technology}) is not admitted to new CCER projects: {rule.source}",
-                code="CCER_NOT_ADMITTED",
-                rule=rule.source,
-            )
-        if rule.elects:
-            elected = self.election_on(date.fromisoformat(crediting_start))
-            if elected != "CCER":
-                raise Conflict(
-                    f"{self.code} has elected {elected or 'nothing'} for {crediting_start};"
-                    " it must elect CCER before joining a CCER project (oneclaim device elect)",
-                    code="CCER_NOT_ELECTED",
-                    elected=elected,
-                )
+        rule = self.ccer.check_joining(self.code, self.technology, crediting_start, on)
         self._joined_ccer_project(project, crediting_start, crediting_end, rule.source)
 
     @event("JoinedCCERProject")
     def _joined_ccer_project(self, project: str, crediting_start: str, crediting_end: str, rule: str = "") -> None:
         # rule: the GEC–CCER rule that admitted the device, as recorded (absent from older events)
-        self.ccer_projects[project] = [crediting_start, crediting_end]
-        self.ccer_rules[project] = rule
+        self.ccer.projects[project] = [crediting_start, crediting_end]
+        self.ccer.rules[project] = rule
 
     def ccer_project_for(self, month: str) -> str | None:
         """The CCER project whose crediting period covers any of a production month."""
-        first = month_start(month).date().isoformat()
-        last = (month_start(next_month(month)) - timedelta(days=1)).date().isoformat()
-        for project, (start, end) in self.ccer_projects.items():
-            if start <= last and first <= end:
-                return project
-        return None
+        return self.ccer.project_for(month)
 
     def free_kwh(self, begin: datetime, finish: datetime) -> int:
         return sum(self.pool.free(self.metered(self.readings_in(begin, finish))).values())
