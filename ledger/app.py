@@ -415,7 +415,7 @@ class Ledger(Application[UUID]):
                 device.claim(f"CCER/{code}", "CCER", code, begin, finish, kwh)
         except Conflict as e:
             if e.code == "DOUBLE_CLAIM":
-                ccer_refusal(e, code, device.code, (period_start, period_end), kwh, free, cancelled, traded)
+                ccer_refusal(e, code, device.code, f"[{period_start}, {period_end}]", kwh, free, cancelled, traded)
             raise
         changed: list[Any] = [b for b in gecs if b.pending_events]
         if cancelled:
@@ -519,8 +519,8 @@ class Ledger(Application[UUID]):
                     code="SELECTION_INVALID",
                 )
             generator = self.device(device)
-            owner = (account, holder)
-            begin, finish, generation = programme.generation(generator, owner, month, start, end, self.clock())
+            today = self.clock()
+            begin, finish, generation = programme.generation(generator, account, holder, month, start, end, today)
             period, kg_co2e, subject = generation.pop("period"), generation.pop("kg_co2e"), device
             origin |= generation
         else:

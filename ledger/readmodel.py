@@ -425,11 +425,11 @@ class ReadModel:
             common = {k: v for k, v in vars(event).items() if k not in NOT_DETAIL and v is not None}
             if isinstance(common.get("request"), dict):  # a client's request: its id, not its echo of the parameters
                 common["request_id"] = common.pop("request")["id"]
-        starts = [r[0] for r in before]
+        starts = [r.start for r in before]
         for start, end in spans:
             detail = dict(common)
             if before:  # who held these units when the event happened (first serial's holder)
-                detail["held_by"] = before[bisect_right(starts, start) - 1][2]
+                detail["held_by"] = before[bisect_right(starts, start) - 1].holder
             span_class = (end - start).bit_length()
             chunk.classes[batch.code] = chunk.classes.get(batch.code, 0) | 1 << span_class
             chunk.provenance.append(

@@ -57,7 +57,7 @@ def make_way_for_ccer(device: Device, gecs: list[Batch], kwh: int, reason: str) 
 
 
 def ccer_refusal(
-    e: Conflict, code: str, device: str, period: tuple[str, str], kwh: int, free: int, cancelled: list, traded: list
+    e: Conflict, code: str, device: str, period: str, kwh: int, free: int, cancelled: list, traded: list
 ) -> None:
     """Say, in a DOUBLE_CLAIM refusal of CCER reductions, what the pool held before this refused
     issuance released anything (in memory): the free kWh, what cancelling unsold frozen GECs would
@@ -65,7 +65,7 @@ def ccer_refusal(
     releasable = sum(c["units"] for c in cancelled) * KWH_PER_GEC
     e.details |= {"free_kwh": free, "frozen_kwh_cancellable": releasable, "traded_gecs": traded}
     e.message = (
-        f"reductions {code} need {kwh} kWh of {device} in [{period[0]}, {period[1]}]; only {free}"
+        f"reductions {code} need {kwh} kWh of {device} in {period}; only {free}"
         f" kWh are free, and cancelling its unsold frozen GECs would release {releasable} kWh more"
         + (f"; {len(traded)} GEC range(s) for that electricity were already sold and stay untouched" if traded else "")
     )

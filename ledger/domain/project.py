@@ -18,7 +18,7 @@ from ledger.domain.batch import check_units
 from ledger.domain.device import Device
 from ledger.domain.participant import check_code
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, kg_co2e
-from ledger.domain.values import CHINA, check_ended, interval, month_start, next_month, parse_day
+from ledger.domain.values import CHINA, VerifiedPeriod, check_ended, interval, month_start, next_month, parse_day
 from ledger.errors import Conflict, InvalidInput
 
 
@@ -55,7 +55,7 @@ class Project(Aggregate):
         self.devices = list(devices)
         self.crediting_start = crediting_start
         self.crediting_end = crediting_end
-        self.periods: list[tuple[str, str, str]] = []  # (start, end, batch code), end inclusive
+        self.periods: list[VerifiedPeriod] = []
         self.generation: dict[str, dict] = {}  # batch -> the kWh it claims and the factor that gave them
 
     @classmethod
@@ -110,10 +110,11 @@ class Project(Aggregate):
                 f" [{self.crediting_start}, {self.crediting_end}] of {self.code}",
                 code="OUTSIDE_CREDITING_PERIOD",
             )
-        for s, e, batch in self.periods:
-            if start <= date.fromisoformat(e) and date.fromisoformat(s) <= end:
+        for p in self.periods:
+            if start <= date.fromisoformat(p.end) and date.fromisoformat(p.start) <= end:
                 raise Conflict(
-                    f"reductions for [{s}, {e}] were already registered as {batch}", code="PERIOD_ALREADY_VERIFIED"
+                    f"reductions for [{p.start}, {p.end}] were already registered as {p.batch}",
+                    code="PERIOD_ALREADY_VERIFIED",
                 )
         code = f"CCER-{self.code}-{start.strftime('%Y%m%d')}-{end.strftime('%Y%m%d')}"
         self._reductions_registered(period_start, period_end, kg_co2e, code, generation)
@@ -123,7 +124,7 @@ class Project(Aggregate):
     def _reductions_registered(
         self, period_start: str, period_end: str, kg_co2e: int, batch: str, generation: dict | None = None
     ) -> None:
-        self.periods.append((period_start, period_end, batch))
+        self.periods.append(VerifiedPeriod(period_start, period_end, batch))
         if generation:
             self.generation[batch] = generation
 
@@ -162,7 +163,8 @@ class Programme(Aggregate):
     def generation(
         self,
         device: Device,
-        account: tuple[str, str],
+        account: str,
+        holder: str,
         month: str | None,
         start: str | None,
         end: str | None,
@@ -171,12 +173,12 @@ class Programme(Aggregate):
         """What a generation-based credit of `device` for a month (or an interval of whole readings,
         e.g. some hours) stands on: its interval, and the origin fields: the metered on-grid kWh,
         this programme's emission factor, the kgCO2e they convert to, and the period's name. The
-        credits go to an account of the device owner (`account`: the account and its owner), for
+        credits go to an account of the device owner (`account`, held by `holder`), for
         production that has ended."""
         device.check_scheme("INCLUSION")
-        if account[1] != device.owner:
+        if holder != device.owner:
             raise Conflict(
-                f"account {account[0]} belongs to {account[1]}, not the device owner {device.owner}",
+                f"account {account} belongs to {holder}, not the device owner {device.owner}",
                 code="ACCOUNT_NOT_OWNED",
             )
         if month is not None:

@@ -38,6 +38,15 @@ class SerialRange(NamedTuple):
         return (self.holder, self.state, self.sales) == (other.holder, other.state, other.sales)
 
 
+class VerifiedPeriod(NamedTuple):
+    """A CCER project's monitoring period [start, end] (dates, end inclusive) and the batch its
+    verified reductions were issued as."""
+
+    start: str
+    end: str
+    batch: str
+
+
 class Reading(NamedTuple):
     """A device's metered production over [start, end) (ISO 8601 instants with offsets), in kWh."""
 
