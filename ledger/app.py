@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -27,19 +27,20 @@ from ledger.domain.link import cancel_gecs_for_kwh, ccer_refusal, make_way_for_c
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
-from ledger.domain.serials import format_range, parse_range, parse_whole
+from ledger.domain.serials import format_range
 from ledger.domain.values import (
     CHINA,
     check_ended,
     check_kwh,
-    interval,
     next_month,
-    parse_day,
     parse_month,
 )
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.log import LogStore, StoredCheckpoint
 from ledger.note import Checkpoint, Signer, sign_note
+
+if TYPE_CHECKING:
+    from ledger.rows import CorrectionRow, MeterReadingRow
 
 APP_NAME = "OneClaim"
 REGISTERED = {
@@ -237,14 +238,15 @@ class Ledger(Application[UUID]):
         gives another figure for an interval already read is refused (`READING_OVERLAP`): the
         automatic comparison (事中自动比对); such a row belongs in a corrections file."""
 
-        def record(device: Device, row: dict) -> bool:
-            reading = (row["start"], row["end"], row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
-            if device.has_reading(*reading):
+        from ledger.rows import MeterReadingRow  # pydantic loads only for the commands that take rows
+
+        def record(device: Device, row: MeterReadingRow) -> bool:
+            if device.has_reading(row.start, row.end, *row.figures()):
                 return False
-            device.record_reading(*reading)
+            device.record_reading(row.start, row.end, *row.figures())
             return True
 
-        return self._import_rows(rows, ("device", "start", "end", "on_grid_kwh"), record, progress, errors)
+        return self._import_rows(rows, MeterReadingRow, record, progress, errors)
 
     def import_corrections(self, rows: list[dict], progress: Any = None, errors: list[dict] | None = None) -> dict:
         """Correct many readings in one transaction, each row naming the interval of a current
@@ -253,19 +255,20 @@ class Ledger(Application[UUID]):
         `READING_ALREADY_CLAIMED`, `READING_EXCEEDS_CAPACITY`, `REASON_REQUIRED`); all rows or
         none. A row equal to the current reading is skipped, so re-importing the file is harmless."""
 
-        def correct(device: Device, row: dict) -> bool:
-            version = device.reading_at(row["start"], row["end"])
-            figures = (row["on_grid_kwh"], row.get("self_consumed_kwh", 0))
+        from ledger.rows import CorrectionRow
+
+        def correct(device: Device, row: CorrectionRow) -> bool:
+            version = device.reading_at(row.start, row.end)
             reading = device.readings[version]
-            if (reading.on_grid_kwh, reading.self_consumed_kwh) == figures:
+            if (reading.on_grid_kwh, reading.self_consumed_kwh) == row.figures():
                 return False
-            device.correct_reading(version, *figures, row.get("reason"))
+            device.correct_reading(version, *row.figures(), row.reason)
             return True
 
-        return self._import_rows(rows, ("device", "start", "end", "on_grid_kwh", "reason"), correct, progress, errors)
+        return self._import_rows(rows, CorrectionRow, correct, progress, errors)
 
     def _import_rows(
-        self, rows: list[dict], needed: tuple[str, ...], apply: Any, progress: Any, errors: list[dict] | None
+        self, rows: list[dict], model: type[MeterReadingRow], apply: Any, progress: Any, errors: list[dict] | None
     ) -> dict:
         """Apply `apply(device, row)` to every row, then save every changed device at once, or
         nothing if any row (or a row the file parser could not read, in `errors`) is bad."""
@@ -274,13 +277,10 @@ class Ledger(Application[UUID]):
         recorded = skipped = 0
         for row in rows:
             try:
-                missing = [k for k in needed if k not in row]
-                if missing:
-                    raise InvalidInput(f"the row lacks {', '.join(missing)}", code="ROW_INCOMPLETE")
-                code = row["device"]
-                if code not in devices:
-                    devices[code] = self.device(code)
-                if apply(devices[code], row):
+                parsed = model.parse(row)
+                if parsed.device not in devices:
+                    devices[parsed.device] = self.device(parsed.device)
+                if apply(devices[parsed.device], parsed):
                     recorded += 1
                 else:
                     skipped += 1
@@ -618,13 +618,15 @@ class Ledger(Application[UUID]):
         """Check each reported row (bad ones go to `errors`, with their line) and sort the claims:
         by (device, source) for our devices, by batch for GEC sales, and those on devices we do
         not know (unmatched). Returns (groups, sales, devices, unmatched)."""
+        from ledger.rows import ExternalClaimRow
+
         groups: dict[tuple[str, str], list[dict]] = {}
         sales: dict[str, list[dict]] = {}
         devices: dict[str, Device] = {}
         unmatched = []
         for row in rows:
             try:
-                claim = external_claim(row)
+                claim = ExternalClaimRow.parse(row).claim()
                 if "serials" in claim:
                     sales.setdefault(claim["batch"], []).append(claim)
                     continue
@@ -833,9 +835,6 @@ class Ledger(Application[UUID]):
         return expired
 
 
-EXTERNAL_INSTRUMENTS = ("GEC", "GREEN_POWER", "CCER", "INCLUSION", "I-REC", "OTHER")
-
-
 def rejected_import(errors: list[dict]) -> InvalidInput:
     """The refusal of a whole import, naming every bad row by its line."""
     errors.sort(key=lambda e: e["line"] or 0)
@@ -844,69 +843,6 @@ def rejected_import(errors: list[dict]) -> InvalidInput:
         code="IMPORT_REJECTED",
         errors=errors,
     )
-
-
-def _text(row: dict, name: str, limit: int = 128) -> str:
-    value = row.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise InvalidInput(f"{name} must be 1-{limit} characters, got {value!r}", code="ROW_INCOMPLETE")
-    return value.strip()
-
-
-def _whole(row: dict, name: str) -> int:
-    value = row.get(name)
-    if isinstance(value, str):
-        value = parse_whole(name, value)
-    if type(value) is not int:
-        raise InvalidInput(f"{name} must be a whole number, got {value!r}", code="QUANTITY_NOT_INTEGER")
-    if value <= 0:
-        raise InvalidInput(f"{name} must be at least 1, got {value}", code="QUANTITY_OUT_OF_RANGE")
-    return value
-
-
-def external_claim(row: dict) -> dict:
-    """One reported claim, checked and normalised. Generation claims name a device, an interval
-    and kWh (or kgCO2e with the factor that converts it); GEC sale reports name serials."""
-    claim = {"line": row.get("line"), "source": _text(row, "source"), "reference": _text(row, "reference")}
-    instrument = _text(row, "instrument")
-    if instrument not in EXTERNAL_INSTRUMENTS:
-        raise InvalidInput(
-            f"instrument must be one of {', '.join(EXTERNAL_INSTRUMENTS)}, got {instrument!r}",
-            code="INSTRUMENT_INVALID",
-        )
-    claim["instrument"] = instrument
-    if row.get("serials"):
-        if instrument != "GEC":
-            raise InvalidInput("only GEC sales are reported by serials", code="INSTRUMENT_INVALID")
-        code, start, end = parse_range(_text(row, "serials", 256))
-        sold_on = row.get("sold_on") or ""
-        if sold_on:
-            parse_day("sold_on", sold_on)
-        return claim | {
-            "serials": format_range(code, start, end),
-            "batch": code,
-            "spans": [[start, end]],
-            "sold_on": sold_on,
-        }
-    claim["device"] = _text(row, "device", 64)
-    begin, finish = interval(row.get("start"), row.get("end"))
-    claim |= {"start": begin.isoformat(), "end": finish.isoformat()}
-    if row.get("kwh") not in (None, ""):
-        claim["kwh"] = check_kwh("kwh", _whole(row, "kwh"))
-        return claim
-    if row.get("kg_co2e") in (None, ""):
-        raise InvalidInput("a claim needs kwh, or kg_co2e with its factor", code="ROW_INCOMPLETE")
-    kg = _whole(row, "kg_co2e")
-    factor = row.get("factor")
-    if factor in EMISSION_FACTORS:
-        g_per_mwh = EMISSION_FACTORS[factor].g_per_mwh
-    elif row.get("g_per_mwh") not in (None, ""):
-        g_per_mwh = _whole(row, "g_per_mwh")
-    else:
-        raise InvalidInput(
-            f"kg_co2e needs a known factor ({', '.join(EMISSION_FACTORS)}) or g_per_mwh", code="FACTOR_UNKNOWN"
-        )
-    return claim | {"kg_co2e": kg, "factor": factor or None, "g_per_mwh": g_per_mwh, "kwh": kwh_for(kg, g_per_mwh)}
 
 
 def day_start(day: date) -> datetime:

@@ -17,24 +17,9 @@ from oneclaim.output import HomeOpt, JsonOpt, emit, opened, out
 claims_app = typer.Typer(help="The claims pool: one MWh, one claim.", no_args_is_help=True)
 cases_app = typer.Typer(help="Double-counting cases (a claim elsewhere overlaps ours).", no_args_is_help=True)
 
-EXTERNAL_COLUMNS = (
-    "source",
-    "reference",
-    "instrument",
-    "device",
-    "start",
-    "end",
-    "kwh",
-    "kg_co2e",
-    "factor",
-    "g_per_mwh",
-    "serials",
-    "sold_on",
-)
-
 
 def read_external(path: Path) -> list[dict]:
-    """Rows of an external claims file: CSV with a header (columns EXTERNAL_COLUMNS, unused ones
+    """Rows of an external claims file: CSV with a header (the columns of ledger.rows.ExternalClaimRow, unused ones
     empty) or JSON (a list of objects with the same keys). Each row gets its line (CSV) or its
     1-based position (JSON) for error reports."""
     try:
@@ -49,11 +34,13 @@ def read_external(path: Path) -> list[dict]:
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise InvalidInput(f"{path} must hold a JSON list of claim objects", code="JSON_INVALID")
         return [{**row, "line": i} for i, row in enumerate(data, 1)]
+    from ledger.rows import ExternalClaimRow
+
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in ("source", "reference", "instrument") if c not in (reader.fieldnames or [])]
     if missing:
         raise InvalidInput(
-            f"{path} lacks column(s) {', '.join(missing)}; columns are {','.join(EXTERNAL_COLUMNS)}",
+            f"{path} lacks column(s) {', '.join(missing)}; columns are {','.join(ExternalClaimRow.columns())}",
             code="CSV_HEADER_INVALID",
         )
     return [{k: (v or "").strip() for k, v in row.items() if k} | {"line": reader.line_num} for row in reader]

@@ -144,17 +144,17 @@ def device_register(
 
 # ---------------------------------------------------------------------------------- meter data
 
-CSV_COLUMNS = ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh")
 
-
-def read_meter_csv(path: Path, columns: tuple[str, ...] = CSV_COLUMNS) -> tuple[list[dict], list[dict]]:
-    """Parse a readings (or corrections) CSV into rows, and the rows that could not be read with
-    their line numbers. Every column but self_consumed_kwh is required."""
+def read_meter_csv(path: Path, model: type) -> tuple[list[dict], list[dict]]:
+    """Parse a readings (or corrections) CSV into rows of `model` (ledger.rows.MeterReadingRow or
+    CorrectionRow), and the rows that could not be read with their line numbers. Every column but
+    self_consumed_kwh is required."""
     rows, errors = [], []
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}", code="FILE_UNREADABLE") from None
+    columns = model.columns()
     with handle as f:
         reader = csv.DictReader(f)
         missing = [c for c in columns if c != "self_consumed_kwh" and c not in (reader.fieldnames or [])]
@@ -165,22 +165,13 @@ def read_meter_csv(path: Path, columns: tuple[str, ...] = CSV_COLUMNS) -> tuple[
             )
         for row in reader:
             line = reader.line_num
+            if None in row.values():
+                errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
+                continue
             try:
-                parsed = {
-                    "line": line,
-                    "device": (row["device"] or "").strip(),
-                    "start": row["start"],
-                    "end": row["end"],
-                }
-                if "reason" in columns:
-                    parsed["reason"] = (row["reason"] or "").strip()
-                for column in ("on_grid_kwh", "self_consumed_kwh"):
-                    parsed[column] = parse_whole(column, (row.get(column) or "0").strip())
-                rows.append(parsed)
+                rows.append(model.parse({k: v for k, v in row.items() if k in columns} | {"line": line}).model_dump())
             except LedgerError as e:
                 errors.append({"line": line, "code": e.code, "message": e.message})
-            except (TypeError, AttributeError):
-                errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
     return rows, errors
 
 
@@ -193,7 +184,9 @@ def meter_import(
     """Import readings. All rows are checked first; if any is bad, nothing is written and every
     bad row is listed with its line number. Re-importing a file skips rows already recorded; a
     new figure for an interval already read is refused (it belongs in `meter correct`)."""
-    _import_meter_file(file, home, as_json, CSV_COLUMNS, "import_readings", "Imported {} reading(s)")
+    from ledger.rows import MeterReadingRow
+
+    _import_meter_file(file, home, as_json, MeterReadingRow, "import_readings", "Imported {} reading(s)")
 
 
 @meter_app.command("correct")
@@ -208,12 +201,14 @@ def meter_correct(
     exactly and gives its new figures and the reason. Refused: an interval with no such reading,
     a month with GECs issued (raise a dispute with the issuer), a figure below what is already
     claimed, more than the capacity can produce. All rows or none; rows already applied are skipped."""
-    _import_meter_file(file, home, as_json, (*CSV_COLUMNS, "reason"), "import_corrections", "Corrected {} reading(s)")
+    from ledger.rows import CorrectionRow
+
+    _import_meter_file(file, home, as_json, CorrectionRow, "import_corrections", "Corrected {} reading(s)")
 
 
-def _import_meter_file(file: Path, home: Path | None, as_json: bool, columns: tuple, method: str, done: str) -> None:
+def _import_meter_file(file: Path, home: Path | None, as_json: bool, model: type, method: str, done: str) -> None:
     with opened(home, as_json) as ledger:
-        rows, unreadable = read_meter_csv(file, columns)
+        rows, unreadable = read_meter_csv(file, model)
         from rich.progress import Progress
 
         with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:

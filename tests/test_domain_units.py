@@ -117,3 +117,38 @@ def test_named_values_compare_with_their_fields_and_parse_once() -> None:
     with pytest.raises(LedgerError) as e:
         interval(JAN[1], JAN[0])
     assert e.value.code == "INTERVAL_INVALID"
+
+
+def test_rows_name_what_is_missing_or_wrong_with_the_value_parsers_codes() -> None:
+    from ledger.rows import CorrectionRow, ExternalClaimRow, MeterReadingRow
+
+    row = MeterReadingRow.parse({"line": 3, "device": " PV-1 ", "start": JAN[0], "end": JAN[1], "on_grid_kwh": "12"})
+    assert (row.device, row.figures(), row.line) == ("PV-1", (12, 0), 3)
+    for raw, code in (
+        ({"device": "PV-1", "start": JAN[0], "end": JAN[1]}, "ROW_INCOMPLETE"),
+        ({"device": "PV-1", "start": JAN[0], "end": JAN[1], "on_grid_kwh": "1.5"}, "QUANTITY_NOT_INTEGER"),
+        ({"device": "PV-1", "start": JAN[0], "end": JAN[1], "on_grid_kwh": -5}, "QUANTITY_OUT_OF_RANGE"),
+        ({"device": "PV-1", "start": JAN[0], "end": JAN[1], "on_grid_kwh": 5}, None),
+    ):
+        if code is None:
+            with pytest.raises(LedgerError) as e:
+                CorrectionRow.parse(raw)  # a correction needs its reason
+            assert e.value.code == "ROW_INCOMPLETE" and "reason" in e.value.message
+            continue
+        with pytest.raises(LedgerError) as e:
+            MeterReadingRow.parse(raw)
+        assert e.value.code == code
+    assert CorrectionRow.columns() == ("device", "start", "end", "on_grid_kwh", "self_consumed_kwh", "reason")
+    claim = ExternalClaimRow.parse(
+        {
+            "source": "P",
+            "reference": "R",
+            "instrument": "INCLUSION",
+            "device": "D",
+            "start": JAN[0],
+            "end": JAN[1],
+            "kwh": "7",
+        }
+    ).claim()
+    assert (claim["kwh"], claim["device"]) == (7, "D")
+    assert "serials" in ExternalClaimRow.columns() and "line" not in ExternalClaimRow.columns()
