@@ -13,8 +13,8 @@ from anchoring.chain import connect
 from anchoring.registry import AnchorRegistry, ContractRefused, key_hash, log_id
 from ledger.database import checkpoint_notes, event_states
 from ledger.errors import InvalidInput
-from ledger.note import parse_checkpoint, parse_verifier_key
-from ledger.reference import BUNDLE_FORMAT
+from ledger.tlog.note import parse_checkpoint, parse_verifier_key
+from ledger.tlog.reference import BUNDLE_FORMAT
 
 ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
 """The topic of the log's Anchored events (see `ledger.domain.anchor`)."""

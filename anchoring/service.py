@@ -37,7 +37,7 @@ from anchoring.registry import AnchorRegistry, ContractRefused, Sender, log_id
 from ledger.app import Ledger
 from ledger.domain.anchor import AnchorHistory, history_id
 from ledger.errors import LedgerError
-from ledger.note import Checkpoint, Signer, Verifier, signature_by
+from ledger.tlog.note import Checkpoint, Signer, Verifier, signature_by
 
 UNREACHABLE = (ChainError, RequestsConnectionError, RequestsTimeout, ConnectionError, TimeoutError)
 

@@ -8,7 +8,7 @@ hardfork pinned by `ChainConfig`), always stopped at the end, and measures:
 1. Gas per anchor against log size (10, 10^3, 10^6 events) and proof length: for each size N,
    a fresh log of the AnchorRegistry is anchored at an earlier size M (N-1, N/2+1, 3, ...), then
    at N with the real RFC 9162 consistency proof, which the contract verifies. Trees are
-   `tests.anchor_support.MemoryTree` (real distinct leaves, proofs from `ledger.merkle`).
+   `tests.anchor_support.MemoryTree` (real distinct leaves, proofs from `ledger.tlog.merkle`).
    Target: <= 100,000 gas per anchor at 10^6 events. Baselines in the same run: a plain ETH
    transfer (21,000 gas) and a log's first anchor (no proof).
 2. Gas per event at batch sizes B = 1, 100, 10,000 and 1,000,000: the anchor of a tree growing
@@ -48,8 +48,8 @@ from anchoring.registry import AnchorRegistry, log_id
 from anchoring.service import AnchorConfig, AnchorService
 from bench.report import machine, percentile, write_json
 from ledger.app import Ledger
-from ledger.merkle import verify_consistency
-from ledger.note import generate_signer
+from ledger.tlog.merkle import verify_consistency
+from ledger.tlog.note import generate_signer
 from tests.anchor_support import MemoryTree
 
 OUT = Path(__file__).resolve().parent / "results" / "anchoring.json"

@@ -32,10 +32,10 @@ from eventsourcing.persistence import Transcoder
 from bench.report import median
 from bench.workload import Meter, device_kwargs
 from ledger.app import Ledger
-from ledger.canonical import CanonicalJSONTranscoder
 from ledger.database import persistence_env
 from ledger.domain.device import Device
 from ledger.domain.participant import Participant, participant_id
+from ledger.tlog.canonical import CanonicalJSONTranscoder
 
 TARGET_RATIO = 0.7
 TARGET_EVENTS_PER_S = 2_000

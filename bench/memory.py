@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger import audit
+from ledger.tlog import audit
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench.report import peak_rss_kb
 from bench.workload import ORIGIN, build_log
-from ledger import audit, trust
 from ledger.database import EVENTS_TABLE
-from ledger.note import parse_verifier_key
+from ledger.tlog import audit, trust
+from ledger.tlog.note import parse_verifier_key
 
 
 def snapshot_path(db: Path, size: int) -> Path:

@@ -1,4 +1,4 @@
-"""3. Inclusion and consistency proof latency on a big log, through `ledger.log`.
+"""3. Inclusion and consistency proof latency on a big log, through `ledger.tlog.log`.
 
 Baseline: one primary-key read, `SELECT leaf FROM log_leaves WHERE seq = ?`, through the same
 connection path (`LogStore.reading()`, i.e. eventsourcing's SQLite datastore transaction),
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.report import median, percentile
 from ledger.app import Ledger
-from ledger.merkle import root_from_inclusion_proof, verify_consistency
+from ledger.tlog.merkle import root_from_inclusion_proof, verify_consistency
 
 TARGET_P95_MS = 2.0
 WARMUP = 20

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bench.report import median
 from bench.workload import ORIGIN
-from ledger import audit, reference, trust
 from ledger.database import EVENTS_TABLE
-from ledger.note import parse_verifier_key
+from ledger.tlog import audit, reference, trust
+from ledger.tlog.note import parse_verifier_key
 
 TARGET_EVENTS_PER_S = 250_000  # the fast verifier, bundle and database
 TARGET_REFERENCE_PER_S = 50_000

@@ -21,7 +21,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.app import Ledger
 from ledger.domain.device import Device
-from ledger.note import generate_signer
+from ledger.tlog.note import generate_signer
 
 ORIGIN = "bench.oneclaim.local/log"
 EVENTS_PER_DEVICE = 12  # registration + 11 monthly readings

@@ -1,7 +1,7 @@
 """The OneClaim application: thin, one method per command, persistence chosen by settings.
 
 Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in the recorder
-(`ledger.log`). This class only loads aggregates, calls them, and saves atomically.
+(`ledger.tlog.log`). This class only loads aggregates, calls them, and saves atomically.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import queries
-from ledger.canonical import CanonicalJSONTranscoder
 from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
@@ -36,8 +35,9 @@ from ledger.domain.values import (
     parse_month,
 )
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
-from ledger.log import LogStore, StoredCheckpoint
-from ledger.note import Checkpoint, Signer, sign_note
+from ledger.tlog.canonical import CanonicalJSONTranscoder
+from ledger.tlog.log import LogStore, StoredCheckpoint
+from ledger.tlog.note import Checkpoint, Signer, sign_note
 
 if TYPE_CHECKING:
     from ledger.rows import CorrectionRow, MeterReadingRow

@@ -25,7 +25,7 @@ def persistence_env(db_url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "60",
-            "APPLICATION_RECORDER_TOPIC": "ledger.log:SQLiteLogRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.tlog.log:SQLiteLogRecorder",
         }
     if parts.scheme in ("postgresql", "postgres"):
         return {
@@ -37,7 +37,7 @@ def persistence_env(db_url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "60",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "APPLICATION_RECORDER_TOPIC": "ledger.log_postgres:PostgresLogRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.tlog.log_postgres:PostgresLogRecorder",
         }
     raise InvalidInput(
         f"unsupported database URL {db_url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB",

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ledger.canonical import canonical_event, originator_hex
 from ledger.domain.device import Device
 from ledger.domain.values import month_of, parse_month
 from ledger.errors import LedgerError, NotFound
+from ledger.tlog.canonical import canonical_event, originator_hex
 
 if TYPE_CHECKING:
     from ledger.app import Ledger

@@ -160,7 +160,7 @@ def chain_recover(
     import hashlib
 
     from anchoring.service import signed_anchor
-    from ledger.note import parse_verifier_key
+    from ledger.tlog.note import parse_verifier_key
 
     with failures(as_json):
         h = Home.at(home)

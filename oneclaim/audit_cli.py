@@ -26,7 +26,7 @@ def audit_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a self-contained audit bundle: events, checkpoints, verifier key, README."""
-    from ledger import audit
+    from ledger.tlog import audit
 
     with failures(as_json):
         h = Home.at(home)
@@ -98,8 +98,8 @@ def audit_verify(
     audited size, is one of the audited log's signed checkpoints. Exits 0 only when everything
     holds; otherwise names the first bad sequence number or anchor.
     """
-    from ledger import audit, reference
-    from ledger import trust as trusting
+    from ledger.tlog import audit, reference
+    from ledger.tlog import trust as trusting
 
     if (rpc is None) != (contract is None):
         raise usage_error("--rpc and --contract go together")
@@ -191,9 +191,9 @@ def audit_compare(
     same tree as the bundle's prefix of that size? Both must be signed by the trusted key. If the
     roots differ, prints the two signed checkpoints (SPLIT_VIEW, exit 1); a checkpoint beyond the
     bundle is CHECKPOINT_AHEAD (exit 1): the bundle is behind what was shown."""
-    from ledger import reference
-    from ledger import trust as trusting
-    from ledger.note import NoteError, open_note, parse_checkpoint
+    from ledger.tlog import reference
+    from ledger.tlog import trust as trusting
+    from ledger.tlog.note import NoteError, open_note, parse_checkpoint
 
     with failures(as_json):
         if (key is None) == (trust_file is None):

@@ -21,11 +21,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from ledger import audit, reference, trust
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE, dialect
 from ledger.errors import LedgerError
-from ledger.note import parse_verifier_key
+from ledger.tlog import audit, reference, trust
+from ledger.tlog.note import parse_verifier_key
 from oneclaim.home import Home
 
 ORIGIN = "oneclaim.local/suzhou-sip"

@@ -14,7 +14,7 @@ from ledger.errors import InvalidInput, LedgerError, NotInitialised
 
 if TYPE_CHECKING:
     from ledger.app import Ledger
-    from ledger.note import Signer
+    from ledger.tlog.note import Signer
 
 DEFAULT_ORIGIN = "oneclaim.local/registry"
 CONFIG = "config.json"
@@ -77,7 +77,7 @@ class Home:
                     code="ALREADY_INITIALISED",
                 )
         else:
-            from ledger.note import NoteError, generate_signer
+            from ledger.tlog.note import NoteError, generate_signer
 
             try:
                 signer = generate_signer(origin)
@@ -107,7 +107,7 @@ class Home:
         os.replace(tmp, self.path / CONFIG)
 
     def signer(self) -> Signer:
-        from ledger.note import Signer
+        from ledger.tlog.note import Signer
 
         return Signer.from_private_key_string((self.path / KEY).read_text().strip())
 

@@ -87,7 +87,7 @@ def log_compare(
     was shown (CHECKPOINT_AHEAD, exit 1)."""
     from pathlib import Path
 
-    from ledger.note import NoteError, open_note, parse_checkpoint, parse_verifier_key
+    from ledger.tlog.note import NoteError, open_note, parse_checkpoint, parse_verifier_key
 
     h = Home.at(home)
     with opened(home, as_json) as ledger:

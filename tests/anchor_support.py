@@ -18,8 +18,8 @@ from anchoring.compile import CompiledContract
 from anchoring.registry import AnchorRegistry, ContractRefused
 from anchoring.service import AnchorService
 from ledger.app import Ledger
-from ledger.merkle import consistency_proof, root
-from ledger.merkle.compact import Address
+from ledger.tlog.merkle import consistency_proof, root
+from ledger.tlog.merkle.compact import Address
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ def refusal(call) -> ContractRefused:
 class MemoryTree:
     """An RFC 9162 tree of `size` distinct leaves kept level by level in memory.
 
-    `levels[L][i]` is the perfect subtree `(L, i)` (see ledger.merkle.compact), exactly what
-    ledger.merkle's proof builders ask `get_nodes` for, so roots and proofs of every size up to
+    `levels[L][i]` is the perfect subtree `(L, i)` (see ledger.tlog.merkle.compact), exactly what
+    ledger.tlog.merkle's proof builders ask `get_nodes` for, so roots and proofs of every size up to
     `size` come from the project's own RFC 9162 code. A million leaves take about a second.
     """
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.audit import bundle_line
-from ledger.canonical import canonical_json
-from ledger.merkle import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
-from ledger.note import Checkpoint, Signer, open_note, parse_checkpoint, sign_note
+from ledger.tlog.audit import bundle_line
+from ledger.tlog.canonical import canonical_json
+from ledger.tlog.merkle import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
+from ledger.tlog.note import Checkpoint, Signer, open_note, parse_checkpoint, sign_note
 
 ORIGIN = "oneclaim.test/vectors"
 VECTORS = Path(__file__).parent / "vectors" / "bundle"
@@ -323,8 +323,8 @@ MUTATIONS = [
 def honest_bundle(directory: Path) -> Path:
     """A real ledger's bundle: a registry's first events, checkpoints at 7 and at the head."""
     from ledger.app import Ledger
-    from ledger.audit import export_bundle
     from ledger.database import EVENTS_TABLE
+    from ledger.tlog.audit import export_bundle
     from tests.support import fill
 
     with tempfile.TemporaryDirectory() as tmp:

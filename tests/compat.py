@@ -29,11 +29,11 @@ from pathlib import Path
 import time_machine
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import audit
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE
-from ledger.note import Signer
 from ledger.readmodel import ReadModel
+from ledger.tlog import audit
+from ledger.tlog.note import Signer
 from tests.registry_support import CON, GEN, RETIREMENT, TRD, gecs, market, offshore_project, pv
 from tests.support import month
 

@@ -19,7 +19,7 @@ import time_machine
 
 from ledger.app import Ledger
 from ledger.domain.values import CHINA
-from ledger.note import Signer, generate_signer
+from ledger.tlog.note import Signer, generate_signer
 from tests.registry_support import market
 from tests.support import run
 

@@ -1,6 +1,6 @@
 """The AnchorRegistry contract on a real anvil: who may anchor, what it refuses, what it costs.
 
-The consistency proofs come from the project's own RFC 9162 code (ledger.merkle) over trees kept
+The consistency proofs come from the project's own RFC 9162 code (ledger.tlog.merkle) over trees kept
 in memory, and from the transparency-dev conformance vectors in ../shared/vectors/rfc6962.
 """
 
@@ -22,7 +22,7 @@ from anchoring.chain import ChainError, connect, free_port
 from anchoring.compile import CompiledContract
 from anchoring.registry import AnchorRegistry, LatestAnchor, log_id
 from ledger.errors import InvalidInput, LedgerError
-from ledger.merkle import consistency_proof, node_hash, root
+from ledger.tlog.merkle import consistency_proof, node_hash, root
 from tests.anchor_support import KEY_HASH, MemoryTree, Roles, UniformTree, deploy, new_log, refusal
 from tests.support import SHARED_VECTORS, missing_evidence
 

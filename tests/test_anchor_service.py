@@ -22,8 +22,8 @@ from anchoring.chain import Chain, ChainConfig, connect, free_port
 from anchoring.registry import AnchorRegistry, key_hash, log_id
 from anchoring.service import AnchorConfig, AnchorError, AnchorService, verify_anchors
 from ledger.app import Ledger
-from ledger.merkle import verify_consistency
-from ledger.note import Signer
+from ledger.tlog.merkle import verify_consistency
+from ledger.tlog.note import Signer
 from tests.anchor_support import grow, home_service, oneclaim
 from tests.support import ensure_owner, wait_for
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import audit
-from ledger.merkle import CompactRange
-from ledger.note import Checkpoint, generate_signer, sign_note
+from ledger.tlog import audit
+from ledger.tlog.merkle import CompactRange
+from ledger.tlog.note import Checkpoint, generate_signer, sign_note
 
 SIGNER = generate_signer("oneclaim.test/audit")
 

@@ -12,7 +12,13 @@ from eventsourcing.persistence import DatetimeAsISO, UUIDAsHex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import CanonicalJSONTranscoder, NotCanonical, canonical_event, canonical_json, parse_canonical
+from ledger.tlog.canonical import (
+    CanonicalJSONTranscoder,
+    NotCanonical,
+    canonical_event,
+    canonical_json,
+    parse_canonical,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
@@ -169,7 +175,7 @@ def test_parse_canonical_accepts_exactly_what_rfc8785_accepts(value, sort_keys, 
 
 def test_the_orjson_round_trip_decides_an_ordinary_event(monkeypatch) -> None:
     """The speed of the audit rests on this: a plain event never reaches the careful parse."""
-    import ledger.canonical as canonical
+    import ledger.tlog.canonical as canonical
 
     def careful(_text):
         raise AssertionError("the careful parse was used")

@@ -9,7 +9,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from ledger.domain.values import CHINA
-from ledger.merkle import verify_inclusion
+from ledger.tlog.merkle import verify_inclusion
 from oneclaim.home import Home
 from tests.conftest import GEN
 from tests.support import JAN, as_json, run, write_csv

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.app import Ledger
 from ledger.errors import LedgerError
-from ledger.merkle import verify_inclusion
+from ledger.tlog.merkle import verify_inclusion
 from tests.support import month
 
 GEN = "acct:sip-pv-ops"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit, trust
 from ledger.app import Ledger
+from ledger.tlog import audit, trust
 from tests.support import month
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.note import open_note, parse_checkpoint, parse_verifier_key
+from ledger.tlog.merkle import verify_consistency, verify_inclusion
+from ledger.tlog.note import open_note, parse_checkpoint, parse_verifier_key
 from oneclaim.home import Home
 from tests.support import fill, run
 
@@ -141,7 +141,7 @@ def test_an_exported_bundle_verifies_and_a_flipped_byte_is_named(home: Home, tmp
 
 
 def test_verify_refuses_checkpoints_under_a_key_the_auditor_did_not_give(home: Home, tmp_path: Path) -> None:
-    from ledger.note import generate_signer
+    from ledger.tlog.note import generate_signer
 
     other = generate_signer(ORIGIN).verifier_key()
     result = run("audit", "verify", "--db", home.db_url, "--key", other, "--json", code=1)
@@ -217,7 +217,7 @@ def test_the_installed_command_refuses_bad_options_the_same_way(tmp_path: Path) 
 
 
 def test_log_compare_proves_a_shown_checkpoint_consistent_or_prints_the_split_view(home: Home, tmp_path: Path) -> None:
-    from ledger.note import Checkpoint, generate_signer, sign_note
+    from ledger.tlog.note import Checkpoint, generate_signer, sign_note
 
     shown = tmp_path / "shown.note"
     shown.write_text(run("log", "checkpoint").stdout)  # what a partner was shown at size 32

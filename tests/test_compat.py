@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit, reference, trust
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE
+from ledger.tlog import audit, reference, trust
 from tests.compat import FIXTURE, ORIGIN, SIGNER, TODAY, leaves, replayed, write
 
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())

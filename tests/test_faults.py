@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit, trust
 from ledger.app import Ledger
 from ledger.domain.device import device_id
+from ledger.tlog import audit, trust
 from tests.support import ensure_owner
 
 ROOT = Path(__file__).resolve().parents[1]

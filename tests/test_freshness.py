@@ -120,7 +120,7 @@ def test_junk_anchored_with_the_anchorer_key_alone_is_reported_and_the_key_is_pi
     """Finding 6: the hot EVM key anchors a made-up tree of 2^40 leaves with a valid consistency
     proof. The contract cannot tell, but the anchor carries no signature of the log's key: every
     check that consults the chain names it, and the log is then behind the chain."""
-    from ledger.merkle import consistency_proof, root
+    from ledger.tlog.merkle import consistency_proof, root
     from tests.test_anchor_contract import JunkTree
 
     grown_and_anchored(home)

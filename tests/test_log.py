@@ -11,12 +11,12 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit, trust
 from ledger.app import Ledger
 from ledger.domain.device import Device
 from ledger.errors import Conflict, InvalidInput
-from ledger.merkle import ProofError, verify_consistency, verify_inclusion
-from ledger.note import open_note, parse_checkpoint
+from ledger.tlog import audit, trust
+from ledger.tlog.merkle import ProofError, verify_consistency, verify_inclusion
+from ledger.tlog.note import open_note, parse_checkpoint
 from tests.conftest import ORIGIN
 from tests.support import OWNER, ensure_owner, fill, month, raw
 

@@ -1,4 +1,4 @@
-"""Property tests for ledger.merkle against a reference MTH written straight from RFC 9162.
+"""Property tests for ledger.tlog.merkle against a reference MTH written straight from RFC 9162.
 
 The reference (`Reference.mth`) is the §2.1.1 recursive definition, memoised so every prefix of a
 600-leaf tree stays cheap; it uses hashlib directly, not the package's hasher.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.merkle import (
+from ledger.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
     ProofError,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.merkle import ProofError, verify_consistency, verify_inclusion
+from ledger.tlog.merkle import ProofError, verify_consistency, verify_inclusion
 from tests.support import SHARED_VECTORS, missing_evidence
 
 VECTORS = SHARED_VECTORS

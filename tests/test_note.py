@@ -1,4 +1,4 @@
-"""Tests for ledger.note: C2SP signed-note, tlog-checkpoint, tlog-cosignature.
+"""Tests for ledger.tlog.note: C2SP signed-note, tlog-checkpoint, tlog-cosignature.
 
 Independent vectors (we did not produce them; each verifies cryptographically):
 
@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-import ledger.note as note_module
-from ledger.note import (
+import ledger.tlog.note as note_module
+from ledger.tlog.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
     Checkpoint,

@@ -29,8 +29,8 @@ from ledger.domain.rules import EMISSION_FACTORS, kwh_for
 from ledger.domain.serials import format_range
 from ledger.domain.values import CHINA
 from ledger.errors import LedgerError
-from ledger.merkle import ProofError, verify_inclusion
-from ledger.note import NoteError, generate_signer, open_note, parse_checkpoint
+from ledger.tlog.merkle import ProofError, verify_inclusion
+from ledger.tlog.note import NoteError, generate_signer, open_note, parse_checkpoint
 from tests.conftest import ORIGIN
 from tests.registry_support import CON, GEN, GENERATOR, RETIREMENT, gecs, plain_ranges, pv, refused
 from tests.support import month

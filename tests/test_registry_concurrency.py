@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import audit, trust
 from ledger.app import Ledger
+from ledger.tlog import audit, trust
 from tests.conftest import ORIGIN
 from tests.registry_support import CONSUMER, GEN, market, one_gec_batch, plain_ranges
 

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from ledger import audit, trust
 from ledger.app import Ledger
 from ledger.database import dialect
+from ledger.tlog import audit, trust
 from tests.conftest import ORIGIN
 from tests.support import fill, raw
 
@@ -131,7 +131,7 @@ def test_a_forged_row_with_a_recomputed_leaf_and_chain_breaks_the_signed_root(se
     signed checkpoint can catch that, and it does."""
     import hashlib
 
-    from ledger.canonical import canonical_event
+    from ledger.tlog.canonical import canonical_event
 
     target = 26  # a monthly reading
     key, mark, table = key_column(sealed), p(sealed), sealed.events_table
@@ -172,7 +172,7 @@ def test_truncating_the_tail_after_a_checkpoint_is_caught(sealed: Ledger, signer
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(sealed: Ledger, signer) -> None:
-    from ledger.note import Checkpoint, generate_signer, sign_note
+    from ledger.tlog.note import Checkpoint, generate_signer, sign_note
 
     impostor = generate_signer(ORIGIN)
     size, _, root = sealed.log.head()
@@ -213,9 +213,9 @@ def test_non_canonical_event_bytes_re_signed_with_the_real_key_are_refused(seale
     """Finding 3, on a database: the operator rewrites an event in a non-canonical form (same
     meaning, other bytes), recomputes every leaf and chain hash after it and re-signs every
     checkpoint with the log's real key. Hashes and signatures all agree; the bytes do not."""
-    from ledger.canonical import canonical_event
-    from ledger.merkle import CompactRange, chain_hash, leaf_hash
-    from ledger.note import Checkpoint, sign_note
+    from ledger.tlog.canonical import canonical_event
+    from ledger.tlog.merkle import CompactRange, chain_hash, leaf_hash
+    from ledger.tlog.note import Checkpoint, sign_note
 
     target = 26
     key, mark, table = key_column(sealed), p(sealed), sealed.events_table

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import audit, reference, trust
+from ledger.tlog import audit, reference, trust
 from tests.bundle_mutations import MUTATIONS, ORIGIN, SIGNER, VECTORS, Bundle, honest_bundle, vector, write_files
 from tests.support import run
 
@@ -94,8 +94,8 @@ def test_a_trust_file_is_a_trust_root(tmp_path: Path) -> None:
 def large() -> Bundle:
     """A bundle of a little over 3 blocks of lines, so the fast verifier splits it into ranges."""
     from ledger.app import Ledger
-    from ledger.audit import BLOCK, export_bundle
     from ledger.database import EVENTS_TABLE
+    from ledger.tlog.audit import BLOCK, export_bundle
     from tests.support import fill
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +135,7 @@ def test_the_parallel_fast_verifier_accepts_the_honest_large_bundle(large: Bundl
 
 
 def test_audit_compare_checks_a_shown_checkpoint_against_a_verified_bundle(tmp_path: Path) -> None:
-    from ledger.note import Checkpoint, generate_signer, sign_note
+    from ledger.tlog.note import Checkpoint, generate_signer, sign_note
 
     bundle = tmp_path / "bundle"
     data = json.loads((VECTORS / "honest.json").read_text())

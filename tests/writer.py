@@ -13,7 +13,7 @@ import os
 import sys
 
 from ledger.app import Ledger
-from ledger.note import Signer
+from ledger.tlog.note import Signer
 from tests.support import OWNER, month
 
 ORIGIN = "oneclaim.test/log"

@@ -8,9 +8,9 @@
   and verifying them (§2.1.3, §2.1.4).
 """
 
-from ledger.merkle.chain import ZERO_CHAIN, chain_hash
-from ledger.merkle.compact import CompactRange, decompose, fold, frontier_nodes, perfect_root
-from ledger.merkle.proof import (
+from ledger.tlog.merkle.chain import ZERO_CHAIN, chain_hash
+from ledger.tlog.merkle.compact import CompactRange, decompose, fold, frontier_nodes, perfect_root
+from ledger.tlog.merkle.proof import (
     ProofError,
     consistency_proof,
     inclusion_proof,
@@ -19,7 +19,7 @@ from ledger.merkle.proof import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
+from ledger.tlog.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
 
 __all__ = [
     "EMPTY_ROOT",

@@ -18,13 +18,13 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger import reference
-from ledger.canonical import NotCanonical, canonical_event, originator_hex, parse_canonical
 from ledger.database import dialect, read_only
-from ledger.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
-from ledger.note import NoteError, Verifier, open_note, parse_checkpoint
-from ledger.trust import Trust
-from ledger.verdict import Failure, Report, VerificationFailed
+from ledger.tlog import reference
+from ledger.tlog.canonical import NotCanonical, canonical_event, originator_hex, parse_canonical
+from ledger.tlog.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
+from ledger.tlog.note import NoteError, Verifier, open_note, parse_checkpoint
+from ledger.tlog.trust import Trust
+from ledger.tlog.verdict import Failure, Report, VerificationFailed
 
 BUNDLE_FORMAT = reference.BUNDLE_FORMAT
 BATCH = 20_000
@@ -607,7 +607,7 @@ def verify_bundle(
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
     workers: int | None = None,
 ) -> Report:
-    """The fast verifier of a bundle: the reference verifier's rules (ledger.reference: the same
+    """The fast verifier of a bundle: the reference verifier's rules (ledger.tlog.reference: the same
     preamble, line rules and coverage rule), with leaves, chain and roots checked in batches, and
     large bundles split into byte ranges on block boundaries checked by worker processes."""
     started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Every event eventsourcing records gets, in the same database transaction:
 - a global sequence number `seq` (0-based, gap-free: the event's leaf index in the Merkle tree);
-- `leaf = SHA-256(0x00 || canonical event bytes)` (see `ledger.canonical`);
+- `leaf = SHA-256(0x00 || canonical event bytes)` (see `ledger.tlog.canonical`);
 - `chain = SHA-256(chain_{seq-1} || leaf)`, with 32 zero bytes before the first event;
 - the interior nodes of the RFC 9162 Merkle tree that the new leaf completes.
 
@@ -11,7 +11,7 @@ consistency proof is built from O(log n) stored nodes, never from all leaves.
 
 The recorders subclass eventsourcing's SQLite and PostgreSQL application recorders and are
 selected with eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting (the PostgreSQL one lives
-in `ledger.log_postgres`, so that a SQLite ledger never imports psycopg). eventsourcing already
+in `ledger.tlog.log_postgres`, so that a SQLite ledger never imports psycopg). eventsourcing already
 serialises writers (SQLite's write lock; an EXCLUSIVE table lock on PostgreSQL), and this module
 relies on that: the head of the log read inside the insert transaction cannot move under us.
 """
@@ -29,9 +29,9 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from ledger.canonical import canonical_event, originator_hex
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.merkle import (
+from ledger.tlog.canonical import canonical_event, originator_hex
+from ledger.tlog.merkle import (
     ZERO_CHAIN,
     CompactRange,
     chain_hash,

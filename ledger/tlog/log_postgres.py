@@ -1,4 +1,4 @@
-"""The log's PostgreSQL recorder (see `ledger.log`), apart so that SQLite never loads psycopg."""
+"""The log's PostgreSQL recorder (see `ledger.tlog.log`), apart so that SQLite never loads psycopg."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL
 
-from ledger.log import SCHEMA_LOCK, LogStore, _canonical_items, postgres_schema
+from ledger.tlog.log import SCHEMA_LOCK, LogStore, _canonical_items, postgres_schema
 
 
 class PostgresLogRecorder(PostgresApplicationRecorder):

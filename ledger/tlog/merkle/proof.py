@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ledger.merkle.compact import Address, decompose, fold
-from ledger.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, node_hash
+from ledger.tlog.merkle.compact import Address, decompose, fold
+from ledger.tlog.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, node_hash
 
 GetNodes = Callable[[list[Address]], Sequence[bytes]]
 """Given (level, index) addresses, return their stored hashes in the same order (one call)."""

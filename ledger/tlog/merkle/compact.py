@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ledger.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, node_hash
+from ledger.tlog.merkle.rfc6962 import EMPTY_ROOT, HASH_SIZE, node_hash
 
 Address = tuple[int, int]
 """(level, index) of a perfect subtree."""

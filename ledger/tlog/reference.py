@@ -1,6 +1,6 @@
 """The reference verifier of a OneClaim audit bundle, meant to be read in one sitting.
 
-It trusts nothing in the bundle but what the auditor's own trust root (ledger.trust) signs, and
+It trusts nothing in the bundle but what the auditor's own trust root (ledger.tlog.trust) signs, and
 checks, in this order, stopping at the first failure (a stable code and the seq where it is):
 
 1. The manifest: format, fields and their types.
@@ -15,7 +15,7 @@ checks, in this order, stopping at the first failure (a stable code and the seq 
 5. Coverage: the last checkpoint's size is the number of events (no event unsigned, none
    missing); the manifest's tree size and SHA-256 of events.jsonl are right.
 
-The fast verifier (ledger.audit) does the same in parallel batches; tests/test_verifiers.py
+The fast verifier (ledger.tlog.audit) does the same in parallel batches; tests/test_verifiers.py
 proves the two agree on every tamper in tests/vectors/bundle.
 """
 
@@ -26,11 +26,11 @@ import json
 import time
 from pathlib import Path
 
-from ledger.canonical import NotCanonical, canonical_json, parse_canonical
-from ledger.merkle import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
-from ledger.note import NoteError, open_note, parse_checkpoint
-from ledger.trust import Trust
-from ledger.verdict import Failure, Report, VerificationFailed
+from ledger.tlog.canonical import NotCanonical, canonical_json, parse_canonical
+from ledger.tlog.merkle import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
+from ledger.tlog.note import NoteError, open_note, parse_checkpoint
+from ledger.tlog.trust import Trust
+from ledger.tlog.verdict import Failure, Report, VerificationFailed
 
 BUNDLE_FORMAT = "oneclaim-audit-bundle/1"
 MANIFEST_FIELDS = {

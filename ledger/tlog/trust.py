@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.errors import InvalidInput
-from ledger.note import NoteError, Verifier, parse_verifier_key
+from ledger.tlog.note import NoteError, Verifier, parse_verifier_key
 
 
 @dataclass(frozen=True)
