@@ -387,27 +387,29 @@ class Ledger(Application[UUID]):
         pool; untraded GECs for that electricity are cancelled and the cancellation disclosed."""
         project = self._get(project_id(project_code), "project", project_code)
         self._holding_account(account, project.owner)
-        if not project.devices:
-            code = project.register_reductions(period_start, period_end, kg_co2e)
-            self._check_period_ended(project_code, period_end)
-            batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, {})
-            self._save_or_conflict(project, batch)
-            return batch
+        if project.devices:
+            return self._issue_renewable_ccer(project, period_start, period_end, kg_co2e, account)
+        code = project.register_reductions(period_start, period_end, kg_co2e)
+        self._check_period_ended(project_code, period_end)
+        batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, {})
+        self._save_or_conflict(project, batch)
+        return batch
+
+    def _issue_renewable_ccer(self, project: Project, start: str, end: str, kg_co2e: int, account: str) -> Batch:
+        """CCER reductions of a renewable project: their kWh leave the device's pool, and the
+        frozen, unsold GECs that certified them are cancelled and disclosed (GEC–CCER link)."""
         device = self.device(project.devices[0])
         factor = EMISSION_FACTORS[project.factor]
         kwh = kwh_for(check_kwh("kg_co2e", kg_co2e), factor.g_per_mwh)
         generation = {"device": device.code, "kwh": kwh, "factor": factor.code, "g_per_mwh": factor.g_per_mwh}
-        code = project.register_reductions(period_start, period_end, kg_co2e, generation)
-        self._check_period_ended(project_code, period_end)
-        first, last = date.fromisoformat(period_start), date.fromisoformat(period_end)
-        begin, finish = day_start(first), day_start(date.fromordinal(last.toordinal() + 1))
+        code = project.register_reductions(start, end, kg_co2e, generation)
+        self._check_period_ended(project.code, end)
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        begin, finish = day_start(first), day_start(last + timedelta(days=1))
         if not device.readings_in(begin, finish):
-            raise Conflict(
-                f"{device.code} has no metered electricity in [{period_start}, {period_end}] to back these reductions",
-                code="NO_READINGS",
-            )
-        free = device.free_kwh(begin, finish)
-        gecs = self._issued_gec_batches(device, first, last)
+            raise Conflict(f"{device.code} has no metered electricity in [{start}, {end}] to back these reductions",
+                           code="NO_READINGS")  # fmt: skip
+        free, gecs = device.free_kwh(begin, finish), self._issued_gec_batches(device, first, last)
         reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
         cancelled, traded = make_way_for_ccer(device, gecs, kwh - free, reason)
         try:
@@ -415,26 +417,14 @@ class Ledger(Application[UUID]):
                 device.claim(f"CCER/{code}", "CCER", code, begin, finish, kwh)
         except Conflict as e:
             if e.code == "DOUBLE_CLAIM":
-                ccer_refusal(e, code, device.code, f"[{period_start}, {period_end}]", kwh, free, cancelled, traded)
+                ccer_refusal(e, code, device.code, f"[{start}, {end}]", kwh, free, cancelled, traded)
             raise
         changed: list[Any] = [b for b in gecs if b.pending_events]
         if cancelled:
-            changed.append(
-                Disclosure(
-                    code=code,
-                    project=project.code,
-                    ccer_batch=code,
-                    device=device.code,
-                    period=[period_start, period_end],
-                    kg_co2e=kg_co2e,
-                    factor={"code": factor.code, "g_per_mwh": factor.g_per_mwh},
-                    kwh=kwh,
-                    cancelled=cancelled,
-                    traded_untouched=traded,
-                )
-            )
+            changed.append(Disclosure.of_ccer(code, project.code, device.code, [start, end], kg_co2e, factor, kwh,
+                                              cancelled, traded))  # fmt: skip
         origin = generation | {"disclosure": code if cancelled else None, "traded_gecs_untouched": traded}
-        batch = self._ccer_batch(project, code, period_start, period_end, kg_co2e, account, origin)
+        batch = self._ccer_batch(project, code, start, end, kg_co2e, account, origin)
         self._save_or_conflict(project, batch, device, *changed)
         return batch
 
@@ -446,15 +436,8 @@ class Ledger(Application[UUID]):
     def _ccer_batch(
         self, project: Project, code: str, start: str, end: str, kg_co2e: int, account: str, origin: dict
     ) -> Batch:
-        return Batch(
-            code=code,
-            instrument="CCER",
-            quantity=kg_co2e,
-            holder=account,
-            tradable=True,
-            valid_through=None,
-            origin={"project": project.code, "period": [start, end], "methodology": project.methodology, **origin},
-        )
+        origin = {"project": project.code, "period": [start, end], "methodology": project.methodology, **origin}
+        return Batch.credits(code, "CCER", kg_co2e, account, origin)
 
     def project(self, code: str) -> Project:
         return self._get(project_id(code), "project", code)
@@ -511,40 +494,28 @@ class Ledger(Application[UUID]):
         programme = self._get(programme_id(programme_code), "programme", programme_code)
         holder = self.owner_of(account)
         origin: dict[str, Any] = {"programme": programme.code, "methodology": methodology}
-        generator = None
-        if INCLUSION_METHODOLOGIES.get(methodology):
-            if device is None or (month is None) == (start is None or end is None):
-                raise InvalidInput(
-                    f"{methodology} credits need a device and either a month or a start and an end",
-                    code="SELECTION_INVALID",
-                )
-            generator = self.device(device)
-            today = self.clock()
-            begin, finish, generation = programme.generation(generator, account, holder, month, start, end, today)
-            period, kg_co2e, subject = generation.pop("period"), generation.pop("kg_co2e"), device
-            origin |= generation
-        else:
+        if not INCLUSION_METHODOLOGIES.get(methodology):
             if subject is None or period is None or kg_co2e is None:
                 raise InvalidInput(
                     f"{methodology} credits need a subject, a period and kgCO2e", code="SELECTION_INVALID"
                 )
             origin |= {"subject": subject, "period": period, "evidence_sha256": evidence_sha256}
-        code = programme.credit(methodology, subject, period, kg_co2e)
-        batch = Batch(
-            code=code,
-            instrument="INCLUSION",
-            quantity=kg_co2e,
-            holder=account,
-            tradable=True,
-            valid_through=None,
-            origin=origin,
-        )
-        if generator is None:
+            code = programme.credit(methodology, subject, period, kg_co2e)
+            batch = Batch.credits(code, "INCLUSION", kg_co2e, account, origin)
             self._save_or_conflict(programme, batch)
             return batch
+        if device is None or (month is None) == (start is None or end is None):
+            raise InvalidInput(f"{methodology} credits need a device and either a month or a start and an end",
+                               code="SELECTION_INVALID")  # fmt: skip
+        generator = self.device(device)
+        today = self.clock()
+        begin, finish, generation = programme.generation(generator, account, holder, month, start, end, today)
+        period, kg_co2e = generation.pop("period"), generation.pop("kg_co2e")
+        code = programme.credit(methodology, device, period, kg_co2e)
+        batch = Batch.credits(code, "INCLUSION", kg_co2e, account, origin | generation)
         # One MWh, one claim: the interval's on-grid kWh leave the device's pool with this batch.
         with self._naming_earlier_claims(generator):
-            generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, origin["kwh"])
+            generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, generation["kwh"])
         self._save_or_conflict(generator, programme, batch)
         return batch
 

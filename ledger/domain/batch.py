@@ -118,6 +118,15 @@ class Batch(Aggregate):
         self.last_on: str | None = None  # the latest business date recorded (moved, retired, expired)
         self.expired_as_of: str | None = None
 
+    @classmethod
+    def credits(cls, code: str, instrument: str, kg_co2e: int, holder: str, origin: dict) -> Batch:
+        """A batch of carbon credits (CCER, carbon inclusion): 1 unit = 1 kgCO2e, tradable, with
+        no validity limit."""
+        return cls(
+            code=code, instrument=instrument, quantity=kg_co2e, holder=holder, tradable=True, valid_through=None,
+            origin=origin,
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ queries
 
     def supply(self) -> dict[str, int]:

@@ -151,6 +151,25 @@ class Disclosure(Aggregate):
     def create_id(code: str, **_: object) -> UUID:
         return disclosure_id(code)
 
+    @classmethod
+    def of_ccer(
+        cls, code: str, project: str, device: str, period: list, kg_co2e: int, factor, kwh: int, cancelled, traded
+    ) -> Disclosure:
+        """The disclosure of CCER batch `code`: the GECs cancelled for its reductions (and the sold
+        ones left with their buyers), with the factor that converted kgCO2e to kWh."""
+        return cls(
+            code=code,
+            project=project,
+            ccer_batch=code,
+            device=device,
+            period=period,
+            kg_co2e=kg_co2e,
+            factor={"code": factor.code, "g_per_mwh": factor.g_per_mwh},
+            kwh=kwh,
+            cancelled=cancelled,
+            traded_untouched=traded,
+        )
+
     @event("Published")
     def __init__(
         self,
