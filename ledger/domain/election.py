@@ -17,6 +17,13 @@ class CCERLink:
         self.projects: dict[str, list[str]] = {}  # project code -> [crediting start, end]
         self.rules: dict[str, str] = {}  # project code -> the GEC–CCER rule that admitted the device
 
+    def __deepcopy__(self, memo: dict) -> CCERLink:
+        copy = CCERLink()
+        copy.elections = [list(e) for e in self.elections]
+        copy.projects = {code: list(period) for code, period in self.projects.items()}
+        copy.rules = dict(self.rules)
+        return copy
+
     @staticmethod
     def rule(technology: str, day: date):
         """The GEC–CCER rule for this technology on `day`; refused if none is recorded."""

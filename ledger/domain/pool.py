@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+from ledger.domain.values import immutable_copy
+
 Allocation = tuple[int, int]
 """(reading version, kWh)"""
 
@@ -27,6 +29,9 @@ class Claim(NamedTuple):
     allocations: tuple[Allocation, ...]
     version: int  # the device version of the event that made the claim
     source: str | None = None  # the registry that reported it, for EXT/ claims
+
+    __copy__ = immutable_copy  # immutable: eventsourcing's aggregate cache deep-copies aggregates
+    __deepcopy__ = immutable_copy
 
     @property
     def kwh(self) -> int:
@@ -59,6 +64,12 @@ class ClaimsPool:
     def __init__(self) -> None:
         self.claims: dict[str, Claim] = {}
         self.claimed: dict[int, int] = {}  # reading version -> kWh claimed
+
+    def __deepcopy__(self, memo: dict) -> ClaimsPool:
+        """Claims are immutable, and kWh are ints: copying the two maps copies the pool."""
+        copy = ClaimsPool()
+        copy.claims, copy.claimed = dict(self.claims), dict(self.claimed)
+        return copy
 
     # ------------------------------------------------------------------ questions
 

@@ -6,14 +6,22 @@ parsed here, once, with one error code and a message naming the field.
 Events stay plain JSON (their canonical bytes are hashed, see docs/architecture.md): these types
 are built when an event is applied, never stored. Each is a NamedTuple, so a value is cheap,
 immutable and compares equal to the plain tuple of its fields.
+
+`immutable_copy` makes `copy.deepcopy` hand a value back as it is: eventsourcing's aggregate cache
+deep-copies each aggregate it returns, and a NamedTuple otherwise takes the slow generic path.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ledger.errors import Conflict, InvalidInput
+
+
+def immutable_copy(value: Any, memo: dict | None = None) -> Any:
+    """The copy of an immutable value is the value (its fields are immutable too)."""
+    return value
 
 
 class SerialRange(NamedTuple):
@@ -25,6 +33,9 @@ class SerialRange(NamedTuple):
     holder: str
     state: str
     sales: int
+
+    __copy__ = immutable_copy
+    __deepcopy__ = immutable_copy
 
     @property
     def units(self) -> int:
@@ -46,6 +57,9 @@ class VerifiedPeriod(NamedTuple):
     end: str
     batch: str
 
+    __copy__ = immutable_copy
+    __deepcopy__ = immutable_copy
+
 
 class Reading(NamedTuple):
     """A device's metered production over [start, end) (ISO 8601 instants with offsets), in kWh."""
@@ -54,6 +68,9 @@ class Reading(NamedTuple):
     end: str
     on_grid_kwh: int
     self_consumed_kwh: int
+
+    __copy__ = immutable_copy
+    __deepcopy__ = immutable_copy
 
     def interval(self) -> tuple[str, str]:
         return self.start, self.end
