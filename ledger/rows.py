@@ -10,7 +10,7 @@ parsers in ledger/domain/values.py; the model fixes which fields there are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -58,7 +58,6 @@ class MeterReadingRow(Row):
     end: str
     on_grid_kwh: int
     self_consumed_kwh: int = 0
-    REQUIRED: ClassVar[tuple[str, ...]] = ("device", "start", "end", "on_grid_kwh")
 
     @field_validator("device", mode="before")
     @classmethod
