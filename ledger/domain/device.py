@@ -551,9 +551,8 @@ class Device(Aggregate):
         key = f"{source}/{claim['reference']}"
         if self.external.get(key) != "disputed":
             raise Conflict(f"{key} is not a disputed claim on {self.code}", code="EXTERNAL_NOT_DISPUTED")
-        begin, finish = parse_instant("start", claim["start"]), parse_instant("end", claim["end"])
-        versions = self.readings_in(begin, finish)
-        free = self.pool.free(self.metered(versions))
+        where = self._span(claim["start"], claim["end"])
+        free = self.pool.free(where.metered)
         if claim["kwh"] > sum(free.values()):
             raise Conflict(
                 f"{key} needs {claim['kwh']} kWh but only {sum(free.values())} are free in its interval",
@@ -565,9 +564,9 @@ class Device(Aggregate):
             "reference": claim["reference"],
             "instrument": claim["instrument"],
             "key": key,
-            "start": begin.isoformat(),
-            "end": finish.isoformat(),
-            "allocations": self._fit(versions, free, claim["kwh"]),
+            "start": where.start,
+            "end": where.end,
+            "allocations": self.pool.fit(where.versions, free, claim["kwh"]),
         }
         self._disputed_accepted(source, accepted, reason)
 
