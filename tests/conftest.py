@@ -29,6 +29,36 @@ ORIGIN = "oneclaim.test/log"
 TODAY = date(2030, 6, 30)
 """The tests' today (China time)."""
 
+CALENDAR_FREE = frozenset(
+    {
+        "test_anchor_contract",
+        "test_anchor_service",
+        "test_canonical",
+        "test_chain",
+        "test_compile",
+        "test_freshness",
+        "test_layers",
+        "test_log",
+        "test_merkle_properties",
+        "test_merkle_vectors",
+        "test_note",
+        "test_tamper",
+        "test_verifiers",
+    }
+)
+"""Modules whose subject never reads the calendar: the log, proofs, notes, the chain and anchors.
+
+Only two places in the code read the wall clock's date (tests/test_layers.py pins them), and
+neither is under these modules' test: they record business dates only to have events to hash.
+They carry the `calendar_free` mark, which the faketime passes of scripts/test.sh leave out.
+"""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rpartition(".")[2] in CALENDAR_FREE:
+            item.add_marker(pytest.mark.calendar_free)
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -31,3 +32,27 @@ def test_the_cli_starts_without_web3_the_chain_postgres_or_the_read_models() -> 
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+CALENDAR_READERS = {
+    "ledger/app.py": "datetime.now(CHINA).date()",  # today(): the bound on business dates
+    "ledger/tlog/log.py": "datetime.now(UTC).isoformat(timespec=\"seconds\")",  # a checkpoint's signed_at
+}
+"""The only places the product reads the wall clock's date or time of day."""
+
+
+def test_the_calendar_is_read_in_two_places_only() -> None:
+    """The faketime passes leave out the calendar_free modules (tests/conftest.py) on the ground
+    that nothing they test reads the calendar; a new reader anywhere must be looked at first."""
+    reader = re.compile(
+        r"datetime\.(now|utcnow|today)\(|date\.today\(|time\.(time|time_ns|gmtime|localtime|ctime)\("
+    )
+    found = {}
+    for package in ("ledger", "anchoring", "oneclaim", "api"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for line in path.read_text().splitlines():
+                if reader.search(line):
+                    found.setdefault(str(path.relative_to(ROOT)), []).append(line.strip())
+    assert set(found) == set(CALENDAR_READERS), found
+    for path, expected in CALENDAR_READERS.items():
+        assert len(found[path]) == 1 and expected in found[path][0], found[path]
