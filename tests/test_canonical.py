@@ -17,6 +17,7 @@ from ledger.tlog.canonical import (
     NotCanonical,
     canonical_event,
     canonical_json,
+    first_not_canonical,
     parse_canonical,
 )
 
@@ -192,3 +193,29 @@ def test_the_orjson_round_trip_decides_an_ordinary_event(monkeypatch) -> None:
     assert parse_canonical(event)["originator_version"] == 3
     with pytest.raises(AssertionError, match="careful parse"):
         parse_canonical(event.replace(b'"kwh":120000', b'"kwh":120000.0'))
+
+
+@given(
+    batch=st.lists(
+        st.builds(
+            lambda v, sort_keys, ensure_ascii, spaced: json.dumps(
+                v, sort_keys=sort_keys, ensure_ascii=ensure_ascii, separators=(", ", ": ") if spaced else (",", ":")
+            ).encode(),
+            st.dictionaries(NAMES, LOOSE, min_size=1, max_size=4),
+            st.booleans(),
+            st.booleans(),
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+def test_a_batch_is_judged_as_each_of_its_events_would_be(batch) -> None:
+    """first_not_canonical decides the round trip's precondition once for the batch: it must still
+    name the first event parse_canonical refuses, and no other."""
+    refused = []
+    for i, raw in enumerate(batch):
+        try:
+            parse_canonical(raw)
+        except NotCanonical:
+            refused.append(i)
+    assert first_not_canonical(batch) == (refused[0] if refused else None)

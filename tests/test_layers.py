@@ -36,7 +36,7 @@ def test_the_cli_starts_without_web3_the_chain_postgres_or_the_read_models() -> 
 
 CALENDAR_READERS = {
     "ledger/app.py": "datetime.now(CHINA).date()",  # today(): the bound on business dates
-    "ledger/tlog/log.py": "datetime.now(UTC).isoformat(timespec=\"seconds\")",  # a checkpoint's signed_at
+    "ledger/tlog/log.py": 'datetime.now(UTC).isoformat(timespec="seconds")',  # a checkpoint's signed_at
 }
 """The only places the product reads the wall clock's date or time of day."""
 
@@ -44,9 +44,7 @@ CALENDAR_READERS = {
 def test_the_calendar_is_read_in_two_places_only() -> None:
     """The faketime passes leave out the calendar_free modules (tests/conftest.py) on the ground
     that nothing they test reads the calendar; a new reader anywhere must be looked at first."""
-    reader = re.compile(
-        r"datetime\.(now|utcnow|today)\(|date\.today\(|time\.(time|time_ns|gmtime|localtime|ctime)\("
-    )
+    reader = re.compile(r"datetime\.(now|utcnow|today)\(|date\.today\(|time\.(time|time_ns|gmtime|localtime|ctime)\(")
     found = {}
     for package in ("ledger", "anchoring", "oneclaim", "api"):
         for path in sorted((ROOT / package).rglob("*.py")):

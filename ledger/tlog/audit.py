@@ -12,7 +12,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import time
+from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from ledger.database import dialect, read_only
 from ledger.tlog import reference
-from ledger.tlog.canonical import NotCanonical, canonical_event, originator_hex, parse_canonical
+from ledger.tlog.canonical import NotCanonical, canonical_event, first_not_canonical, originator_hex, parse_canonical
 from ledger.tlog.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
 from ledger.tlog.note import NoteError, Verifier, open_note, parse_checkpoint
 from ledger.tlog.trust import Trust
@@ -298,14 +300,15 @@ class _Database:
                     None if o is None else canonical_event(o, v, t, st)
                     for o, v, t, st in zip(oids, versions, topics, states, strict=True)
                 ]
-                for i, data in enumerate(datas):  # the stored bytes must be canonical I-JSON too
-                    if data is None:
-                        continue
+                # the stored bytes must be canonical I-JSON too
+                i = first_not_canonical([data for data in datas if data is not None])
+                if i is not None:
+                    i = [k for k, data in enumerate(datas) if data is not None][i]
+                    if i:
+                        yield seqs[:i], datas[:i], leaves[:i], chains[:i]
                     try:
-                        parse_canonical(data)
+                        parse_canonical(datas[i])
                     except NotCanonical as e:
-                        if i:
-                            yield seqs[:i], datas[:i], leaves[:i], chains[:i]
                         raise reference.fail("NOT_CANONICAL", seqs[i], f"event {seqs[i]}: {e}") from None
                 yield seqs, datas, leaves, chains
         finally:
@@ -487,10 +490,6 @@ def export_bundle(
 
 # ------------------------------------------------------------------------------- bundle
 
-_CHAIN_KEY, _EVENT_KEY, _LEAF_KEY, _SEQ_KEY = b'{"chain":"', b'","event":', b',"leaf":"', b'","seq":'
-_EVENT_AT = len(_CHAIN_KEY) + 64 + len(_EVENT_KEY)
-"""Where the event's bytes start in a canonical events.jsonl line (see bundle_line)."""
-
 
 def bundle_line(seq: int, data: bytes, leaf: bytes, chain: bytes) -> bytes:
     """One events.jsonl line. It is itself RFC 8785 canonical JSON, with the event's canonical
@@ -503,72 +502,81 @@ def bundle_line(seq: int, data: bytes, leaf: bytes, chain: bytes) -> bytes:
     )
 
 
-def _lower_hex(text: bytes) -> bytes | None:
-    """The 32 bytes written as 64 lowercase hex digits, or None (fromhex also takes capitals and
-    spaces, which are not canonical)."""
-    try:
-        value = bytes.fromhex(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if len(value) == 32 and value.hex().encode() == text else None
+_LINE = re.compile(
+    rb'[{]"chain":"([0-9a-f]{64})","event":([{].*[}]),"leaf":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,14})[}]'
+)
+"""A line as bundle_line writes it, less its newline: lowercase hex, a seq as RFC 8785 writes it
+(at most 15 digits, within 2^53 − 1; longer seqs are the reference's to judge). The event is
+the greedy middle, so the `,"leaf":"` it ends at is the last one."""
+
+_CHUNK = 1 << 20
+"""Bytes of events.jsonl read at a time (whole lines are checked a chunk at a time)."""
 
 
-def _fast_line(line: bytes, n: int) -> tuple[int, bytes, bytes, bytes]:
-    """reference.parse_line, faster. A line is canonical exactly when it is laid out as
-    bundle_line writes it (its member names are in order, and hex digits and a decimal seq need no
-    escapes), with lowercase hex, a seq written as RFC 8785 writes it, and a canonical event: so
-    the layout is checked by slicing, and only the event is parsed. Anything unusual goes to the
-    reference parser, which names the exact failure."""
-    at = line.rfind(_LEAF_KEY)  # the last one: the tail after it holds only hex and digits
-    tail = line[at + len(_LEAF_KEY) :]
-    digits = tail[64 + len(_SEQ_KEY) : -2]
-    if (
-        at > _EVENT_AT
-        and line.startswith(_CHAIN_KEY)
-        and line[_EVENT_AT - len(_EVENT_KEY) : _EVENT_AT] == _EVENT_KEY
-        and tail[64 : 64 + len(_SEQ_KEY)] == _SEQ_KEY
-        and tail.endswith(b"}\n")
-        and digits.isdigit()
-        and len(digits) <= 15  # within 2^53 − 1; longer seqs are the reference's to judge
-        and (digits == b"0" or not digits.startswith(b"0"))
-    ):
-        chain, leaf, event = (
-            _lower_hex(line[len(_CHAIN_KEY) : _EVENT_AT - len(_EVENT_KEY)]),
-            _lower_hex(tail[:64]),
-            line[_EVENT_AT:at],
-        )
-        if chain is not None and leaf is not None:
-            try:
-                if type(parse_canonical(event)) is dict:
-                    return int(digits), event, leaf, chain
-            except NotCanonical:
-                pass
-    return reference.parse_line(line, n)  # raises with the reference's code
+def _lines_columns(lines: list[bytes], n: int, chunk: bytes) -> tuple[Columns, VerificationFailed | None]:
+    """reference.parse_line over lines (newline removed) numbered from n, faster, and the failure
+    that ends them (None if none does). A line is canonical exactly when it matches _LINE and its
+    event is canonical (its member names are then in order, and hex digits and a decimal seq need
+    no escapes), so the layout is checked by one match and only the events are parsed. A line that
+    fails either is given to the reference parser, which names the exact failure. `chunk` holds
+    the lines (their events' precondition for the round trip is checked on it once)."""
+    seqs: list[int] = []
+    events: list[bytes] = []
+    leaves: list[bytes] = []
+    chains: list[bytes] = []
+    full, at = _LINE.fullmatch, 0
+    while at < len(lines):
+        matches = [full(line) for line in lines[at:]]
+        good = matches.index(None) if None in matches else len(matches)
+        found = [m[2] for m in matches[:good]]
+        k = first_not_canonical(found, chunk if at == 0 else None)
+        good = good if k is None else k
+        rows = [m.groups() for m in matches[:good]]
+        seqs += [int(row[3]) for row in rows]
+        events += found[:good]
+        leaves += [unhexlify(row[2]) for row in rows]
+        chains += [unhexlify(row[0]) for row in rows]
+        at += good
+        if at == len(lines):
+            break
+        try:
+            seq, event, leaf, chain = reference.parse_line(lines[at] + b"\n", n + at)
+        except VerificationFailed as e:
+            return (seqs, events, leaves, chains), e
+        seqs.append(seq)  # the reference took a line the fast path would not: it stands
+        events.append(event)
+        leaves.append(leaf)
+        chains.append(chain)
+        at += 1
+    return (seqs, events, leaves, chains), None
 
 
 def _bundle_columns(path: Path, start: int, end: int | None, first: int) -> Iterator[Columns]:
     """The lines of events.jsonl in bytes [start, end), the first being line number `first`, as
-    columns; a line that cannot be read ends the source with its failure (rows before it stand)."""
+    columns, a chunk of whole lines at a time; a line that cannot be read ends the source with its
+    failure (rows before it stand)."""
     with open(path, "rb") as f:
         f.seek(start)
-        batch: list = []
-        n, at = first, start
-        for line in f:
-            if end is not None and at >= end:
-                break
-            at += len(line)
-            try:
-                batch.append(_fast_line(line, n))
-            except VerificationFailed:
-                if batch:
-                    yield tuple(map(list, zip(*batch, strict=True)))
-                raise
-            n += 1
-            if len(batch) == BATCH:
-                yield tuple(map(list, zip(*batch, strict=True)))
-                batch = []
-        if batch:
-            yield tuple(map(list, zip(*batch, strict=True)))
+        n, rest, left = first, b"", end - start if end is not None else None
+        while True:
+            data = f.read(_CHUNK if left is None else min(_CHUNK, left))
+            if left is not None:
+                left -= len(data)
+            if not data:
+                if rest:  # the last line has no newline: the reference says so
+                    reference.parse_line(rest, n)
+                return
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            chunk, rest = data[:cut], data[cut:]
+            lines = chunk.split(b"\n")
+            lines.pop()  # the empty piece after the last newline
+            columns, failure = _lines_columns(lines, n, chunk)
+            if columns[0]:
+                yield columns
+            if failure is not None:
+                raise failure
+            n += len(lines)
 
 
 def _split_lines(path: Path, parts: int) -> list[tuple[int, int]]:

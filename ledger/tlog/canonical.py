@@ -106,7 +106,7 @@ def parse_canonical(raw: bytes) -> Any:
     shorter than `raw`. Lone surrogates fail when the serialisation is encoded as UTF-8.
 
     Most events are decided by an orjson round trip, about a tenth of the cost; it only ever
-    accepts bytes the careful parse accepts too (`_NOT_FOR_ORJSON` says what it leaves to that
+    accepts bytes the careful parse accepts too (`_for_orjson` says what it leaves to that
     parse, and tests/test_canonical.py checks the two agree), and anything it does not accept is
     parsed carefully, so every failure is named the same way.
     """
@@ -133,6 +133,33 @@ def parse_canonical(raw: bytes) -> Any:
     if again != raw:
         raise NotCanonical(f"not in RFC 8785 form (canonical: {again[:80]!r}…)")
     return value
+
+
+def first_not_canonical(raws: list[bytes], joined: bytes | None = None) -> int | None:
+    """The index of the first of `raws` (JSON objects, as events are) that parse_canonical
+    refuses, or None: the answer of calling it on each, with the round trip's precondition
+    checked once for the whole batch. `joined` is any bytes holding each of them whole, apart
+    from bytes none of `_for_orjson`'s patterns can straddle (newlines; bundle lines around their
+    events); by default the batch joined with newlines. It passes only if every one of them does."""
+    if all(raw[:1] == b"{" for raw in raws) and _for_orjson(b"\n".join(raws) if joined is None else joined):
+        loads, dumps = orjson.loads, orjson.dumps
+        for i, raw in enumerate(raws):
+            try:
+                if dumps(loads(raw), option=_ORJSON_CANONICAL) == raw:
+                    continue
+            except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                pass
+            try:
+                parse_canonical(raw)  # the round trip did not decide it: the careful parse does
+            except NotCanonical:
+                return i
+        return None
+    for i, raw in enumerate(raws):
+        try:
+            parse_canonical(raw)
+        except NotCanonical:
+            return i
+    return None
 
 
 def canonical_json(value: Any) -> bytes:
