@@ -21,17 +21,19 @@ from ledger.database import persistence_env
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
-from ledger.domain.device import Device, device_id, gec_batch_code
-from ledger.domain.link import cancel_gecs_for_kwh, ccer_refusal, make_way_for_ccer
+from ledger.domain.device import Device, device_id
+from ledger.domain.issuance import gec_batch_code
+from ledger.domain.link import cancel_ours_for_case, ccer_refusal, make_way_for_ccer
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
-from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, KWH_PER_GEC, kwh_for
+from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, kwh_for
 from ledger.domain.serials import format_range
 from ledger.domain.values import (
     CHINA,
     check_ended,
     check_kwh,
     next_month,
+    one_of,
     parse_month,
 )
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
@@ -157,8 +159,7 @@ class Ledger(Application[UUID]):
         """Every participant, account, device, batch, contract, programme, project or case, in
         the order it was created, as it is now: eventsourcing's notification log filtered by the
         topic of the kind's creation event, then each aggregate loaded."""
-        if kind not in REGISTERED:
-            raise InvalidInput(f"kind must be one of {', '.join(REGISTERED)}, got {kind!r}", code="KIND_INVALID")
+        one_of("kind", kind, REGISTERED, "KIND_INVALID")
         topic, start = get_topic(REGISTERED[kind]), 1
         while True:
             found = self.recorder.select_notifications(start, page, topics=[topic])
@@ -332,7 +333,7 @@ class Ledger(Application[UUID]):
             )
             for spec in specs
         ]
-        project = device.ccer_project_for(month)
+        project = device.ccer.project_for(month)
         for batch in batches:  # electricity of a registered CCER project: its GECs are born frozen
             if project is not None:
                 batch.freeze(f"CCER project {project} registered for {device.code}")
@@ -406,9 +407,7 @@ class Ledger(Application[UUID]):
         self._check_period_ended(project.code, end)
         first, last = date.fromisoformat(start), date.fromisoformat(end)
         begin, finish = day_start(first), day_start(last + timedelta(days=1))
-        if not device.readings_in(begin, finish):
-            raise Conflict(f"{device.code} has no metered electricity in [{start}, {end}] to back these reductions",
-                           code="NO_READINGS")  # fmt: skip
+        device.check_metered(begin, finish, f"in [{start}, {end}] to back these reductions")
         free, gecs = device.free_kwh(begin, finish), self._issued_gec_batches(device, first, last)
         reason = f"CCER reductions {code} registered for the same electricity (GEC–CCER link)"
         cancelled, traded = make_way_for_ccer(device, gecs, kwh - free, reason)
@@ -494,27 +493,30 @@ class Ledger(Application[UUID]):
         programme = self._get(programme_id(programme_code), "programme", programme_code)
         holder = self.owner_of(account)
         origin: dict[str, Any] = {"programme": programme.code, "methodology": methodology}
-        if not INCLUSION_METHODOLOGIES.get(methodology):
-            if subject is None or period is None or kg_co2e is None:
-                raise InvalidInput(
-                    f"{methodology} credits need a subject, a period and kgCO2e", code="SELECTION_INVALID"
-                )
-            origin |= {"subject": subject, "period": period, "evidence_sha256": evidence_sha256}
-            code = programme.credit(methodology, subject, period, kg_co2e)
-            batch = Batch.credits(code, "INCLUSION", kg_co2e, account, origin)
-            self._save_or_conflict(programme, batch)
-            return batch
-        if device is None or (month is None) == (start is None or end is None):
-            raise InvalidInput(f"{methodology} credits need a device and either a month or a start and an end",
-                               code="SELECTION_INVALID")  # fmt: skip
+        if INCLUSION_METHODOLOGIES.get(methodology):
+            if device is None or (month is None) == (start is None or end is None):
+                raise InvalidInput(f"{methodology} credits need a device and either a month or a start and an end",
+                                   code="SELECTION_INVALID")  # fmt: skip
+            return self._inclusion_of_generation(programme, origin, account, holder, device, month, start, end)
+        if subject is None or period is None or kg_co2e is None:
+            raise InvalidInput(f"{methodology} credits need a subject, a period and kgCO2e", code="SELECTION_INVALID")
+        origin |= {"subject": subject, "period": period, "evidence_sha256": evidence_sha256}
+        batch = Batch.credits(programme.credit(methodology, subject, period, kg_co2e), "INCLUSION", kg_co2e,
+                              account, origin)  # fmt: skip
+        self._save_or_conflict(programme, batch)
+        return batch
+
+    def _inclusion_of_generation(
+        self, programme: Programme, origin: dict, account: str, holder: str, device: str, *interval: str | None
+    ) -> Batch:
+        """Carbon-inclusion credits for a device's metered on-grid kWh in a month or an interval
+        (`interval`: month, start, end): the kWh leave the device's pool with the batch."""
         generator = self.device(device)
-        today = self.clock()
-        begin, finish, generation = programme.generation(generator, account, holder, month, start, end, today)
+        begin, finish, generation = programme.generation(generator, account, holder, *interval, self.clock())
         period, kg_co2e = generation.pop("period"), generation.pop("kg_co2e")
-        code = programme.credit(methodology, device, period, kg_co2e)
+        code = programme.credit(origin["methodology"], device, period, kg_co2e)
         batch = Batch.credits(code, "INCLUSION", kg_co2e, account, origin | generation)
-        # One MWh, one claim: the interval's on-grid kWh leave the device's pool with this batch.
-        with self._naming_earlier_claims(generator):
+        with self._naming_earlier_claims(generator):  # one MWh, one claim
             generator.claim(f"INCLUSION/{code}", "INCLUSION", code, begin, finish, generation["kwh"])
         self._save_or_conflict(generator, programme, batch)
         return batch
@@ -561,27 +563,15 @@ class Ledger(Application[UUID]):
                 errors += [{"line": c["line"], "code": e.code, "message": e.message} for c in sales[code]]
         if errors:
             raise rejected_import(errors)
-        cases: list[Case] = []
-        accepted = skipped = 0
-        for (code, source), claims in groups.items():
-            fits, disputed = devices[code].record_external(source, claims)
-            accepted += len(fits)
-            skipped += len(claims) - len(fits) - len(disputed)
-            cases += [Case.of_disputed_claim(code, source, d, devices[code].version) for d in disputed]
-        for code, reports in sales.items():
-            for report in reports:
-                clashes = batches[code].report_sale(
-                    report["source"], report["reference"], report["spans"], report["sold_on"]
-                )
-                accepted, skipped = (accepted, skipped + 1) if clashes is None else (accepted + 1, skipped)
-                cases += [Case.of_sale_clash(code, report, clash, batches[code].version) for clash in clashes or ()]
+        on_devices, on_batches = _record_claims(groups, devices), _record_sales(sales, batches)
+        cases = on_devices["cases"] + on_batches["cases"]
         changed = [d for d in devices.values() if d.pending_events] + [b for b in batches.values() if b.pending_events]
         self._save_or_conflict(*changed, *cases)
         return {
             "rows": len(rows),
-            "accepted": accepted,
+            "accepted": on_devices["accepted"] + on_batches["accepted"],
             "cases_opened": [c.code for c in cases],
-            "skipped_already_imported": skipped,
+            "skipped_already_imported": on_devices["skipped"] + on_batches["skipped"],
             "unmatched": unmatched,
         }
 
@@ -625,24 +615,8 @@ class Ledger(Application[UUID]):
         changed: list[Any] = [case]
         if outcome == "ours_cancelled" and case.kind == "OVERLAPPING_CLAIM":
             device = self.device(case.subject)
-            need = case.overlap_kwh
             why = f"double-counting case {case.code} resolved by cancelling our side: {reason}"
-            for claim in case.ours:
-                if need <= 0 or claim["instrument"] != "GEC" or claim["claim"] not in device.claims:
-                    continue
-                batch = self.batch(claim["batch"])
-                spans, released = cancel_gecs_for_kwh(device, batch, claim["claim"], need, why)
-                if spans:
-                    need -= released
-                    changed.append(batch)
-            if need > 0:
-                raise Conflict(
-                    f"{need} kWh of the overlap are carried by our claims that cannot be cancelled here"
-                    " (GECs already sold, retired or cancelled, or other instruments); cancel those units with"
-                    " `oneclaim cancel` first, or resolve with another outcome",
-                    code="CASE_NOT_RESOLVABLE",
-                    remaining_kwh=need,
-                )
+            changed += cancel_ours_for_case(device, case.ours, case.overlap_kwh, why, self.batch)
             device.accept_disputed(case.theirs["source"], case.theirs, why)
             changed.append(device)
         self._save_or_conflict(*changed)
@@ -675,34 +649,29 @@ class Ledger(Application[UUID]):
         """月结月清: settle a month of a green-power contract and, in the same transaction, move
         the settled quantity of the device's GECs for that month to the consumer, dated `on`
         (default today)."""
-        day = self.business_day(on)
+        day, request_id = self.business_day(on), f"settle/{code}/{month}"
 
         def attempt() -> dict:
             contract = self._get(contract_id(code), "contract", code)
             contract.check_contracted(month)
             green_kwh = self.device(contract.device).green_power_kwh(month)
             settlement, new = contract.settle(month, consumption_kwh, green_kwh, day)
-            batch_code = gec_batch_code(month, contract.device, tradable=True)
-            request_id = f"settle/{code}/{month}"
-            if not new:  # the first result, with the serials it moved
-                moved = self.batch(batch_code).ranges_moved_by(request_id) if settlement["settled_mwh"] else []
-                return {**settlement, "batch": batch_code, "serials": moved}
-            moved: list = []
+            batch_code, moved, changed = gec_batch_code(month, contract.device, tradable=True), [], [contract]
             if settlement["settled_mwh"]:
                 batch = self.batch(batch_code)
-                moved = batch.transfer(
-                    contract.generator_account,
-                    contract.consumer_account,
-                    day,
-                    settlement["settled_mwh"],
-                    request_id=request_id,
-                )
-                self._save_or_conflict(contract, batch)
-            else:
-                self._save_or_conflict(contract)
+                if new:
+                    to = contract.consumer_account
+                    moved = batch.transfer(
+                        contract.generator_account, to, day, settlement["settled_mwh"], request_id=request_id
+                    )
+                    changed.append(batch)
+                else:  # settled before: the first result, with the serials it moved
+                    moved = batch.ranges_moved_by(request_id)
+            if new:
+                self._save_or_conflict(*changed)
             return {**settlement, "batch": batch_code, "serials": moved}
 
-        return self._idempotent(f"settle/{code}/{month}", attempt)  # a concurrent retry answers the first result
+        return self._idempotent(request_id, attempt)  # a concurrent retry answers the first result
 
     # ------------------------------------------------------------------ moving and ending units
 
@@ -768,25 +737,7 @@ class Ledger(Application[UUID]):
             ranges = batch.cancel(reason, spans, request_id)
             if batch.version == version:  # a retry answered from the first request
                 return ranges
-            cancellation = {
-                "source": "this registry",
-                "reference": f"cancelled at batch version {batch.version}",
-                "serials": ", ".join(format_range(batch.code, s, e) for s, e in ranges),
-                "reason": reason,
-                "batch_version": batch.version,
-            }
-            cases = [
-                Case.open(
-                    f"{batch.code}|this registry/cancelled@{batch.version}|{report['source']}/{report['reference']}",
-                    report["kind"],
-                    batch.code,
-                    [],
-                    report["units"] * KWH_PER_GEC if batch.instrument == "GEC" else 0,
-                    [{k: v for k, v in report.items() if k != "kind"}],
-                    cancellation | {"units": report["units"]},
-                )
-                for report in batch.reports_touching(ranges)
-            ]
+            cases = [Case.of_cancelled_report(batch, ranges, reason, r) for r in batch.reports_touching(ranges)]
             self._save_or_conflict(batch, *cases)
             return ranges
 
@@ -827,6 +778,32 @@ def months_between(first: date, last: date) -> list[str]:
         months.append(month)
         month = next_month(month)
     return months
+
+
+def _record_claims(groups: dict[tuple[str, str], list[dict]], devices: dict[str, Device]) -> dict:
+    """Record reported claims on our devices, per (device, source): what fits is accepted, what
+    does not opens a double-counting case, and what was imported before is skipped."""
+    out: dict[str, Any] = {"accepted": 0, "skipped": 0, "cases": []}
+    for (code, source), claims in groups.items():
+        fits, disputed = devices[code].record_external(source, claims)
+        out["accepted"] += len(fits)
+        out["skipped"] += len(claims) - len(fits) - len(disputed)
+        out["cases"] += [Case.of_disputed_claim(code, source, d, devices[code].version) for d in disputed]
+    return out
+
+
+def _record_sales(sales: dict[str, list[dict]], batches: dict[str, Batch]) -> dict:
+    """Record GEC sales other platforms report, per batch: each clash with another sale or with
+    units that ended here opens a case, and a report recorded before is skipped."""
+    out: dict[str, Any] = {"accepted": 0, "skipped": 0, "cases": []}
+    for code, reports in sales.items():
+        for report in reports:
+            clashes = batches[code].report_sale(
+                report["source"], report["reference"], report["spans"], report["sold_on"]
+            )
+            out["skipped" if clashes is None else "accepted"] += 1
+            out["cases"] += [Case.of_sale_clash(code, report, clash, batches[code].version) for clash in clashes or ()]
+    return out
 
 
 def today() -> date:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ledger.domain.rules import EMISSION_FACTORS, kwh_for
 from ledger.domain.serials import format_range, parse_range, parse_whole
-from ledger.domain.values import check_kwh, interval, parse_day
+from ledger.domain.values import check_kwh, interval, one_of, parse_day
 from ledger.errors import InvalidInput
 
 
@@ -132,12 +132,7 @@ def external_claim(row: dict) -> dict:
     and kWh (or kgCO2e with the factor that converts it); GEC sale reports name serials."""
     claim = {"line": row.get("line"), "source": _text(row, "source"), "reference": _text(row, "reference")}
     instrument = _text(row, "instrument")
-    if instrument not in EXTERNAL_INSTRUMENTS:
-        raise InvalidInput(
-            f"instrument must be one of {', '.join(EXTERNAL_INSTRUMENTS)}, got {instrument!r}",
-            code="INSTRUMENT_INVALID",
-        )
-    claim["instrument"] = instrument
+    claim["instrument"] = one_of("instrument", instrument, EXTERNAL_INSTRUMENTS, "INSTRUMENT_INVALID")
     if row.get("serials"):
         if instrument != "GEC":
             raise InvalidInput("only GEC sales are reported by serials", code="INSTRUMENT_INVALID")

@@ -268,7 +268,7 @@ def project_register(
             code, methodology, owner, device or [], crediting_start, crediting_end, factor=factor, on=day(on)
         )
         frozen = ledger.frozen_gecs(code)
-        rules = {d: ledger.device(d).ccer_rules[code] for d in device or []}
+        rules = {d: ledger.device(d).ccer.rules[code] for d in device or []}
     units = sum(f["units"] for f in frozen)
     emit(
         as_json,

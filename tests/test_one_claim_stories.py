@@ -243,7 +243,7 @@ def test_registering_the_project_freezes_the_untraded_gecs_and_leaves_the_sold_o
     assert plain_ranges(offshore.batch(gec(1))) == [[0, SOLD, CON, "active", 1], [SOLD, 500, GEN, "frozen", 0]]
     for m in (2, 3):
         assert plain_ranges(offshore.batch(gec(m))) == [[0, 500, GEN, "frozen", 0]]
-    assert offshore.device(OFFSHORE).ccer_projects == {PROJECT: ["2025-01-01", "2031-12-31"]}
+    assert offshore.device(OFFSHORE).ccer.projects == {PROJECT: ["2025-01-01", "2031-12-31"]}
 
     # Frozen GECs cannot be sold, moved or retired, whichever way they are named.
     on = date(2025, 4, 10)  # after March, the last of these months, has ended
@@ -426,7 +426,7 @@ def test_ccer_registration_follows_the_rule_in_force_on_its_date(offshore: Ledge
         assert plain_ranges(offshore.batch(gec(2))) == [[0, 500, GEN, "frozen", 0]]
         # the event records which rule admitted the device; after the transition, that it is the
         # notice's statement carried on because no successor is published
-        rule = offshore.device(OFFSHORE).ccer_rules[PROJECT]
+        rule = offshore.device(OFFSHORE).ccer.rules[PROJECT]
         assert rule.startswith("NEA/MEE notice") and ("no successor" in rule) == (on > date(2026, 9, 30))
 
 
@@ -452,7 +452,7 @@ def test_electing_the_same_thing_twice_is_a_no_op(offshore: Ledger) -> None:
     size = offshore.log.size()
     assert offshore.elect(OFFSHORE, "CCER", "2025-01-01") is False
     assert offshore.log.size() == size
-    assert offshore.device(OFFSHORE).elections == [["2025-01-01", "CCER"]]
+    assert offshore.device(OFFSHORE).ccer.elections == [["2025-01-01", "CCER"]]
     refused(offshore, "ELECTION_OUT_OF_ORDER", offshore.elect, OFFSHORE, "GEC", "2024-12-31")
 
 

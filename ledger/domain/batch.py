@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
 from ledger.domain.serials import format_range
-from ledger.domain.values import SerialRange, first_day_after, month_start, next_month
+from ledger.domain.values import SerialRange, check_reason, first_day_after, month_start, next_month, one_of
 from ledger.errors import Conflict, InvalidInput
 
 ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (
@@ -380,10 +380,7 @@ class Batch(Aggregate):
         request = _request(request_id, "retire", params)
         if first := self._replay(request):
             return first["retirement_id"]
-        if purpose not in RETIREMENT_PURPOSES:
-            raise InvalidInput(
-                f"purpose must be one of {', '.join(RETIREMENT_PURPOSES)}, got {purpose!r}", code="PURPOSE_INVALID"
-            )
+        one_of("purpose", purpose, RETIREMENT_PURPOSES, "PURPOSE_INVALID")
         for name, value in (
             ("beneficiary", beneficiary),
             ("reporting_period", reporting_period),
@@ -433,8 +430,7 @@ class Batch(Aggregate):
         request = _request(request_id, "cancel", [reason, spans])
         if first := self._replay(request):
             return first["ranges"]
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput("a cancellation needs a reason", code="REASON_REQUIRED")
+        check_reason(reason, "a cancellation")
         if spans is None:  # the whole batch: never, silently, units a buyer holds or may hold
             unsold = {state: self.never_sold(state) for state in (ACTIVE, FROZEN)}
             sold = [

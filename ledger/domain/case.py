@@ -13,13 +13,18 @@ the same electricity was registered as CCER reductions.
 from __future__ import annotations
 
 from hashlib import sha256
+from typing import TYPE_CHECKING
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.rules import KWH_PER_GEC
 from ledger.domain.serials import format_range
+from ledger.domain.values import check_reason, one_of
 from ledger.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from ledger.domain.batch import Batch
 
 REPORTED = ("source", "reference", "instrument", "device", "start", "end", "kwh", "kg_co2e", "factor", "g_per_mwh")
 """The fields of a reported claim a case keeps, as reported."""
@@ -111,6 +116,27 @@ class Case(Aggregate):
             theirs | {"batch_version": batch_version, "units": clash["units"]},
         )
 
+    @classmethod
+    def of_cancelled_report(cls, batch: Batch, ranges: list[list[int]], reason: str, report: dict) -> Case:
+        """The case the registry's cancellation of units opens for each sale another platform
+        reported of them (SALE_OF_ENDED_UNITS): a report from Batch.reports_touching."""
+        ours = {
+            "source": "this registry",
+            "reference": f"cancelled at batch version {batch.version}",
+            "serials": ", ".join(format_range(batch.code, s, e) for s, e in ranges),
+            "reason": reason,
+            "batch_version": batch.version,
+        }
+        return cls.open(
+            f"{batch.code}|this registry/cancelled@{batch.version}|{report['source']}/{report['reference']}",
+            report["kind"],
+            batch.code,
+            [],
+            report["units"] * KWH_PER_GEC if batch.instrument == "GEC" else 0,
+            [{k: v for k, v in report.items() if k != "kind"}],
+            ours | {"units": report["units"]},
+        )
+
     @property
     def status(self) -> str:
         return "open" if self.resolution is None else "resolved"
@@ -120,10 +146,8 @@ class Case(Aggregate):
             raise Conflict(
                 f"case {self.code} was already resolved ({self.resolution['outcome']})", code="CASE_ALREADY_RESOLVED"
             )
-        if outcome not in OUTCOMES:
-            raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}", code="OUTCOME_INVALID")
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput("resolving a case needs a reason", code="REASON_REQUIRED")
+        one_of("outcome", outcome, OUTCOMES, "OUTCOME_INVALID")
+        check_reason(reason, "resolving a case")
         if not isinstance(by, str) or not by.strip():
             raise InvalidInput("say who resolved the case", code="RESOLVER_REQUIRED")
         self._resolved(outcome, reason, by)

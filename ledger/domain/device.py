@@ -7,31 +7,36 @@ ever changed in place.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.election import CCERLink
-from ledger.domain.issuance import KINDS, gec_quantities
-from ledger.domain.pool import Claim, ClaimsPool, Span, allocations_of
+from ledger.domain.issuance import gec_batches, gec_claim, gec_claim_id, gec_quantities
+from ledger.domain.meter import Meter
+from ledger.domain.pool import Claim, ClaimsPool, external_claim
 from ledger.domain.rules import (
     HYDRO_TRADABLE_FROM,
-    KWH_PER_GEC,
     TECHNOLOGIES,
     TRADABLE_TECHNOLOGIES,
 )
 from ledger.domain.values import (
     Reading,
+    check_capacity_kw,
+    check_device_code,
     check_ended,
     check_kwh,
+    check_reason,
     interval,
     month_of,
     month_start,
     next_month,
+    one_of,
     parse_day,
     parse_instant,
     parse_month,
+    some_of,
 )
 from ledger.errors import Conflict, InvalidInput, NotFound
 
@@ -41,17 +46,6 @@ SCHEME_NAMES = ("GEC", "CCER", "INCLUSION")
 def device_id(code: str) -> UUID:
     """Devices are keyed by their registry code, so registering one twice is refused."""
     return uuid5(NAMESPACE_URL, f"oneclaim:device:{code}")
-
-
-def gec_claim_id(month: str) -> str:
-    """The pool's claim for the on-grid kWh a month's GECs certify."""
-    return f"GEC/{month}"
-
-
-def gec_batch_code(month: str, device: str, tradable: bool) -> str:
-    """The code of a device's GEC batch for a production month (docs/registry.md): one per
-    device, month and kind, e.g. GEC-202501-SIP-PV-0001-T (tradable) or -N (non-tradable)."""
-    return f"GEC-{month.replace('-', '')}-{device}-{'T' if tradable else 'N'}"
 
 
 class Device(Aggregate):
@@ -81,11 +75,10 @@ class Device(Aggregate):
         self.owner = owner
         self.commissioned_on = commissioned_on
         self.schemes = list(schemes or ["GEC"])
-        self.readings: dict[int, Reading] = {}  # by the version that recorded it; superseded ones removed
+        self.meter = Meter()  # the current readings, by version and by production month
         self.gec_months: dict[str, list[str]] = {}  # month -> batch codes issued for it
         self.carry_kwh = {"tradable": 0, "non_tradable": 0}  # 不足1个绿证的电量结转至次月
         self.pool = ClaimsPool()  # one MWh, one claim
-        self.months: dict[str, list[int]] = {}  # production month -> versions of its current readings
         self.ccer = CCERLink()  # the GEC–CCER election and the CCER projects joined
         self.external: dict[str, str] = {}  # "source/reference" -> "accepted" | "disputed"
 
@@ -101,28 +94,11 @@ class Device(Aggregate):
         commissioned_on: str,
         schemes: tuple[str, ...] = ("GEC",),
     ) -> Device:
-        if not isinstance(code, str) or not code or len(code) > 64 or any(c in code for c in ": /"):
-            raise InvalidInput(
-                f"device code {code!r} must be 1-64 characters without ':', '/' or spaces",
-                code="DEVICE_CODE_INVALID",
-            )
-        if technology not in TECHNOLOGIES:
-            raise InvalidInput(
-                f"technology must be one of {', '.join(TECHNOLOGIES)}, got {technology!r}",
-                code="TECHNOLOGY_INVALID",
-            )
-        if type(capacity_kw) is not int or not 0 < capacity_kw <= 10_000_000:
-            raise InvalidInput(
-                f"capacity_kw must be a positive whole number of kW, got {capacity_kw!r}",
-                code="QUANTITY_OUT_OF_RANGE",
-            )
+        check_device_code(code)
+        one_of("technology", technology, TECHNOLOGIES, "TECHNOLOGY_INVALID")
+        check_capacity_kw(capacity_kw)
         parse_day("commissioned_on", commissioned_on)
-        unknown = set(schemes) - set(SCHEME_NAMES)
-        if unknown or not schemes:
-            raise InvalidInput(
-                f"schemes must be among {', '.join(SCHEME_NAMES)}, got {sorted(schemes)}",
-                code="SCHEME_INVALID",
-            )
+        some_of("schemes", schemes, SCHEME_NAMES, "SCHEME_INVALID")
         return cls(
             code=code,
             technology=technology,
@@ -151,9 +127,24 @@ class Device(Aggregate):
         """Reading version -> kWh claimed (the pool's)."""
         return self.pool.claimed
 
+    @property
+    def readings(self) -> dict[int, Reading]:
+        """Reading version -> the current reading (the meter's); corrected ones are gone."""
+        return self.meter.readings
+
+    @property
+    def months(self) -> dict[str, list[int]]:
+        """Production month -> versions of its current readings (the meter's)."""
+        return self.meter.months
+
     def metered(self, versions: list[int]) -> dict[int, int]:
-        """On-grid kWh of each of these readings: the cap of the claims on it."""
-        return {v: self.readings[v].on_grid_kwh for v in versions}
+        return self.meter.metered(versions)
+
+    def readings_in(self, begin: datetime, finish: datetime) -> list[int]:
+        return self.meter.readings_in(begin, finish)
+
+    def month_totals(self, month: str) -> tuple[int, int]:
+        return self.meter.month_totals(month)
 
     @property
     def gec_tradable(self) -> bool:
@@ -183,14 +174,6 @@ class Device(Aggregate):
         claim = self.claims.get(gec_claim_id(month))
         return claim.kwh if claim else 0
 
-    def month_totals(self, month: str) -> tuple[int, int]:
-        """(on-grid kWh, self-consumed kWh) metered in a production month."""
-        on_grid = self_used = 0
-        for version in self.months.get(month, ()):
-            on_grid += self.readings[version].on_grid_kwh
-            self_used += self.readings[version].self_consumed_kwh
-        return on_grid, self_used
-
     def issue_gec(self, month: str, today: date) -> list[dict]:
         """Work out the GEC batches for a production month (绿证核发): 1 GEC per 1000 kWh, the
         remainder carried to the next month; self-consumed electricity gets non-tradable GECs.
@@ -209,14 +192,7 @@ class Device(Aggregate):
         # earlier vintage), and its remainder joins what carries into the next month issued.
         late = any(m > month for m in self.gec_months)
         check_ended(f"production month {month}", month_start(next_month(month)), today)
-        open_months = sorted(m for m in self.months if m < month and m not in self.gec_months and self.issuable(m))
-        if open_months:
-            raise Conflict(
-                f"{self.code} has metered electricity in {open_months[0]} with no GECs issued yet; months are"
-                f" issued in order, so issue {open_months[0]} first (its remainder carries into the next month)",
-                code="EARLIER_MONTH_OPEN",
-                month=open_months[0],
-            )
+        self._check_earlier_months_issued(month)
         on_grid, self_used = self.month_totals(month)
         if on_grid + self_used == 0:
             raise Conflict(f"{self.code} has no metered electricity in {month}", code="NO_READINGS")
@@ -226,31 +202,22 @@ class Device(Aggregate):
         if on_grid and not free and not self_used:
             self.allocate(begin, finish, on_grid)  # raises DOUBLE_CLAIM naming who holds the month
         quantities, carry = gec_quantities(free, self_used, self.gec_tradable, self.carry_kwh, late)
-        batches = [
-            {
-                "code": gec_batch_code(month, self.code, kind == "tradable"),
-                "quantity": quantities[kind],
-                "tradable": kind == "tradable",
-                "kwh": quantities[kind] * KWH_PER_GEC,
-            }
-            for kind in KINDS
-            if quantities[kind]
-        ]
+        batches = gec_batches(month, self.code, quantities)
         claim = None
-        onward = "the next month issued" if late else next_month(month)
         if free:
-            code = gec_batch_code(month, self.code, self.gec_tradable)
-            issued = any(b["code"] == code for b in batches)
-            claim = {
-                "id": gec_claim_id(month),
-                "instrument": "GEC",
-                "batch": code if issued else f"carried into the GECs of {onward}",
-                "start": begin.isoformat(),
-                "end": finish.isoformat(),
-                "allocations": allocations,
-            }
+            claim = gec_claim(month, self.code, self.gec_tradable, batches, allocations, late)
         self._gec_issued(month, on_grid, self_used, [b["code"] for b in batches], carry, claim)
         return batches
+
+    def _check_earlier_months_issued(self, month: str) -> None:
+        open_months = sorted(m for m in self.months if m < month and m not in self.gec_months and self.issuable(m))
+        if open_months:
+            raise Conflict(
+                f"{self.code} has metered electricity in {open_months[0]} with no GECs issued yet; months are"
+                f" issued in order, so issue {open_months[0]} first (its remainder carries into the next month)",
+                code="EARLIER_MONTH_OPEN",
+                month=open_months[0],
+            )
 
     @event("GECIssued")
     def _gec_issued(
@@ -278,14 +245,7 @@ class Device(Aggregate):
         Asking for more than is free is refused with the earlier claims named (DOUBLE_CLAIM).
         """
         versions = self.readings_in(begin, finish)
-        for version in versions:
-            reading = self.readings[version]
-            if datetime.fromisoformat(reading.start) < begin or finish < datetime.fromisoformat(reading.end):
-                raise InvalidInput(
-                    f"[{begin.isoformat()}, {finish.isoformat()}) cuts through the reading {reading.describe()} of"
-                    f" {self.code}; a claim must cover whole metered intervals",
-                    code="CLAIM_INTERVAL_MISALIGNED",
-                )
+        self.meter.check_whole(self.code, begin, finish, versions)
         metered = self.metered(versions)
         free_by_version = self.pool.free(metered)
         free = sum(free_by_version.values())
@@ -329,18 +289,7 @@ class Device(Aggregate):
 
     def _add_claim(self, claim: dict) -> None:
         """A claim as its event records it (plain JSON) joins the pool."""
-        self.pool.add(
-            Claim(
-                id=claim["id"],
-                instrument=claim["instrument"],
-                batch=claim["batch"],
-                start=claim["start"],
-                end=claim["end"],
-                allocations=allocations_of(claim["allocations"]),
-                version=self.version + 1,
-                source=claim.get("source"),
-            )
-        )
+        self.pool.add(Claim.of(claim, self.version + 1))
 
     def record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> None:
         begin, finish = interval(start, end)
@@ -355,34 +304,16 @@ class Device(Aggregate):
             )
         self._check_not_certified(month)
         self._check_capacity(begin, finish, on_grid_kwh + self_consumed_kwh)
-        for version in self.readings_in(begin, finish)[:1]:
-            reading = self.readings[version]
-            raise Conflict(
-                f"device {self.code} already has a reading for {reading.describe()} (version {version})"
-                f" overlapping [{start}, {end}), of {reading.on_grid_kwh} kWh on grid; a new figure for it"
-                " goes in a corrections file (oneclaim meter correct)",
-                code="READING_OVERLAP",
-                device=self.code,
-                existing_version=version,
-            )
+        self.meter.check_free_of(self.code, begin, finish)
         self._record_reading(begin.isoformat(), finish.isoformat(), on_grid_kwh, self_consumed_kwh)
 
     @event("ReadingRecorded")
     def _record_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int) -> None:
-        self.readings[self.version + 1] = Reading(start, end, on_grid_kwh, self_consumed_kwh)
-        self.months.setdefault(month_of(datetime.fromisoformat(start)), []).append(self.version + 1)
+        self.meter.record(self.version + 1, Reading(start, end, on_grid_kwh, self_consumed_kwh))
 
-    def readings_in(self, begin: datetime, finish: datetime) -> list[int]:
-        """Versions of the current readings that intersect [begin, finish), found through the
-        month index (never a scan of the device's whole history)."""
-        found, month, last = [], month_of(begin), month_of(finish - timedelta(microseconds=1))
-        while month <= last:
-            for version in self.months.get(month, ()):
-                reading = self.readings[version]
-                if datetime.fromisoformat(reading.start) < finish and begin < datetime.fromisoformat(reading.end):
-                    found.append(version)
-            month = next_month(month)
-        return found
+    def check_metered(self, begin: datetime, finish: datetime, what: str) -> None:
+        if not self.readings_in(begin, finish):
+            raise Conflict(f"{self.code} has no metered electricity {what}", code="NO_READINGS")
 
     def has_reading(self, start: str, end: str, on_grid_kwh: int, self_consumed_kwh: int = 0) -> bool:
         """This exact reading is already current (so a re-import can skip it)."""
@@ -390,14 +321,14 @@ class Device(Aggregate):
             key = (parse_instant("start", start).isoformat(), parse_instant("end", end).isoformat())
         except InvalidInput:
             return False
-        return Reading(*key, on_grid_kwh, self_consumed_kwh) in self.readings.values()
+        return self.meter.is_current(Reading(*key, on_grid_kwh, self_consumed_kwh))
 
     def reading_at(self, start: str, end: str) -> int:
         """The version of the current reading for exactly [start, end) (what a correction names)."""
         begin, finish = parse_instant("start", start), parse_instant("end", end)
-        for version in self.readings_in(begin, finish):
-            if self.readings[version].interval() == (begin.isoformat(), finish.isoformat()):
-                return version
+        version = self.meter.exactly(begin, finish)
+        if version is not None:
+            return version
         found = [self.readings[v].describe() for v in self.readings_in(begin, finish)]
         raise NotFound(
             f"device {self.code} has no reading for exactly [{start}, {end})"
@@ -439,35 +370,15 @@ class Device(Aggregate):
                 code="READING_ALREADY_CLAIMED",
             )
         self._check_capacity(start, end, on_grid_kwh + self_consumed_kwh)
-        if not isinstance(reason, str) or not reason.strip():
-            raise InvalidInput("a correction needs a reason", code="REASON_REQUIRED")
+        check_reason(reason, "a correction")
         self._correct_reading(corrects_version, on_grid_kwh, self_consumed_kwh, reason)
 
     @event("ReadingCorrected")
     def _correct_reading(self, corrects_version: int, on_grid_kwh: int, self_consumed_kwh: int, reason: str) -> None:
-        old = self.readings.pop(corrects_version)
-        self.readings[self.version + 1] = old._replace(on_grid_kwh=on_grid_kwh, self_consumed_kwh=self_consumed_kwh)
-        versions = self.months[month_of(datetime.fromisoformat(old.start))]
-        versions[versions.index(corrects_version)] = self.version + 1
+        self.meter.correct(corrects_version, self.version + 1, on_grid_kwh, self_consumed_kwh)
         self.pool.supersede(corrects_version, self.version + 1)  # claims follow the new reading
 
     # ------------------------------------------------------------------ the GEC–CCER link
-
-    @property
-    def elections(self) -> list[list[str]]:
-        return self.ccer.elections
-
-    @property
-    def ccer_projects(self) -> dict[str, list[str]]:
-        return self.ccer.projects
-
-    @property
-    def ccer_rules(self) -> dict[str, str]:
-        return self.ccer.rules
-
-    def election_on(self, day: date) -> str | None:
-        """The scheme (GEC or CCER) the device has elected for electricity produced on `day`."""
-        return self.ccer.election_on(day)
 
     def elect(self, scheme: str, effective_from: str) -> bool:
         """Elect GEC or CCER (deep-sea offshore wind and CSP, rules.CCER_ADMISSION). Returns False,
@@ -494,10 +405,6 @@ class Device(Aggregate):
         # rule: the GEC–CCER rule that admitted the device, as recorded (absent from older events)
         self.ccer.projects[project] = [crediting_start, crediting_end]
         self.ccer.rules[project] = rule
-
-    def ccer_project_for(self, month: str) -> str | None:
-        """The CCER project whose crediting period covers any of a production month."""
-        return self.ccer.project_for(month)
 
     def free_kwh(self, begin: datetime, finish: datetime) -> int:
         return sum(self.pool.free(self.metered(self.readings_in(begin, finish))).values())
@@ -527,23 +434,14 @@ class Device(Aggregate):
         Claims already recorded (same source and reference) are skipped, so re-imports are harmless.
         """
         fresh = [c for c in claims if f"{source}/{c['reference']}" not in self.external]
-        accepted, disputed = self.pool.check_external(source, fresh, self._span, self.version + 1)
+        accepted, disputed = self.pool.check_external(source, fresh, self.meter.span, self.version + 1)
         if accepted or disputed:
             self._external_recorded(source, accepted, disputed)
         return accepted, disputed
 
     def _fit(self, versions: list[int], free: dict[int, int], kwh: int) -> list[list[int]]:
         """Take `kwh` from the free kWh of `versions`, earliest reading first."""
-        return self.pool.fit(self._earliest_first(versions), free, kwh)
-
-    def _earliest_first(self, versions: list[int]) -> list[int]:
-        return sorted(versions, key=lambda v: datetime.fromisoformat(self.readings[v].start))
-
-    def _span(self, start: str, end: str) -> Span:
-        """The readings an interval of a claim covers."""
-        begin, finish = parse_instant("start", start), parse_instant("end", end)
-        versions = self._earliest_first(self.readings_in(begin, finish))
-        return Span(begin.isoformat(), finish.isoformat(), versions, self.metered(versions))
+        return self.pool.fit(self.meter.earliest_first(versions), free, kwh)
 
     def accept_disputed(self, source: str, claim: dict, reason: str) -> None:
         """A disputed external claim takes its kWh after all, once our overlapping claim gave
@@ -551,23 +449,7 @@ class Device(Aggregate):
         key = f"{source}/{claim['reference']}"
         if self.external.get(key) != "disputed":
             raise Conflict(f"{key} is not a disputed claim on {self.code}", code="EXTERNAL_NOT_DISPUTED")
-        where = self._span(claim["start"], claim["end"])
-        free = self.pool.free(where.metered)
-        if claim["kwh"] > sum(free.values()):
-            raise Conflict(
-                f"{key} needs {claim['kwh']} kWh but only {sum(free.values())} are free in its interval",
-                code="DOUBLE_CLAIM",
-                free_kwh=sum(free.values()),
-                requested_kwh=claim["kwh"],
-            )
-        accepted = {
-            "reference": claim["reference"],
-            "instrument": claim["instrument"],
-            "key": key,
-            "start": where.start,
-            "end": where.end,
-            "allocations": self.pool.fit(where.versions, free, claim["kwh"]),
-        }
+        accepted = self.pool.accept_disputed(key, claim, self.meter.span(claim["start"], claim["end"]))
         self._disputed_accepted(source, accepted, reason)
 
     @event("DisputedClaimAccepted")
@@ -583,15 +465,5 @@ class Device(Aggregate):
 
     def _accept_external(self, source: str, claim: dict) -> None:
         """A claim another registry reported takes its kWh in the pool, as `EXT/<source>/<reference>`."""
-        self._add_claim(
-            {
-                "id": f"EXT/{claim['key']}",
-                "instrument": f"EXTERNAL:{claim['instrument']}",
-                "batch": claim["reference"],
-                "source": source,
-                "start": claim["start"],
-                "end": claim["end"],
-                "allocations": claim["allocations"],
-            }
-        )
+        self._add_claim(external_claim(source, claim))
         self.external[claim["key"]] = "accepted"

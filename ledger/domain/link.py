@@ -4,8 +4,11 @@ gives up its GECs. One rule, used wherever our GECs make way for another claim o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ledger.domain.batch import ACTIVE, FROZEN, Batch
-from ledger.domain.device import Device, gec_claim_id
+from ledger.domain.device import Device
+from ledger.domain.issuance import gec_claim_id
 from ledger.domain.rules import KWH_PER_GEC
 from ledger.domain.serials import format_range
 from ledger.errors import Conflict
@@ -22,6 +25,33 @@ def cancel_gecs_for_kwh(
         return [], 0
     units = sum(end - start for start, end in spans)
     return spans, device.release(claim_id, units * KWH_PER_GEC, reason)
+
+
+def cancel_ours_for_case(
+    device: Device, ours: list[dict], kwh: int, reason: str, batch_of: Callable[[str], Batch]
+) -> list[Batch]:
+    """A double-counting case resolved by cancelling our side: cancel enough of our never-sold
+    GECs among the case's claims (`ours`) to give `kwh` back to the device's pool, or refuse
+    (CASE_NOT_RESOLVABLE) if sold, retired or other claims carry the overlap. Returns the batches
+    changed."""
+    changed = []
+    for claim in ours:
+        if kwh <= 0 or claim["instrument"] != "GEC" or claim["claim"] not in device.claims:
+            continue
+        batch = batch_of(claim["batch"])
+        spans, released = cancel_gecs_for_kwh(device, batch, claim["claim"], kwh, reason)
+        if spans:
+            kwh -= released
+            changed.append(batch)
+    if kwh > 0:
+        raise Conflict(
+            f"{kwh} kWh of the overlap are carried by our claims that cannot be cancelled here"
+            " (GECs already sold, retired or cancelled, or other instruments); cancel those units with"
+            " `oneclaim cancel` first, or resolve with another outcome",
+            code="CASE_NOT_RESOLVABLE",
+            remaining_kwh=kwh,
+        )
+    return changed
 
 
 def make_way_for_ccer(device: Device, gecs: list[Batch], kwh: int, reason: str) -> tuple[list[dict], list[dict]]:

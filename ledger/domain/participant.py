@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain.rules import PARTICIPANT_ROLES
+from ledger.domain.values import one_of
 from ledger.errors import InvalidInput
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
@@ -51,8 +52,7 @@ class Participant(Aggregate):
     @classmethod
     def register(cls, code: str, name: str, role: str, province: str, city: str) -> Participant:
         check_code("participant", code)
-        if role not in PARTICIPANT_ROLES:
-            raise InvalidInput(f"role must be one of {', '.join(PARTICIPANT_ROLES)}, got {role!r}", code="ROLE_INVALID")
+        one_of("role", role, PARTICIPANT_ROLES, "ROLE_INVALID")
         for label, value in (("name", name), ("province", province), ("city", city)):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInput(f"a participant needs a {label}", code="PARTICIPANT_INCOMPLETE")

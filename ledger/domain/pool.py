@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from ledger.domain.values import immutable_copy
+from ledger.errors import Conflict
 
 Allocation = tuple[int, int]
 """(reading version, kWh)"""
@@ -44,6 +45,34 @@ class Claim(NamedTuple):
     def touches(self, versions: Iterable[int]) -> bool:
         wanted = set(versions)
         return any(version in wanted for version, _ in self.allocations)
+
+    @classmethod
+    def of(cls, claim: dict, version: int) -> Claim:
+        """A claim as an event records it (plain JSON), made by the event at device `version`."""
+        return cls(
+            id=claim["id"],
+            instrument=claim["instrument"],
+            batch=claim["batch"],
+            start=claim["start"],
+            end=claim["end"],
+            allocations=allocations_of(claim["allocations"]),
+            version=version,
+            source=claim.get("source"),
+        )
+
+
+def external_claim(source: str, reported: dict) -> dict:
+    """The pool's claim (plain JSON, as a Claim is recorded) for a claim another registry
+    reported and we accepted: `EXT/<source>/<reference>`."""
+    return {
+        "id": f"EXT/{reported['key']}",
+        "instrument": f"EXTERNAL:{reported['instrument']}",
+        "batch": reported["reference"],
+        "source": source,
+        "start": reported["start"],
+        "end": reported["end"],
+        "allocations": reported["allocations"],
+    }
 
 
 def allocations_of(pairs: Iterable[Iterable[int]]) -> tuple[Allocation, ...]:
@@ -152,14 +181,14 @@ class ClaimsPool:
             touching = set(where.versions)
             earlier = self.earlier_claims(where.versions) + [
                 {
-                    "claim": f"EXT/{c['key']}",
-                    "instrument": f"EXTERNAL:{c['instrument']}",
-                    "batch": c["reference"],
+                    "claim": ours.id,
+                    "instrument": ours.instrument,
+                    "batch": ours.batch,
                     "device_version": version,
-                    "kwh": sum(k for v, k in c["allocations"] if v in touching),
+                    "kwh": ours.kwh_on(touching),
                 }
-                for c in accepted
-                if any(v in touching for v, _ in c["allocations"])
+                for ours in (Claim.of(external_claim(source, c), version) for c in accepted)
+                if ours.touches(touching)
             ]
             disputed.append(
                 entry
@@ -170,6 +199,26 @@ class ClaimsPool:
                 }
             )
         return accepted, disputed
+
+    def accept_disputed(self, key: str, claim: dict, where: Span) -> dict:
+        """A disputed claim another registry reported, accepted after all (once our overlapping
+        claim gave its kWh back): its allocations, or DOUBLE_CLAIM if they are still not free."""
+        free = self.free(where.metered)
+        if claim["kwh"] > sum(free.values()):
+            raise Conflict(
+                f"{key} needs {claim['kwh']} kWh but only {sum(free.values())} are free in its interval",
+                code="DOUBLE_CLAIM",
+                free_kwh=sum(free.values()),
+                requested_kwh=claim["kwh"],
+            )
+        return {
+            "reference": claim["reference"],
+            "instrument": claim["instrument"],
+            "key": key,
+            "start": where.start,
+            "end": where.end,
+            "allocations": self.fit(where.versions, free, claim["kwh"]),
+        }
 
     # ------------------------------------------------------------------ changes (from events)
 

@@ -13,6 +13,7 @@ deep-copies each aggregate it returns, and a NamedTuple otherwise takes the slow
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -85,6 +86,45 @@ CHINA = timezone(timedelta(hours=8))
 
 # An upper bound that no single reading can reach: 100 GW for a whole year, in kWh.
 MAX_READING_KWH = 100_000_000 * 8_784
+
+
+def one_of(name: str, value: object, allowed: Iterable[str], code: str) -> str:
+    """A choice among named values (a role, a purpose, an outcome, ...)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(f"{name} must be one of {', '.join(allowed)}, got {value!r}", code=code)
+    return value
+
+
+def some_of(name: str, values: Iterable[str], allowed: Iterable[str], code: str) -> list[str]:
+    """One or more choices among named values (the schemes a device is registered for)."""
+    values, allowed = list(values), list(allowed)
+    if not values or not all(isinstance(v, str) and v in allowed for v in values):
+        raise InvalidInput(f"{name} must be among {', '.join(allowed)}, got {sorted(map(str, values))}", code=code)
+    return values
+
+
+def check_device_code(code: object) -> str:
+    if not isinstance(code, str) or not code or len(code) > 64 or any(c in code for c in ": /"):
+        raise InvalidInput(
+            f"device code {code!r} must be 1-64 characters without ':', '/' or spaces", code="DEVICE_CODE_INVALID"
+        )
+    return code
+
+
+def check_capacity_kw(value: object) -> int:
+    """A device's installed capacity: a positive whole number of kW, up to 10 GW."""
+    if type(value) is not int or not 0 < value <= 10_000_000:
+        raise InvalidInput(
+            f"capacity_kw must be a positive whole number of kW, got {value!r}", code="QUANTITY_OUT_OF_RANGE"
+        )
+    return value
+
+
+def check_reason(value: object, what: str) -> str:
+    """The free-text reason a change must give (a correction, a cancellation, a resolution)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what} needs a reason", code="REASON_REQUIRED")
+    return value
 
 
 def check_kwh(name: str, value: object) -> int:
