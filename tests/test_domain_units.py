@@ -1,16 +1,18 @@
 """The plain classes and functions the aggregates hold, tested on their own: the claims pool, the
-GEC issuance arithmetic, the GEC–CCER election and the named values."""
+GEC issuance arithmetic, the GEC–CCER election, the meter and the named values."""
 
 from __future__ import annotations
 
-from datetime import date
+import copy
+from datetime import date, datetime
 
 import pytest
 
 from ledger.domain.election import CCERLink
-from ledger.domain.issuance import gec_quantities
+from ledger.domain.issuance import gec_batches, gec_claim, gec_quantities
+from ledger.domain.meter import Meter
 from ledger.domain.pool import Claim, ClaimsPool, Span
-from ledger.domain.values import Reading, SerialRange, interval
+from ledger.domain.values import Reading, SerialRange, check_reason, interval, one_of, some_of
 from ledger.errors import LedgerError
 
 JAN = ("2025-01-01T00:00:00+08:00", "2025-02-01T00:00:00+08:00")
@@ -152,3 +154,71 @@ def test_rows_name_what_is_missing_or_wrong_with_the_value_parsers_codes() -> No
     ).claim()
     assert (claim["kwh"], claim["device"]) == (7, "D")
     assert "serials" in ExternalClaimRow.columns() and "line" not in ExternalClaimRow.columns()
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_the_meter_finds_readings_through_its_month_index_and_a_correction_takes_the_old_place() -> None:
+    meter = Meter()
+    meter.record(2, Reading("2025-01-01T00:00:00+08:00", "2025-01-16T00:00:00+08:00", 400, 10))
+    meter.record(3, Reading("2025-01-16T00:00:00+08:00", "2025-02-01T00:00:00+08:00", 600, 0))
+    meter.record(4, Reading("2025-02-01T00:00:00+08:00", "2025-03-01T00:00:00+08:00", 900, 5))
+    assert meter.readings_in(_at("2025-01-10T00:00:00+08:00"), _at("2025-02-02T00:00:00+08:00")) == [2, 3, 4]
+    assert meter.readings_in(_at("2025-01-16T00:00:00+08:00"), _at("2025-02-01T00:00:00+08:00")) == [3]
+    assert meter.month_totals("2025-01") == (1_000, 10) and meter.month_totals("2025-03") == (0, 0)
+    assert meter.exactly(_at("2025-01-16T00:00:00+08:00"), _at("2025-02-01T00:00:00+08:00")) == 3
+    assert meter.exactly(_at("2025-01-01T00:00:00+08:00"), _at("2025-02-01T00:00:00+08:00")) is None
+    assert meter.span("2025-01-01T00:00:00+08:00", "2025-02-01T00:00:00+08:00").metered == {2: 400, 3: 600}
+
+    before = copy.deepcopy(meter)
+    meter.correct(2, 7, 350, 10)
+    assert meter.months["2025-01"] == [7, 3] and 2 not in meter.readings and meter.readings[7].on_grid_kwh == 350
+    assert before.months["2025-01"] == [2, 3] and before.readings[2].on_grid_kwh == 400  # the copy is its own
+    assert meter.earliest_first([3, 7]) == [7, 3]
+
+
+def test_the_meter_refuses_a_claim_cutting_a_reading_and_a_reading_overlapping_another() -> None:
+    meter = Meter()
+    meter.record(2, Reading(*JAN, 1_000, 0))
+    with pytest.raises(LedgerError) as cut:
+        meter.check_whole("PV-1", _at("2025-01-01T00:00:00+08:00"), _at("2025-01-02T00:00:00+08:00"), [2])
+    assert cut.value.code == "CLAIM_INTERVAL_MISALIGNED" and "PV-1" in cut.value.message
+    with pytest.raises(LedgerError) as overlap:
+        meter.check_free_of("PV-1", _at("2025-01-31T00:00:00+08:00"), _at("2025-02-02T00:00:00+08:00"))
+    assert overlap.value.code == "READING_OVERLAP" and overlap.value.details["existing_version"] == 2
+    meter.check_free_of("PV-1", _at("2025-02-01T00:00:00+08:00"), _at("2025-02-02T00:00:00+08:00"))
+
+
+def test_a_month_s_gec_batches_and_claim_are_named_by_device_month_and_kind() -> None:
+    batches = gec_batches("2025-01", "PV-1", {"tradable": 3, "non_tradable": 0})
+    assert batches == [{"code": "GEC-202501-PV-1-T", "quantity": 3, "tradable": True, "kwh": 3_000}]
+    held = gec_claim("2025-01", "PV-1", True, batches, [[2, 3_400]], late=False)
+    assert held["id"] == "GEC/2025-01" and held["batch"] == "GEC-202501-PV-1-T" and held["start"] == JAN[0]
+    carried = gec_claim("2025-01", "PV-1", True, [], [[2, 400]], late=False)
+    assert carried["batch"] == "carried into the GECs of 2025-02"
+    assert gec_claim("2025-01", "PV-1", True, [], [[2, 400]], late=True)["batch"].endswith("the next month issued")
+
+
+@pytest.mark.parametrize(
+    ("check", "code"),
+    [
+        (lambda: one_of("role", "king", ("issuer", "trader"), "ROLE_INVALID"), "ROLE_INVALID"),
+        (lambda: one_of("role", ["issuer"], ("issuer",), "ROLE_INVALID"), "ROLE_INVALID"),
+        (lambda: some_of("schemes", [], ("GEC", "CCER"), "SCHEME_INVALID"), "SCHEME_INVALID"),
+        (lambda: some_of("schemes", ["GEC", "X"], ("GEC", "CCER"), "SCHEME_INVALID"), "SCHEME_INVALID"),
+        (lambda: check_reason("  ", "a correction"), "REASON_REQUIRED"),
+        (lambda: check_reason(None, "a correction"), "REASON_REQUIRED"),
+    ],
+)
+def test_choices_and_reasons_are_refused_with_one_code_each(check, code) -> None:
+    with pytest.raises(LedgerError) as refused:
+        check()
+    assert refused.value.code == code
+
+
+def test_choices_and_reasons_that_are_fine_come_back_as_given() -> None:
+    assert one_of("role", "issuer", ("issuer",), "ROLE_INVALID") == "issuer"
+    assert some_of("schemes", ("GEC", "CCER"), ("GEC", "CCER"), "SCHEME_INVALID") == ["GEC", "CCER"]
+    assert check_reason("meter fault", "a correction") == "meter fault"
