@@ -22,14 +22,20 @@ echo "==> lint-imports (the layer rules in pyproject.toml)" >&2
 
 FUTURE_CLOCKS=("2027-06-01" "2029-01-01")
 
-ensure_faketime() {
-    command -v faketime >/dev/null 2>&1 && return 0
-    echo "==> apt-get install faketime" >&2
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
-    else
-        sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
-    fi
+# Debian packages the suite needs, installed with apt-get when missing: faketime (the clock
+# passes), and Go with golang.org/x/mod (tests/test_independent_verifier.py checks our bundles
+# and proofs with sumdb/note and sumdb/tlog).
+ensure_debian_packages() {
+    local missing=()
+    command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+    command -v go >/dev/null 2>&1 || missing+=(golang-go)
+    [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    echo "==> apt-get install ${missing[*]}" >&2
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # run_pytest LABEL SECONDS [command prefix...] -- [pytest args...]
@@ -57,10 +63,10 @@ run_pytest() {
     return "$rc"
 }
 
+ensure_debian_packages
 run_pytest "today's clock" "${ONECLAIM_TEST_TIMEOUT:-1500}" -- "$@"
 
 if [ "$#" -eq 0 ]; then
-    ensure_faketime
     for clock in "${FUTURE_CLOCKS[@]}"; do
         # faketime -f "@T": the clock starts at T and runs on, for pytest and every process it starts
         run_pytest "clock at $clock" "${ONECLAIM_TEST_TIMEOUT:-1500}" faketime -f "@$clock 00:00:00" -- -m "not slow and not calendar_free"

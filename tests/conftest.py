@@ -37,6 +37,7 @@ CALENDAR_FREE = frozenset(
         "test_chain",
         "test_compile",
         "test_freshness",
+        "test_independent_verifier",
         "test_layers",
         "test_log",
         "test_merkle_properties",
