@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.domain.serials import format_range, parse_range, parse_whole
+from ledger.domain.serials import format_range, parse_whole, spans_for
 from ledger.errors import InvalidInput, LedgerError
 from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, err, opened, out
 
@@ -58,18 +58,6 @@ QuantityOpt = Annotated[int | None, typer.Option("--quantity", help="Units to ta
 RequestOpt = Annotated[
     str | None, typer.Option("--request-id", help="Client id that makes a retried command idempotent.")
 ]
-
-
-def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int]] | None:
-    if not serials:
-        return None
-    spans = []
-    for text in serials:
-        code, start, end = parse_range(text)
-        if code != batch_code:
-            raise InvalidInput(f"{text} is not in batch {batch_code}", code="SERIAL_MALFORMED")
-        spans.append((start, end))
-    return spans
 
 
 def batch_summary(batch: Batch) -> dict[str, Any]:

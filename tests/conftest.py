@@ -49,8 +49,8 @@ CALENDAR_FREE = frozenset(
 )
 """Modules whose subject never reads the calendar: the log, proofs, notes, the chain and anchors.
 
-Only two places in the code read the wall clock's date (tests/test_layers.py pins them), and
-neither is under these modules' test: they record business dates only to have events to hash.
+The few places in the code that read the wall clock (tests/test_layers.py pins them) are not
+under these modules' test: they record business dates only to have events to hash.
 They carry the `calendar_free` mark, which the faketime passes of scripts/test.sh leave out.
 """
 

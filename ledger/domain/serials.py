@@ -35,6 +35,20 @@ def parse_range(text: str) -> tuple[str, int, int]:
     return code, start, end
 
 
+def spans_for(batch_code: str, serials: list[str] | None) -> list[tuple[int, int]] | None:
+    """A serial selection (`<batch>:<first>-<last>` ranges, all in one batch) as 0-based spans;
+    None for no selection (a quantity is taken instead)."""
+    if not serials:
+        return None
+    spans = []
+    for text in serials:
+        code, start, end = parse_range(text)
+        if code != batch_code:
+            raise InvalidInput(f"{text} is not in batch {batch_code}", code="SERIAL_MALFORMED")
+        spans.append((start, end))
+    return spans
+
+
 def format_range(code: str, start: int, end: int) -> str:
     return f"{code}:{start + 1}" if end == start + 1 else f"{code}:{start + 1}-{end}"
 

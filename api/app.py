@@ -1,0 +1,107 @@
+"""The HTTP API: one FastAPI service over a ledger (`oneclaim serve`).
+
+Thin, as the CLI is: a route checks who is calling (api/auth.py, a dependency), parses its input
+(api/schemas.py), calls the same `Ledger` or `ReadModel` method the CLI calls, and answers. Every
+refusal is a `LedgerError`, turned into RFC 9457 problem+json by the one handler below.
+
+The app is made by `create_app()`, from the environment `oneclaim serve` sets (ONECLAIM_DB_URL,
+ONECLAIM_ORIGIN), so that uvicorn can start several workers of it over one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import routes
+from api.auth import TokenStore
+from ledger.errors import LedgerError
+
+PROBLEM = "application/problem+json"
+
+HTTP_CODES = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def problem(status: int, code: str, detail: str, details: dict | None = None) -> JSONResponse:
+    """An RFC 9457 problem: `type` names the stable code, `code` repeats it for clients that
+    match on a field, `details` holds what the ledger's refusal carries."""
+    body = {"type": f"urn:oneclaim:problem:{code}", "title": code, "status": status, "detail": detail, "code": code}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _projector(app: FastAPI, stop: threading.Event, every: float) -> None:
+    """Keep the read models caught up in the background: reads find them current, and the
+    request path only checks (one indexed read) that nothing is new."""
+    while not stop.wait(every):
+        try:
+            app.state.readmodel.catch_up()
+        except Exception:  # noqa: BLE001 - a failed pass is retried; reads catch up themselves
+            continue
+
+
+def create_app(db_url: str | None = None, origin: str | None = None, *, projector_every: float = 0.5) -> FastAPI:
+    db_url = db_url or os.environ["ONECLAIM_DB_URL"]
+    origin = origin or os.environ.get("ONECLAIM_ORIGIN", "")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Iterator[None]:
+        from ledger.app import Ledger
+        from ledger.readmodel import ReadModel
+
+        app.state.ledger = Ledger(db_url)
+        app.state.readmodel = ReadModel(app.state.ledger)
+        app.state.tokens = TokenStore(db_url)
+        app.state.origin = origin
+        app.state.now = lambda: datetime.now(UTC)
+        stop = threading.Event()
+        worker = threading.Thread(target=_projector, args=(app, stop, projector_every), daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            app.state.readmodel.close()
+            app.state.tokens.close()
+            app.state.ledger.close()
+
+    app = FastAPI(
+        title="OneClaim",
+        version="1",
+        summary="The registry ledger over HTTP: one MWh, one claim.",
+        description=routes.DESCRIPTION,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, e: LedgerError) -> JSONResponse:
+        return problem(e.http_status, e.code, e.message, e.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in e.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(part) for part in first["loc"])
+        return problem(422, "REQUEST_INVALID", f"{where}: {first['msg']}", {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return problem(e.status_code, HTTP_CODES.get(e.status_code, f"HTTP_{e.status_code}"), str(e.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, e: Exception) -> JSONResponse:
+        return problem(500, "INTERNAL", f"an unexpected {type(e).__name__} in the server; see its log")
+
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    return app

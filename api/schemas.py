@@ -1,0 +1,45 @@
+"""Request bodies, as pydantic models. Quantities are whole numbers; dates are ISO 8601 days.
+What the ledger checks (ranges, states, who holds what) it checks itself, with its own codes;
+these models only give each body its shape."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Selection(Body):
+    """Which units: a quantity (lowest serials first) or named serial ranges, not both."""
+
+    quantity: StrictInt | None = Field(None, gt=0, examples=[10])
+    serials: list[StrictStr] | None = Field(None, min_length=1, examples=[["GEC-202501-SIP-PV-0001-T:1-10"]])
+
+
+class TransferBody(Selection):
+    from_account: StrictStr = Field(examples=["acct:SIP-GEN-001/holding"])
+    to_account: StrictStr = Field(examples=["acct:SIP-USER-001/holding"])
+    on: date | None = Field(None, description="The business date (default today, China time).")
+
+
+class RetireBody(Selection):
+    account: StrictStr = Field(examples=["acct:SIP-USER-001/holding"])
+    beneficiary: StrictStr = Field(examples=["Suzhou Example Co., Ltd."])
+    purpose: StrictStr = Field(examples=["green_consumption_claim"])
+    reporting_period: StrictStr = Field(examples=["2025"])
+    location: StrictStr = Field(examples=["Suzhou Industrial Park"])
+    on: date | None = None
+
+
+class CancelBody(Body):
+    reason: StrictStr = Field(examples=["issuer dispute"])
+    serials: list[StrictStr] | None = Field(None, min_length=1)
+
+
+class IssueGECBody(Body):
+    month: StrictStr = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-01"])
+    account: StrictStr = Field(examples=["acct:SIP-GEN-001/holding"])

@@ -1,0 +1,280 @@
+"""The HTTP API, served for real: `oneclaim serve --port 0` on 127.0.0.1 (uvicorn), over a real
+ledger, called with httpx and tokens from `oneclaim token issue`.
+
+The authorisation matrix is built from the app's route table: every route must state its rule
+(`x-roles`) and have a sample call here, so a new route without either fails the matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.auth import PUBLIC, Role, TokenStore
+from ledger.app import Ledger
+from ledger.tlog.note import parse_checkpoint
+from tests.registry_support import CON, CONSUMER, GEN, GENERATOR, RETIREMENT, TRD, market, one_gec_batch
+from tests.support import run
+
+PROBLEM = "application/problem+json"
+OPERATOR_PARTICIPANT = "SIP-REGISTRY"
+
+
+@dataclass
+class Served:
+    url: str
+    home: Path
+    batch: str
+    tokens: dict[str, str]  # name -> bearer token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {} if token is None else {"Authorization": f"Bearer {self.tokens[token]}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def log_size(self) -> int:
+        return httpx.get(f"{self.url}/healthz", timeout=30).json()["log_size"]
+
+
+def _token(home: Path, participant: str, role: str) -> str:
+    issued = run("token", "issue", "--participant", participant, "--role", role, "--home", str(home), "--json")
+    return json.loads(issued.stdout)["token"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("api") / "home"
+    run("init", "--origin", "oneclaim.test/api", "--home", str(home))
+    ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}")
+    try:
+        market(ledger)
+        ledger.add_participant(OPERATOR_PARTICIPANT, "苏州工业园区绿证登记", "registry", "江苏", "苏州")
+        batch = one_gec_batch(ledger, 40)
+    finally:
+        ledger.close()
+    run("log", "sign", "--home", str(home))
+    tokens = {
+        "operator": _token(home, OPERATOR_PARTICIPANT, "operator"),
+        "auditor": _token(home, OPERATOR_PARTICIPANT, "auditor"),
+        "partner": _token(home, OPERATOR_PARTICIPANT, "partner"),
+        "holder": _token(home, GENERATOR, "holder"),
+        "consumer": _token(home, CONSUMER, "holder"),
+    }
+    env = os.environ | {"ONECLAIM_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oneclaim", "serve", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        for line in proc.stderr:  # synchronise on what uvicorn reports, never on a sleep
+            if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+                url = m.group(1)
+                break
+        assert url, "the server stopped before it was listening"
+        yield Served(url, home, batch, tokens)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_the_server_binds_loopback_and_answers_public_routes_without_a_token(served: Served) -> None:
+    assert served.url.startswith("http://127.0.0.1:")
+    with served.client() as c:
+        health = c.get("/healthz")
+        note = c.get("/v1/checkpoint")
+        assert health.status_code == 200 and note.status_code == 200
+        assert note.headers["content-type"].startswith("text/plain")
+        checkpoint = parse_checkpoint(note.text.split("\n\n")[0] + "\n")
+        assert checkpoint.origin == "oneclaim.test/api" and checkpoint.size >= 1
+        proof = c.get("/v1/proofs/inclusion/0", params={"tree_size": checkpoint.size}).json()
+    ledger = Ledger(f"sqlite:///{served.home / 'ledger.sqlite'}")
+    try:
+        assert proof == ledger.log.inclusion_proof(0, checkpoint.size).to_json()
+        assert note.text == ledger.log.latest_checkpoint().note
+    finally:
+        ledger.close()
+
+
+def test_a_holder_moves_only_its_own_units_and_a_refusal_writes_nothing(served: Served) -> None:
+    body = {"from_account": GEN, "to_account": CON, "quantity": 2, "on": "2025-02-10"}
+    with served.client("consumer") as c:
+        before = served.log_size()
+        refused = c.post(f"/v1/batches/{served.batch}/transfers", json=body)
+        assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+        assert refused.json()["code"] == "ACCOUNT_NOT_YOURS"
+        assert served.log_size() == before
+    with served.client("holder") as c:
+        moved = c.post(f"/v1/batches/{served.batch}/transfers", json=body)
+        assert moved.status_code == 201, moved.text
+        assert moved.json()["units"] == 2 and served.log_size() == before + 1
+
+
+def test_a_retried_write_answers_its_first_result_and_a_reused_key_is_refused(served: Served) -> None:
+    body = {"from_account": GEN, "to_account": TRD, "quantity": 3, "on": "2025-02-11"}
+    key = {"Idempotency-Key": "move-3-to-trader"}
+    with served.client("holder") as c:
+        first = c.post(f"/v1/batches/{served.batch}/transfers", json=body, headers=key)
+        size = served.log_size()
+        again = c.post(f"/v1/batches/{served.batch}/transfers", json=body, headers=key)
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json() and served.log_size() == size
+        other = c.post(f"/v1/batches/{served.batch}/transfers", json=body | {"quantity": 4}, headers=key)
+        assert other.status_code == 409 and other.json()["code"] == "REQUEST_ID_REUSED"
+        assert served.log_size() == size
+
+
+def test_public_provenance_gives_personal_fields_as_hashes_only(served: Served) -> None:
+    body = {"account": GEN, "quantity": 1, "on": "2025-02-12", **RETIREMENT}
+    with served.client("holder") as c:
+        retired = c.post(f"/v1/batches/{served.batch}/retirements", json=body)
+        assert retired.status_code == 201, retired.text
+        (serial,) = retired.json()["serials"]  # one unit: <batch>:<n>
+    with served.client() as public, served.client("auditor") as auditor:
+        seen = public.get(f"/v1/serials/{serial}/provenance").json()
+        full = auditor.get(f"/v1/serials/{serial}/provenance").json()
+    text = json.dumps(seen, ensure_ascii=False)
+    assert RETIREMENT["beneficiary"] not in text and RETIREMENT["location"] not in text
+    digest = hashlib.sha256(RETIREMENT["beneficiary"].encode()).hexdigest()
+    assert digest in text and RETIREMENT["beneficiary"] in json.dumps(full, ensure_ascii=False)
+    assert seen["read_against"]["log_size"] >= seen["events"][-1]["seq"] + 1
+
+
+def test_errors_are_problem_json_with_the_ledger_s_code(served: Served) -> None:
+    with served.client("holder") as c:
+        cases = [
+            (c.post(f"/v1/batches/{served.batch}/transfers", json={"from_account": GEN, "to_account": CON,
+                                                                    "quantity": 40, "on": "2025-02-13"}),
+             409, {"INSUFFICIENT_UNITS", "UNITS_RETIRED"}),  # the ledger names the first units it cannot move
+            (c.post(f"/v1/batches/{served.batch}/transfers", json={"from_account": GEN}), 422, {"REQUEST_INVALID"}),
+            (c.post("/v1/batches/NO-SUCH/transfers", json={"from_account": GEN, "to_account": CON, "quantity": 1}),
+             404, {"BATCH_NOT_FOUND"}),
+            (c.get("/v1/nowhere"), 404, {"ROUTE_NOT_FOUND"}),
+            (c.get("/v1/proofs/inclusion/999999"), 422, None),
+        ]  # fmt: skip
+    for answer, status, code in cases:
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == PROBLEM
+        problem = answer.json()
+        assert problem["status"] == status and problem["type"] == f"urn:oneclaim:problem:{problem['code']}"
+        assert code is None or problem["code"] in code, problem
+
+
+def test_missing_expired_revoked_and_unknown_tokens_are_refused_and_write_nothing(served: Served) -> None:
+    store = TokenStore(f"sqlite:///{served.home / 'ledger.sqlite'}")
+    try:
+        expired = store.issue(GENERATOR, "holder", datetime.now(UTC) - timedelta(days=2), timedelta(days=1))["token"]
+    finally:
+        store.close()
+    revoked = _token(served.home, GENERATOR, "holder")
+    run("token", "revoke", revoked.split("_")[1], "--home", str(served.home))
+    body = {"from_account": GEN, "to_account": CON, "quantity": 1, "on": "2025-02-14"}
+    before = served.log_size()
+    for token, code in ((None, "UNAUTHENTICATED"), (expired, "TOKEN_EXPIRED"), (revoked, "TOKEN_REVOKED"),
+                        ("oc_00000000_forged", "UNAUTHENTICATED")):  # fmt: skip
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        answer = httpx.post(f"{served.url}/v1/batches/{served.batch}/transfers", json=body, headers=headers)
+        assert answer.status_code == 401 and answer.json()["code"] == code, answer.text
+    assert served.log_size() == before
+
+
+# ------------------------------------------------------------------ the authorisation matrix
+
+PUB, OPS, AUD, HOL = PUBLIC, "operator", "auditor", "holder"
+POLICY = {
+    ("GET", "/healthz"): {PUB},
+    ("GET", "/v1/checkpoint"): {PUB},
+    ("GET", "/v1/proofs/inclusion/{seq}"): {PUB},
+    ("GET", "/v1/proofs/consistency"): {PUB},
+    ("GET", "/v1/serials/{serial}/provenance"): {PUB},
+    ("GET", "/v1/accounts/{account}/holdings"): {OPS, AUD, HOL},
+    ("GET", "/v1/devices/{code}/claims"): {OPS, AUD},
+    ("POST", "/v1/devices/{code}/gec-issuances"): {OPS},
+    ("POST", "/v1/batches/{code}/transfers"): {HOL},
+    ("POST", "/v1/batches/{code}/retirements"): {HOL},
+    ("POST", "/v1/batches/{code}/cancellations"): {OPS},
+}
+"""Who may call what (issue 14): the public reads provenance, checkpoints and proofs; auditors
+read everything and write nothing; holders move and retire; the operator issues and cancels."""
+
+SAMPLES = {
+    ("GET", "/healthz"): ("/healthz", None),
+    ("GET", "/v1/checkpoint"): ("/v1/checkpoint", None),
+    ("GET", "/v1/proofs/inclusion/{seq}"): ("/v1/proofs/inclusion/0", None),
+    ("GET", "/v1/proofs/consistency"): ("/v1/proofs/consistency?old=1&new=2", None),
+    ("GET", "/v1/serials/{serial}/provenance"): ("/v1/serials/{batch}:40/provenance", None),
+    ("GET", "/v1/accounts/{account}/holdings"): (f"/v1/accounts/{GEN}/holdings", None),
+    ("GET", "/v1/devices/{code}/claims"): ("/v1/devices/SIP-PV-202501-40/claims", None),
+    ("POST", "/v1/devices/{code}/gec-issuances"): (
+        "/v1/devices/SIP-PV-202501-40/gec-issuances",
+        {"month": "2025-01", "account": GEN},
+    ),
+    ("POST", "/v1/batches/{code}/transfers"): (
+        "/v1/batches/{batch}/transfers",
+        {"from_account": GEN, "to_account": CON, "quantity": 1, "on": "2025-02-15"},
+    ),
+    ("POST", "/v1/batches/{code}/retirements"): (
+        "/v1/batches/{batch}/retirements",
+        {"account": GEN, "quantity": 1, "on": "2025-02-15", **RETIREMENT},
+    ),
+    ("POST", "/v1/batches/{code}/cancellations"): (
+        "/v1/batches/{batch}/cancellations",
+        {"reason": "matrix test", "serials": ["{batch}:39"]},
+    ),
+}
+"""A call of each route. A route missing here fails the matrix: give it a sample and a rule."""
+
+
+def route_table() -> list[tuple[str, str, list[str]]]:
+    """Every operation the app publishes in its OpenAPI document, with its rule."""
+    table = []
+    for path, operations in create_app("sqlite:///unused.sqlite").openapi()["paths"].items():
+        for method, operation in operations.items():
+            roles = operation.get("x-roles")
+            assert roles, f"{method.upper()} {path} states no rule: give it allow(...)"
+            table.append((method.upper(), path, roles))
+    assert table, "the app publishes no routes"
+    return table
+
+
+def test_every_route_has_a_rule_a_sample_and_the_policy_s_roles() -> None:
+    table = route_table()
+    assert {(m, p) for m, p, _ in table} == set(SAMPLES) == set(POLICY)
+    for method, path, roles in table:
+        assert set(roles) == POLICY[(method, path)], (method, path, roles)
+
+
+CALLERS = ("none", "operator", "auditor", "partner", "holder")
+
+
+@pytest.mark.parametrize(("method", "path", "roles"), route_table(), ids=lambda v: str(v))
+def test_each_route_answers_each_role_as_its_rule_says(served: Served, method: str, path: str, roles) -> None:
+    url, body = SAMPLES[(method, path)]
+    fill = lambda text: text.replace("{batch}", served.batch)  # noqa: E731
+    body = json.loads(fill(json.dumps(body))) if body is not None else None
+    for caller in CALLERS:
+        with served.client(None if caller == "none" else caller) as c:
+            answer = c.request(method, fill(url), json=body)
+        allowed = PUBLIC in roles or (caller != "none" and Role(caller) in roles)
+        if allowed:
+            assert answer.status_code not in (401, 403), (caller, answer.text)
+        else:
+            assert answer.status_code == (401 if caller == "none" else 403), (caller, answer.text)
+            assert answer.headers["content-type"] == PROBLEM
