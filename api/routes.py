@@ -12,7 +12,7 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from api.auth import PUBLIC, Principal, Role
 from api.deps import CallerDep, LedgerDep, ReadModelDep, allow, own_account
@@ -20,6 +20,7 @@ from api.schemas import CancelBody, IssueGECBody, RetireBody, TransferBody
 from ledger.app import Ledger
 from ledger.domain.serials import format_range, spans_for
 from ledger.errors import NotFound
+from ledger.tlog import tiles as tile_format
 
 DESCRIPTION = """OneClaim's registry ledger over HTTP. Authenticate with `Authorization: Bearer <token>`
 (tokens from `oneclaim token issue`); routes marked public need none. Errors are RFC 9457
@@ -208,4 +209,41 @@ def cancel(
     return {"batch": code, "serials": [format_range(code, s, e) for s, e in ranges], "reason": body.reason}
 
 
-ROUTERS = (log, registry)
+# ---------------------------------------------------------------------------------- tiles
+
+tiles = APIRouter(tags=["tiles"])
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""A full tile never changes: any HTTP cache or CDN may keep it for good."""
+FRESH = "no-cache"
+"""A partial tile, and the checkpoint, are superseded as the log grows."""
+OCTETS = {200: {"content": {"application/octet-stream": {}}}}
+
+
+@tiles.get("/checkpoint", response_class=PlainTextResponse, **allow(PUBLIC))
+def tiles_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
+    """The latest signed checkpoint, where C2SP tlog-tiles clients look for it."""
+    answer = checkpoint(ledger)
+    answer.headers["Cache-Control"] = FRESH
+    return answer
+
+
+def _tile(data: bytes, width: int) -> Response:
+    cache = IMMUTABLE if width == tile_format.WIDTH else FRESH
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": cache})
+
+
+@tiles.get("/tile/entries/{index:path}", response_class=Response, responses=OCTETS, **allow(PUBLIC))
+def entry_bundle(ledger: LedgerDep, index: str) -> Response:
+    """An entry bundle: each entry's canonical event bytes, with a 16-bit length."""
+    n, width = tile_format.parse_index(index)
+    return _tile(tile_format.entry_bundle(ledger.log, n, width), width)
+
+
+@tiles.get("/tile/{level}/{index:path}", response_class=Response, responses=OCTETS, **allow(PUBLIC))
+def hash_tile(ledger: LedgerDep, level: Annotated[int, Path(ge=0, le=63)], index: str) -> Response:
+    """A hash tile: the hashes of up to 256 nodes at height 8·level, 32 bytes each."""
+    n, width = tile_format.parse_index(index)
+    return _tile(tile_format.hash_tile(ledger.log, level, n, width), width)
+
+
+ROUTERS = (log, registry, tiles)

@@ -10,6 +10,9 @@ under time-machine at the same day.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -59,6 +62,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.module is not None and item.module.__name__.rpartition(".")[2] in CALENDAR_FREE:
             item.add_marker(pytest.mark.calendar_free)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+GOPATH = Path("/usr/share/gocode")
+GO_MOD = GOPATH / "src/golang.org/x/mod/sumdb/tlog"
+
+
+@pytest.fixture(scope="session")
+def oneclaimcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    go = shutil.which("go")
+    if go is None or not GO_MOD.is_dir():
+        missing = "Go (golang-go) and golang.org/x/mod (golang-golang-x-mod-dev)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing} must be installed on CI (scripts/test.sh installs them)")
+        pytest.skip(f"no independent check of bundles and proofs: install {missing}")
+    out = tmp_path_factory.mktemp("go") / "oneclaimcheck"
+    env = os.environ | {
+        "GO111MODULE": "off",
+        "GOPATH": str(GOPATH),
+        "GOCACHE": str(out.parent / "cache"),
+        "GOFLAGS": "",
+    }
+    subprocess.run([go, "build", "-o", str(out), "./tests/go/oneclaimcheck"], cwd=ROOT, env=env, check=True)
+    return out
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -27,7 +27,7 @@ from api.auth import PUBLIC, Role, TokenStore
 from ledger.app import Ledger
 from ledger.tlog.note import parse_checkpoint
 from tests.registry_support import CON, CONSUMER, GEN, GENERATOR, RETIREMENT, TRD, market, one_gec_batch
-from tests.support import run
+from tests.support import fill, run
 
 PROBLEM = "application/problem+json"
 OPERATOR_PARTICIPANT = "SIP-REGISTRY"
@@ -62,6 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         market(ledger)
         ledger.add_participant(OPERATOR_PARTICIPANT, "苏州工业园区绿证登记", "registry", "江苏", "苏州")
         batch = one_gec_batch(ledger, 40)
+        fill(ledger, devices=75, months=3)  # over 256 entries: a full tile, and tiles above it
     finally:
         ledger.close()
     run("log", "sign", "--home", str(home))
@@ -195,6 +196,47 @@ def test_missing_expired_revoked_and_unknown_tokens_are_refused_and_write_nothin
     assert served.log_size() == before
 
 
+# ------------------------------------------------------------------ tiles
+
+
+def test_go_s_tile_reader_verifies_the_whole_tree_and_entries_from_the_tiles(served: Served, oneclaimcheck) -> None:
+    """x/mod's tlog.TileHashReader fetches the tiles it needs, checks each against the signed
+    tree, and proves entries whose bytes it read from the entry bundles."""
+    vkey = run("log", "verifier-key", "--home", str(served.home)).stdout.strip()
+    size = parse_checkpoint(httpx.get(f"{served.url}/checkpoint").text.split("\n\n")[0] + "\n").size
+    assert size > 256
+    picks = [0, 1, 255, 256, size - 1]
+    done = subprocess.run(
+        [str(oneclaimcheck), "tiles", "-key", vkey, "-origin", "oneclaim.test/api", served.url, *map(str, picks)],
+        capture_output=True,
+        text=True,
+    )
+    verdict = json.loads(done.stdout)
+    assert done.returncode == 0 and verdict["ok"], verdict
+    assert verdict["size"] == size and verdict["entries_checked"] == len(picks)
+    assert verdict["root"] == httpx.get(f"{served.url}/v1/checkpoint").text.split("\n")[2]
+
+
+def test_full_tiles_are_immutable_entries_hash_to_the_leaves_and_bad_paths_are_refused(served: Served) -> None:
+    with served.client() as c:
+        leaves, entries = c.get("/tile/0/000"), c.get("/tile/entries/000")
+        assert leaves.status_code == entries.status_code == 200
+        assert "immutable" in leaves.headers["cache-control"] and "immutable" in entries.headers["cache-control"]
+        assert len(leaves.content) == 256 * 32
+        data, at = entries.content, 0
+        for i in range(256):
+            length = int.from_bytes(data[at : at + 2], "big")
+            entry, at = data[at + 2 : at + 2 + length], at + 2 + length
+            assert hashlib.sha256(b"\x00" + entry).digest() == leaves.content[32 * i : 32 * i + 32]
+        assert at == len(data)
+        partial = c.get("/tile/1/000.p/1")
+        assert partial.status_code == 200 and partial.headers["cache-control"] == "no-cache"
+        assert c.get("/tile/0/x001/000").json()["code"] == "TILE_NOT_FOUND"
+        for bad in ("/tile/0/1", "/tile/0/000.p/256", "/tile/0/x000/001", "/tile/entries/000.p/0"):
+            answer = c.get(bad)
+            assert answer.status_code == 422 and answer.json()["code"] == "TILE_PATH_INVALID", bad
+
+
 # ------------------------------------------------------------------ the authorisation matrix
 
 PUB, OPS, AUD, HOL = PUBLIC, "operator", "auditor", "holder"
@@ -210,6 +252,9 @@ POLICY = {
     ("POST", "/v1/batches/{code}/transfers"): {HOL},
     ("POST", "/v1/batches/{code}/retirements"): {HOL},
     ("POST", "/v1/batches/{code}/cancellations"): {OPS},
+    ("GET", "/checkpoint"): {PUB},
+    ("GET", "/tile/entries/{index}"): {PUB},
+    ("GET", "/tile/{level}/{index}"): {PUB},
 }
 """Who may call what (issue 14): the public reads provenance, checkpoints and proofs; auditors
 read everything and write nothing; holders move and retire; the operator issues and cancels."""
@@ -238,6 +283,9 @@ SAMPLES = {
         "/v1/batches/{batch}/cancellations",
         {"reason": "matrix test", "serials": ["{batch}:39"]},
     ),
+    ("GET", "/checkpoint"): ("/checkpoint", None),
+    ("GET", "/tile/entries/{index}"): ("/tile/entries/000", None),
+    ("GET", "/tile/{level}/{index}"): ("/tile/0/000", None),
 }
 """A call of each route. A route missing here fails the matrix: give it a sample and a rule."""
 

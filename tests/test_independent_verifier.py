@@ -1,6 +1,7 @@
 """OneClaim's bundles and proofs checked by an implementation that shares no code with it:
 tests/go/oneclaimcheck, built on Go's golang.org/x/mod/sumdb/note and sumdb/tlog (Debian's
-golang-golang-x-mod-dev, which scripts/test.sh installs when missing).
+golang-golang-x-mod-dev, which scripts/test.sh installs when missing); the `oneclaimcheck`
+fixture (tests/conftest.py) builds it.
 
 The Go checker covers the cryptography (signatures by the given key, the origin, leaves, the hash
 chain, roots, coverage). It must accept every honest bundle with the root we report, refuse every
@@ -11,8 +12,6 @@ verifiers go further (canonical bytes, the manifest), which is why some vectors 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 from base64 import b64decode, b64encode
@@ -24,10 +23,6 @@ from ledger.app import Ledger
 from ledger.tlog import audit, trust
 from tests.bundle_mutations import ORIGIN, SIGNER, VECTORS, honest_bundle, write_files
 from tests.support import fill
-
-ROOT = Path(__file__).resolve().parents[1]
-GOPATH = Path("/usr/share/gocode")
-GO_MOD = GOPATH / "src/golang.org/x/mod/sumdb/tlog"
 
 CRYPTOGRAPHIC = {
     "CHECKPOINT_ORIGIN",
@@ -42,25 +37,6 @@ CRYPTOGRAPHIC = {
     "LOG_TRUNCATED",
 }
 """The published vectors' codes that an attack on the cryptography alone produces."""
-
-
-@pytest.fixture(scope="module")
-def oneclaimcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None or not GO_MOD.is_dir():
-        missing = "Go (golang-go) and golang.org/x/mod (golang-golang-x-mod-dev)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} must be installed on CI (scripts/test.sh installs them)")
-        pytest.skip(f"no independent check of bundles and proofs: install {missing}")
-    out = tmp_path_factory.mktemp("go") / "oneclaimcheck"
-    env = os.environ | {
-        "GO111MODULE": "off",
-        "GOPATH": str(GOPATH),
-        "GOCACHE": str(out.parent / "cache"),
-        "GOFLAGS": "",
-    }
-    subprocess.run([go, "build", "-o", str(out), "./tests/go/oneclaimcheck"], cwd=ROOT, env=env, check=True)
-    return out
 
 
 def go_verdict(checker: Path, directory: Path, key: str, origin: str) -> dict:

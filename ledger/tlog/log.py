@@ -289,6 +289,37 @@ class LogStore:
             raise NotFound(f"no event with sequence number {seq}", code="SEQ_NOT_FOUND", seq=seq)
         return LeafRecord(row["seq"], row["notification_id"], bytes(row["leaf"]), bytes(row["chain"]))
 
+    def hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        """The perfect-subtree hashes at `level` with indexes in [start, end), in order (level 0:
+        the leaves). Fewer if the tree does not hold them all yet."""
+        with self.reading() as cur:
+            if level == 0:
+                sql = "SELECT leaf AS hash FROM log_leaves WHERE seq >= ? AND seq < ? ORDER BY seq"
+                cur.execute(self._sql(sql), [start, end])
+            else:
+                sql = "SELECT hash FROM log_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
+                cur.execute(self._sql(sql), [level, start, end])
+            return [bytes(r["hash"]) for r in cur.fetchall()]
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """The canonical bytes of the events with seq in [start, end), in order: exactly the
+        bytes whose RFC 6962 leaf hash is each one's leaf."""
+        key = "rowid" if self.dialect == "sqlite" else "notification_id"
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM log_leaves l"
+                    f" JOIN {self.events_table} e ON e.{key} = l.notification_id"
+                    " WHERE l.seq >= ? AND l.seq < ? ORDER BY l.seq"
+                ),
+                [start, end],
+            )
+            rows = cur.fetchall()
+        return [
+            canonical_event(originator_hex(r["originator_id"]), r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+        ]
+
     def seq_of(self, originator_id: Any, originator_version: int) -> int | None:
         """The sequence number of one aggregate event, or None if it is not in the log."""
         key = "rowid" if self.dialect == "sqlite" else "notification_id"

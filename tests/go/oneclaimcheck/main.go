@@ -7,6 +7,8 @@
 //
 //	oneclaimcheck bundle -key VKEY -origin ORIGIN DIR   one JSON verdict on stdout; exit 1 if refused
 //	oneclaimcheck proofs < LINES                        one verdict per JSON proof line on stdin
+//	oneclaimcheck tiles -key VKEY -origin ORIGIN URL N… the checkpoint at URL/checkpoint, the whole
+//	                                                    tree through tlog's tile reader, and entries N…
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -206,6 +210,120 @@ func checkProof(text []byte) error {
 	return tlog.CheckRecord(tlog.RecordProof(path), p.TreeSize, root, p.LeafIndex, leaf)
 }
 
+// c2spTiles reads C2SP tlog-tiles over HTTP for tlog's tile hash reader: C2SP paths carry no
+// height (tile/<L>/<N>[.p/<W>]), where x/mod's own Tile.Path writes tile/<H>/<L>/....
+type c2spTiles struct{ url string }
+
+func (c2spTiles) Height() int { return 8 }
+
+func (c2spTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func indexPath(n int64) string {
+	groups := []string{fmt.Sprintf("%03d", n%1000)}
+	for n /= 1000; n > 0; n /= 1000 {
+		groups = append([]string{fmt.Sprintf("x%03d", n%1000)}, groups...)
+	}
+	return strings.Join(groups, "/")
+}
+
+func tilePath(level string, n int64, w int) string {
+	p := fmt.Sprintf("tile/%s/%s", level, indexPath(n))
+	if w != 256 {
+		p += fmt.Sprintf(".p/%d", w)
+	}
+	return p
+}
+
+func get(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != 200 {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, err
+}
+
+func (c c2spTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	var out [][]byte
+	for _, t := range tiles {
+		data, err := get(c.url + "/" + tilePath(strconv.Itoa(t.L), t.N, t.W))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, data)
+	}
+	return out, nil
+}
+
+type tilesVerdict struct {
+	OK      bool   `json:"ok"`
+	Size    int64  `json:"size"`
+	Root    string `json:"root,omitempty"`
+	Entries int    `json:"entries_checked"`
+	Error   string `json:"error,omitempty"`
+}
+
+func checkTiles(url, vkey, origin string, entries []int64) tilesVerdict {
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return tilesVerdict{Error: err.Error()}
+	}
+	raw, err := get(url + "/checkpoint")
+	if err != nil {
+		return tilesVerdict{Error: err.Error()}
+	}
+	n, err := note.Open(raw, note.VerifierList(verifier))
+	if err != nil {
+		return tilesVerdict{Error: "checkpoint: " + err.Error()}
+	}
+	body := strings.Split(n.Text, "\n")
+	size, _ := strconv.ParseInt(body[1], 10, 64)
+	root, err := hash64(body[2])
+	if err != nil || body[0] != origin {
+		return tilesVerdict{Error: "checkpoint body"}
+	}
+	reader := tlog.TileHashReader(tlog.Tree{N: size, Hash: root}, c2spTiles{url})
+	got, err := tlog.TreeHash(size, reader)
+	if err != nil || got != root {
+		return tilesVerdict{Size: size, Error: fmt.Sprintf("tree hash from the tiles: %v", err)}
+	}
+	checked := 0
+	for _, i := range entries {
+		w := 256
+		if (i/256+1)*256 > size {
+			w = int(size % 256)
+		}
+		bundle, err := get(url + "/" + tilePath("entries", i/256, w))
+		if err != nil {
+			return tilesVerdict{Size: size, Error: err.Error()}
+		}
+		var entry []byte
+		for k := int64(0); k <= i%256; k++ {
+			if len(bundle) < 2 {
+				return tilesVerdict{Size: size, Error: "entry bundle too short"}
+			}
+			length := int(bundle[0])<<8 | int(bundle[1])
+			if len(bundle) < 2+length {
+				return tilesVerdict{Size: size, Error: "entry bundle too short"}
+			}
+			entry, bundle = bundle[2:2+length], bundle[2+length:]
+		}
+		proof, err := tlog.ProveRecord(size, i, reader)
+		if err == nil {
+			err = tlog.CheckRecord(proof, size, root, i, tlog.RecordHash(entry))
+		}
+		if err != nil {
+			return tilesVerdict{Size: size, Error: fmt.Sprintf("entry %d: %v", i, err)}
+		}
+		checked++
+	}
+	return tilesVerdict{OK: true, Size: size, Root: body[2], Entries: checked}
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: oneclaimcheck bundle -key VKEY -origin ORIGIN DIR | oneclaimcheck proofs")
@@ -235,6 +353,22 @@ func main() {
 			} else {
 				fmt.Println("ok")
 			}
+		}
+	case "tiles":
+		flags := flag.NewFlagSet("tiles", flag.ExitOnError)
+		key := flags.String("key", "", "the trusted verifier key")
+		origin := flags.String("origin", "", "the log's origin")
+		flags.Parse(os.Args[2:])
+		var entries []int64
+		for _, a := range flags.Args()[1:] {
+			i, _ := strconv.ParseInt(a, 10, 64)
+			entries = append(entries, i)
+		}
+		v := checkTiles(strings.TrimRight(flags.Arg(0), "/"), *key, *origin, entries)
+		out, _ := json.Marshal(v)
+		fmt.Println(string(out))
+		if !v.OK {
+			os.Exit(1)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
