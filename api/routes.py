@@ -16,7 +16,18 @@ from fastapi.responses import PlainTextResponse, Response
 
 from api.auth import PUBLIC, Principal, Role
 from api.deps import CallerDep, LedgerDep, ReadModelDep, allow, own_account
-from api.schemas import CancelBody, IssueGECBody, RetireBody, TransferBody
+from api.schemas import (
+    AccountBody,
+    CancelBody,
+    DeviceBody,
+    ExpiryBody,
+    IssueGECBody,
+    ParticipantBody,
+    ResolutionBody,
+    RetireBody,
+    RowsBody,
+    TransferBody,
+)
 from ledger.app import Ledger
 from ledger.domain.serials import format_range, spans_for
 from ledger.errors import NotFound
@@ -209,6 +220,78 @@ def cancel(
     return {"batch": code, "serials": [format_range(code, s, e) for s, e in ranges], "reason": body.reason}
 
 
+# ---------------------------------------------------------------------------------- the register
+
+register = APIRouter(tags=["register"])
+
+
+@register.post("/v1/participants", status_code=201, **allow(OPERATOR))
+def add_participant(ledger: LedgerDep, body: ParticipantBody) -> dict:
+    """Register a participant (a generator, consumer, trader, verifier or registry)."""
+    ledger.add_participant(body.code, body.name, body.role, body.province, body.city)
+    return {"participant": body.code, "role": body.role}
+
+
+@register.post("/v1/accounts", status_code=201, **allow(OPERATOR))
+def open_account(ledger: LedgerDep, body: AccountBody) -> dict:
+    """Open a holding account (a pseudonymous id) for a participant."""
+    ledger.open_account(body.account, body.owner, body.purpose)
+    return {"account": body.account, "owner": body.owner}
+
+
+@register.post("/v1/devices", status_code=201, **allow(OPERATOR))
+def register_device(ledger: LedgerDep, body: DeviceBody) -> dict:
+    """建档立卡: register a generating device."""
+    device = ledger.register_device(
+        body.code, body.technology, body.capacity_kw, body.province, body.city, body.owner, body.commissioned_on,
+        tuple(body.schemes),
+    )  # fmt: skip
+    return {"device": body.code, "schemes": device.schemes, "gec_tradable": device.gec_tradable}
+
+
+@register.post("/v1/meter/readings", **allow(OPERATOR))
+def import_readings(ledger: LedgerDep, body: RowsBody) -> dict:
+    """Import readings (the rows of a meter file): all checked first, all or none."""
+    rows = [{"line": i + 1, **row} for i, row in enumerate(body.rows)]
+    return ledger.import_readings(rows)
+
+
+@register.post("/v1/external-claims", **allow(OPERATOR))
+def import_external(ledger: LedgerDep, body: RowsBody) -> dict:
+    """Claims other registries report: each that overlaps ours opens a double-counting case."""
+    rows = [{"line": i + 1, **row} for i, row in enumerate(body.rows)]
+    return ledger.import_external(rows)
+
+
+@register.post("/v1/expirations", **allow(OPERATOR))
+def expire(ledger: LedgerDep, model: ReadModelDep, body: ExpiryBody) -> dict:
+    """Expire every unit past its validity as of a date (idempotent)."""
+    expired = ledger.expire_batches(model.batches(expiring_before=body.as_of), body.as_of)
+    return {
+        "as_of": body.as_of.isoformat(),
+        "expired": {code: [format_range(code, s, e) for s, e in ranges] for code, ranges in expired.items()},
+    }
+
+
+@register.get("/v1/cases", **allow(OPERATOR, AUDITOR))
+def cases(ledger: LedgerDep, model: ReadModelDep, status: str | None = None) -> dict:
+    """Double-counting cases, oldest first."""
+    return {"cases": model.cases(status), "read_against": read_against(ledger)}
+
+
+@register.get("/v1/cases/{code}", **allow(OPERATOR, AUDITOR))
+def case_trace(ledger: LedgerDep, code: str) -> dict:
+    """A case's trace report: the device, the MWh, each claim's lineage, every event proven."""
+    return ledger.trace_case(code)
+
+
+@register.post("/v1/cases/{code}/resolution", status_code=201, **allow(OPERATOR))
+def resolve_case(ledger: LedgerDep, code: str, body: ResolutionBody, who: CallerDep) -> dict:
+    """Resolve a case with an explicit event; who resolved it is the caller's participant."""
+    case = ledger.resolve_case(code, body.outcome, body.reason, who.participant)
+    return {"case": case.code, "resolution": case.resolution}
+
+
 # ---------------------------------------------------------------------------------- tiles
 
 tiles = APIRouter(tags=["tiles"])
@@ -246,4 +329,4 @@ def hash_tile(ledger: LedgerDep, level: Annotated[int, Path(ge=0, le=63)], index
     return _tile(tile_format.hash_tile(ledger.log, level, n, width), width)
 
 
-ROUTERS = (log, registry, tiles)
+ROUTERS = (log, registry, register, tiles)

@@ -43,3 +43,44 @@ class CancelBody(Body):
 class IssueGECBody(Body):
     month: StrictStr = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-01"])
     account: StrictStr = Field(examples=["acct:SIP-GEN-001/holding"])
+
+
+class ParticipantBody(Body):
+    code: StrictStr = Field(examples=["SIP-GEN-001"])
+    name: StrictStr = Field(examples=["苏州工业园区分布式光伏运营商"])
+    role: StrictStr = Field(examples=["generator"])
+    province: StrictStr = Field(examples=["江苏"])
+    city: StrictStr = Field(examples=["苏州"])
+
+
+class AccountBody(Body):
+    account: StrictStr = Field(examples=["acct:sip-gen-001"])
+    owner: StrictStr = Field(examples=["SIP-GEN-001"])
+    purpose: StrictStr = "holding"
+
+
+class DeviceBody(Body):
+    code: StrictStr = Field(examples=["SIP-PV-0001"])
+    technology: StrictStr = Field(examples=["distributed_pv"])
+    capacity_kw: StrictInt = Field(examples=[5_000])
+    province: StrictStr = Field(examples=["江苏"])
+    city: StrictStr = Field(examples=["苏州工业园区"])
+    owner: StrictStr = Field(examples=["SIP-GEN-001"])
+    commissioned_on: StrictStr = Field(examples=["2023-05-01"])
+    schemes: list[StrictStr] = Field(default_factory=lambda: ["GEC"], examples=[["GEC"]])
+
+
+class RowsBody(Body):
+    """Rows as the CLI's files hold them, one object per row. The ledger checks each with the
+    same model the CLI's file reader uses (ledger/rows.py), and refuses all if any is bad."""
+
+    rows: list[dict] = Field(min_length=1, max_length=10_000)
+
+
+class ResolutionBody(Body):
+    outcome: StrictStr = Field(examples=["ours_cancelled"])
+    reason: StrictStr = Field(examples=["the other registry's claim came first"])
+
+
+class ExpiryBody(Body):
+    as_of: date = Field(examples=["2027-02-01"])

@@ -196,6 +196,45 @@ def test_missing_expired_revoked_and_unknown_tokens_are_refused_and_write_nothin
     assert served.log_size() == before
 
 
+def test_the_operator_registers_meters_and_issues_over_http_and_a_bad_row_writes_nothing(served: Served) -> None:
+    device = {"code": "HTTP-PV-1", "technology": "distributed_pv", "capacity_kw": 500, "province": "江苏",
+              "city": "苏州工业园区", "owner": GENERATOR, "commissioned_on": "2023-01-01"}  # fmt: skip
+    jan = {"device": "HTTP-PV-1", "start": "2025-01-01T00:00:00+08:00", "end": "2025-02-01T00:00:00+08:00"}
+    with served.client("operator") as c:
+        assert c.post("/v1/devices", json=device).status_code == 201
+        assert c.post("/v1/devices", json=device).json()["code"] == "DEVICE_EXISTS"
+        before = served.log_size()
+        bad = c.post("/v1/meter/readings", json={"rows": [jan | {"on_grid_kwh": 12_000}, jan | {"on_grid_kwh": "x"}]})
+        assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+        assert "2" in json.dumps(bad.json()["details"]) and served.log_size() == before  # row 2 named, none written
+        good = c.post("/v1/meter/readings", json={"rows": [jan | {"on_grid_kwh": 12_000}]})
+        assert good.status_code == 200, good.text
+        issued = c.post("/v1/devices/HTTP-PV-1/gec-issuances", json={"month": "2025-01", "account": GEN})
+        assert issued.status_code == 201 and issued.json()["batches"][0]["quantity"] == 12
+        claims = c.get("/v1/devices/HTTP-PV-1/claims").json()
+        assert claims["read_against"]["log_size"] == served.log_size()
+    with served.client("auditor") as c:
+        refused = c.post("/v1/devices/HTTP-PV-1/gec-issuances", json={"month": "2025-02", "account": GEN})
+        assert refused.status_code == 403
+
+
+def test_an_overlapping_external_claim_opens_a_case_the_operator_resolves_as_itself(served: Served) -> None:
+    jan = {"start": "2025-01-01T00:00:00+08:00", "end": "2025-02-01T00:00:00+08:00"}
+    claim = {"source": "chuzhou", "reference": "CZ-1", "instrument": "INCLUSION", "device": "HTTP-PV-1",
+             "kwh": 5_000, **jan}  # fmt: skip
+    with served.client("operator") as c:
+        opened = c.post("/v1/external-claims", json={"rows": [claim]})
+        assert opened.status_code == 200, opened.text
+        (code,) = opened.json()["cases_opened"]
+        listed = c.get("/v1/cases", params={"status": "open"}).json()["cases"]
+        assert code in [case["code"] for case in listed]
+        trace = c.get(f"/v1/cases/{code}").json()
+        assert trace["kind"] == "OVERLAPPING_CLAIM" and trace["overlap_kwh"] == 5_000
+        resolved = c.post(f"/v1/cases/{code}/resolution", json={"outcome": "no_double_count", "reason": "checked"})
+        assert resolved.status_code == 201, resolved.text
+        assert resolved.json()["resolution"]["by"] == OPERATOR_PARTICIPANT  # from the token, not the body
+
+
 # ------------------------------------------------------------------ tiles
 
 
@@ -252,6 +291,15 @@ POLICY = {
     ("POST", "/v1/batches/{code}/transfers"): {HOL},
     ("POST", "/v1/batches/{code}/retirements"): {HOL},
     ("POST", "/v1/batches/{code}/cancellations"): {OPS},
+    ("POST", "/v1/participants"): {OPS},
+    ("POST", "/v1/accounts"): {OPS},
+    ("POST", "/v1/devices"): {OPS},
+    ("POST", "/v1/meter/readings"): {OPS},
+    ("POST", "/v1/external-claims"): {OPS},
+    ("POST", "/v1/expirations"): {OPS},
+    ("GET", "/v1/cases"): {OPS, AUD},
+    ("GET", "/v1/cases/{code}"): {OPS, AUD},
+    ("POST", "/v1/cases/{code}/resolution"): {OPS},
     ("GET", "/checkpoint"): {PUB},
     ("GET", "/tile/entries/{index}"): {PUB},
     ("GET", "/tile/{level}/{index}"): {PUB},
@@ -283,6 +331,29 @@ SAMPLES = {
         "/v1/batches/{batch}/cancellations",
         {"reason": "matrix test", "serials": ["{batch}:39"]},
     ),
+    ("POST", "/v1/participants"): (
+        "/v1/participants",
+        {"code": "MATRIX-P", "name": "n", "role": "consumer", "province": "江苏", "city": "苏州"},
+    ),
+    ("POST", "/v1/accounts"): ("/v1/accounts", {"account": "acct:matrix", "owner": CONSUMER}),
+    ("POST", "/v1/devices"): (
+        "/v1/devices",
+        {
+            "code": "MATRIX-PV",
+            "technology": "distributed_pv",
+            "capacity_kw": 100,
+            "province": "江苏",
+            "city": "苏州",
+            "owner": GENERATOR,
+            "commissioned_on": "2023-01-01",
+        },
+    ),  # fmt: skip
+    ("POST", "/v1/meter/readings"): ("/v1/meter/readings", {"rows": [{"device": "NO-SUCH"}]}),
+    ("POST", "/v1/external-claims"): ("/v1/external-claims", {"rows": [{"source": "x"}]}),
+    ("POST", "/v1/expirations"): ("/v1/expirations", {"as_of": "2025-01-01"}),
+    ("GET", "/v1/cases"): ("/v1/cases", None),
+    ("GET", "/v1/cases/{code}"): ("/v1/cases/DC-NONE", None),
+    ("POST", "/v1/cases/{code}/resolution"): ("/v1/cases/DC-NONE/resolution", {"outcome": "x", "reason": "y"}),
     ("GET", "/checkpoint"): ("/checkpoint", None),
     ("GET", "/tile/entries/{index}"): ("/tile/entries/000", None),
     ("GET", "/tile/{level}/{index}"): ("/tile/0/000", None),
