@@ -14,7 +14,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,15 +163,18 @@ def test_public_provenance_gives_personal_fields_as_hashes_only(served: Served) 
 def test_errors_are_problem_json_with_the_ledger_s_code(served: Served) -> None:
     with served.client("holder") as c:
         cases = [
-            (c.post(f"/v1/batches/{served.batch}/transfers", json={"from_account": GEN, "to_account": CON,
-                                                                    "quantity": 40, "on": "2025-02-13"}),
-             409, {"INSUFFICIENT_UNITS", "UNITS_RETIRED"}),  # the ledger names the first units it cannot move
             (c.post(f"/v1/batches/{served.batch}/transfers", json={"from_account": GEN}), 422, {"REQUEST_INVALID"}),
             (c.post("/v1/batches/NO-SUCH/transfers", json={"from_account": GEN, "to_account": CON, "quantity": 1}),
              404, {"BATCH_NOT_FOUND"}),
             (c.get("/v1/nowhere"), 404, {"ROUTE_NOT_FOUND"}),
             (c.get("/v1/proofs/inclusion/999999"), 422, None),
         ]  # fmt: skip
+    with served.client("consumer") as c:
+        cases.append(
+            (c.post(f"/v1/batches/{served.batch}/transfers", json={"from_account": CON, "to_account": GEN,
+                                                                    "quantity": 39, "on": "2025-02-13"}),
+             409, {"INSUFFICIENT_UNITS", "ALREADY_SOLD"})  # it never holds 39; what it holds was sold to it
+        )  # fmt: skip
     for answer, status, code in cases:
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"] == PROBLEM
@@ -220,9 +225,15 @@ def test_the_operator_registers_meters_and_issues_over_http_and_a_bad_row_writes
 
 def test_an_overlapping_external_claim_opens_a_case_the_operator_resolves_as_itself(served: Served) -> None:
     jan = {"start": "2025-01-01T00:00:00+08:00", "end": "2025-02-01T00:00:00+08:00"}
-    claim = {"source": "chuzhou", "reference": "CZ-1", "instrument": "INCLUSION", "device": "HTTP-PV-1",
+    claim = {"source": "chuzhou", "reference": "CZ-1", "instrument": "INCLUSION", "device": "CASE-PV",
              "kwh": 5_000, **jan}  # fmt: skip
+    device = {"code": "CASE-PV", "technology": "distributed_pv", "capacity_kw": 500, "province": "江苏",
+              "city": "苏州工业园区", "owner": GENERATOR, "commissioned_on": "2023-01-01"}  # fmt: skip
     with served.client("operator") as c:
+        assert c.post("/v1/devices", json=device).status_code == 201
+        reading = {"device": "CASE-PV", "on_grid_kwh": 12_000, **jan}
+        assert c.post("/v1/meter/readings", json={"rows": [reading]}).status_code == 200
+        assert c.post("/v1/devices/CASE-PV/gec-issuances", json={"month": "2025-01", "account": GEN}).status_code == 201
         opened = c.post("/v1/external-claims", json={"rows": [claim]})
         assert opened.status_code == 200, opened.text
         (code,) = opened.json()["cases_opened"]
@@ -233,6 +244,43 @@ def test_an_overlapping_external_claim_opens_a_case_the_operator_resolves_as_its
         resolved = c.post(f"/v1/cases/{code}/resolution", json={"outcome": "no_double_count", "reason": "checked"})
         assert resolved.status_code == 201, resolved.text
         assert resolved.json()["resolution"]["by"] == OPERATOR_PARTICIPANT  # from the token, not the body
+
+
+def _race(served: Served, token: str, calls: list[tuple[str, dict]]) -> list[httpx.Response]:
+    """Send the calls at once, one thread each, released together by a barrier."""
+    start = threading.Barrier(len(calls))
+
+    def call(path: str, body: dict) -> httpx.Response:
+        with served.client(token) as c:
+            start.wait(timeout=60)
+            return c.post(path, json=body)
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda pb: call(*pb), calls))
+
+
+def test_racing_clients_move_the_same_units_and_claim_the_same_kwh_once(served: Served) -> None:
+    device = {"code": "RACE-PV", "technology": "distributed_pv", "capacity_kw": 500, "province": "江苏",
+              "city": "苏州工业园区", "owner": GENERATOR, "commissioned_on": "2023-01-01"}  # fmt: skip
+    feb = {"device": "RACE-PV", "start": "2025-02-01T00:00:00+08:00", "end": "2025-03-01T00:00:00+08:00"}
+    with served.client("operator") as c:
+        assert c.post("/v1/devices", json=device).status_code == 201
+        assert c.post("/v1/meter/readings", json={"rows": [feb | {"on_grid_kwh": 20_000}]}).status_code == 200
+    issue = ("/v1/devices/RACE-PV/gec-issuances", {"month": "2025-02", "account": GEN})
+    issued = _race(served, "operator", [issue] * 6)
+    assert sorted(r.status_code for r in issued) == [201] + [409] * 5, [r.text for r in issued]
+    batch = next(r for r in issued if r.status_code == 201).json()["batches"][0]["batch"]
+    moves = [
+        (f"/v1/batches/{batch}/transfers",
+         {"from_account": GEN, "to_account": (TRD, CON)[i % 2], "serials": [f"{batch}:1-10"], "on": "2025-03-10"})
+        for i in range(8)
+    ]  # fmt: skip
+    moved = _race(served, "holder", moves)
+    assert sorted(r.status_code for r in moved) == [201] + [409] * 7, [r.text for r in moved]
+    assert all(r.headers["content-type"] == PROBLEM for r in moved if r.status_code == 409)
+    run("log", "sign", "--home", str(served.home))  # the operator signs the head; then an audit
+    report = json.loads(run("audit", "verify", "--home", str(served.home), "--json").stdout)
+    assert report["ok"], report
 
 
 # ------------------------------------------------------------------ tiles
