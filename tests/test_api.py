@@ -75,27 +75,34 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "holder": _token(home, GENERATOR, "holder"),
         "consumer": _token(home, CONSUMER, "holder"),
     }
-    env = os.environ | {"ONECLAIM_HOME": str(home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oneclaim", "serve", "--port", "0"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = start_server(home)
     try:
-        url = None
-        for line in proc.stderr:  # synchronise on what uvicorn reports, never on a sleep
-            if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
-                url = m.group(1)
-                break
-        assert url, "the server stopped before it was listening"
         yield Served(url, home, batch, tokens)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """`oneclaim serve --port 0` on a home; returns once uvicorn says where it listens."""
+    env = os.environ | {"ONECLAIM_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oneclaim", "serve", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    for line in proc.stderr:  # synchronise on what uvicorn reports, never on a sleep
+        if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, m.group(1)
+    proc.wait(timeout=30)
+    raise AssertionError(f"the server stopped (exit {proc.returncode}) before it was listening")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def test_the_server_binds_loopback_and_answers_public_routes_without_a_token(served: Served) -> None:
@@ -280,6 +287,64 @@ def test_racing_clients_move_the_same_units_and_claim_the_same_kwh_once(served: 
     assert all(r.headers["content-type"] == PROBLEM for r in moved if r.status_code == 409)
     run("log", "sign", "--home", str(served.home))  # the operator signs the head; then an audit
     report = json.loads(run("audit", "verify", "--home", str(served.home), "--json").stdout)
+    assert report["ok"], report
+
+
+def test_a_server_killed_mid_load_lost_no_acknowledged_write_and_the_log_verifies(tmp_path: Path) -> None:
+    """SIGKILL while clients write: every transfer that got a 201 is in the log after a restart
+    (its retry, with the same Idempotency-Key, answers the same serials and writes nothing)."""
+    home = tmp_path / "home"
+    run("init", "--origin", "oneclaim.test/api-faults", "--home", str(home))
+    ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}")
+    try:
+        market(ledger)
+        batch = one_gec_batch(ledger, 400)
+    finally:
+        ledger.close()
+    token = _token(home, GENERATOR, "holder")
+    proc, url = start_server(home)
+    acknowledged: dict[str, dict] = {}
+    enough, lock, cut = threading.Event(), threading.Lock(), []
+
+    def writer(w: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            for i in range(100):
+                key = f"w{w}-{i}"
+                body = {"from_account": GEN, "to_account": (TRD, CON)[i % 2], "quantity": 1, "on": "2025-02-10"}
+                try:
+                    answer = c.post(f"/v1/batches/{batch}/transfers", json=body, headers={"Idempotency-Key": key})
+                except httpx.TransportError:
+                    cut.append(key)  # the server is gone: this request may or may not have landed
+                    return
+                if answer.status_code == 201:
+                    with lock:
+                        acknowledged[key] = answer.json()
+                        if len(acknowledged) >= 40:
+                            enough.set()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    assert enough.wait(timeout=120), "the writers got no 40 answers"
+    proc.kill()  # SIGKILL, mid-load: requests are in flight
+    proc.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=120)
+    assert cut, "the kill landed after the load: no request was cut off"
+    proc, url = start_server(home)
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            size = c.get("/healthz").json()["log_size"]
+            for key, first in acknowledged.items():
+                w, i = key[1:].split("-")
+                body = {"from_account": GEN, "to_account": (TRD, CON)[int(i) % 2], "quantity": 1, "on": "2025-02-10"}
+                again = c.post(f"/v1/batches/{batch}/transfers", json=body, headers={"Idempotency-Key": key})
+                assert again.status_code == 201 and again.json() == first, (key, again.text)
+            assert c.get("/healthz").json()["log_size"] == size  # the retries wrote nothing: all were in
+    finally:
+        stop_server(proc)
+    run("log", "sign", "--home", str(home))
+    report = json.loads(run("audit", "verify", "--home", str(home), "--json").stdout)
     assert report["ok"], report
 
 
