@@ -112,6 +112,7 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         _expiry(ledger, console)
         _inventory(ledger, fleet, console)
         _show_provenance(ledger, console)
+        _over_http(home, ledger, console)
         anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
         ledger.sign_checkpoint(signer, ORIGIN)
         size, _, root = ledger.log.head()
@@ -427,6 +428,55 @@ def _show_provenance(ledger: Ledger, console: Console) -> None:
         console.print(f"  seq {e['seq']:>6}  {e['type']:<12} {e['range']}  {e['detail']}", markup=False)
     units = sum(r["units"] for r in rows)
     console.print(f"{CONSUMERS[0][0]} holdings: {units:,} units in {len({r['batch'] for r in rows})} batches")
+
+
+def _over_http(home: Home, ledger: Ledger, console: Console) -> None:
+    """The same ledger over HTTP (`oneclaim serve`), with tokens of two roles: the public reads a
+    checkpoint, a provenance and a tile; a generator moves a GEC; an auditor's move is refused."""
+    import httpx
+
+    from api.auth import TokenStore
+    from ledger.readmodel import ReadModel
+    from oneclaim.serve_cli import serving, token_now
+
+    model = ReadModel(ledger)
+    seller, held = next(
+        (code, row)
+        for code, _ in GENERATORS
+        for row in model.holdings(account_of(code))
+        if row["state"] == "active" and row["batch"].endswith("-T")
+    )
+    buyer = CONSUMERS[0][0]
+    retired = next((r for r in model.holdings(account_of(buyer)) if r["state"] == "retired"), held)
+    store = TokenStore(ledger.db_url)
+    try:
+        holder = store.issue(seller, "holder", token_now())["token"]
+        auditor = store.issue("SIP-REGISTRY", "auditor", token_now())["token"]
+    finally:
+        store.close()
+    move = {"from_account": account_of(seller), "to_account": account_of(buyer), "quantity": 1}
+    path = f"/v1/batches/{held['batch']}/transfers"
+    with serving(home.path) as url, httpx.Client(base_url=url, timeout=60) as http:
+        console.print(f"[bold]Over HTTP[/] ({url}, `oneclaim serve`):")
+        checkpoint = http.get("/v1/checkpoint")
+        size = checkpoint.text.split("\n")[1]
+        console.print(f"  GET /v1/checkpoint (public): {checkpoint.status_code}, tree size {size}")
+        code, _, span = retired["serials"][0].rpartition(":")
+        serial = f"{code}:{span.split('-')[0]}"
+        trail = http.get(f"/v1/serials/{serial}/provenance").json()
+        hashed = sum("beneficiary_sha256" in e["detail"] for e in trail["events"])
+        console.print(f"  GET provenance of {serial} (public): {len(trail['events'])} events, {hashed} retirement(s)"
+                      " naming the beneficiary by SHA-256 only", markup=False)  # fmt: skip
+        tile = http.get("/tile/0/000")
+        console.print(f"  GET /tile/0/000 (tlog-tiles): {len(tile.content)} bytes, {tile.headers['cache-control']}")
+        sold = http.post(path, json=move, headers={"Authorization": f"Bearer {holder}", "Idempotency-Key": "demo-1"})
+        if sold.status_code != 201:
+            raise LedgerError(f"the demo's transfer over HTTP was refused: {sold.text}", code="DEMO_FAILED")
+        console.print(f"  POST {path} ({seller}'s holder token): {sold.status_code}, {sold.json()['serials']}",
+                      markup=False)  # fmt: skip
+        refused = http.post(path, json=move, headers={"Authorization": f"Bearer {auditor}"})
+        console.print(f"  the same with an auditor's token: {refused.status_code} {refused.json()['code']}"
+                      f" ({refused.headers['content-type']})", markup=False)  # fmt: skip
 
 
 def _verify(home: Home, console: Console) -> bool:

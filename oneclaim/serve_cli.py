@@ -3,18 +3,51 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, LedgerError
 from oneclaim.home import Home
 from oneclaim.output import HomeOpt, JsonOpt, emit, failures, opened
 
-def _now() -> datetime:
+
+def token_now() -> datetime:
     """When a token is issued or revoked (the wall clock: tokens expire in real time)."""
     return datetime.now(UTC)
+
+
+@contextmanager
+def serving(home: Path) -> Iterator[str]:
+    """`oneclaim serve --port 0` on a home in a child process, for as long as the block runs;
+    yields its URL once uvicorn says where it listens."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oneclaim", "serve", "--port", "0", "--no-access-log", "--home", str(home)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+                threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+                yield m.group(1)
+                return
+        raise LedgerError("the API server stopped before it was listening", code="SERVER_DID_NOT_START")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 token_app = typer.Typer(help="Credentials for the HTTP API: issue, list, revoke.", no_args_is_help=True)
@@ -24,6 +57,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free one; the line 'Uvicorn running on' says which).")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (several need PostgreSQL).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log each request (uvicorn's access log).")] = True,
     home: HomeOpt = None,
 ) -> None:
     """Start the HTTP API (uvicorn) on the home's ledger (or ONECLAIM_DB_URL)."""
@@ -35,7 +69,15 @@ def serve(
         if workers > 1 and db_url.startswith("sqlite"):
             raise InvalidInput("several workers need PostgreSQL; SQLite takes one", code="WORKERS_NEED_POSTGRES")
     os.environ["ONECLAIM_DB_URL"], os.environ["ONECLAIM_ORIGIN"] = db_url, h.origin
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 @token_app.command("issue")
@@ -54,7 +96,7 @@ def token_issue(
         store = TokenStore(ledger.db_url)
         try:
             expires = None if expires_in_days is None else timedelta(days=expires_in_days)
-            issued = store.issue(participant, role, _now(), expires)
+            issued = store.issue(participant, role, token_now(), expires)
         finally:
             store.close()
     emit(as_json, issued, f"{issued['token']}\n(token {issued['token_id']}: {role} for {participant})")
@@ -68,7 +110,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument()], home: HomeOpt = Non
     with opened(home, as_json) as ledger:
         store = TokenStore(ledger.db_url)
         try:
-            revoked = store.revoke(token_id, _now())
+            revoked = store.revoke(token_id, token_now())
         finally:
             store.close()
     emit(as_json, revoked, f"Revoked token {token_id} ({revoked['role']} for {revoked['participant']})")

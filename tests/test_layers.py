@@ -38,7 +38,7 @@ CALENDAR_READERS = {
     "ledger/app.py": "datetime.now(CHINA).date()",  # today(): the bound on business dates
     "ledger/tlog/log.py": 'datetime.now(UTC).isoformat(timespec="seconds")',  # a checkpoint's signed_at
     "api/app.py": "app.state.now = lambda: datetime.now(UTC)",  # tokens expire in real time
-    "oneclaim/serve_cli.py": "return datetime.now(UTC)",  # when a token is issued or revoked
+    "oneclaim/serve_cli.py": "return datetime.now(UTC)",  # token_now(): when a token is issued or revoked
 }
 """The only places the product reads the wall clock's date or time of day. The last two are the
 API's tokens, which expire in real time; no business date comes from them."""
