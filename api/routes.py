@@ -9,6 +9,7 @@ events, so a retry answers the first result and the same key with another body i
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
@@ -117,6 +118,34 @@ def consistency_proof(ledger: LedgerDep, old: Annotated[int, Query(ge=1)], new: 
     """The RFC 9162 consistency proof between two tree sizes, as `oneclaim log prove-consistency`
     prints it."""
     return ledger.log.consistency_proof(old, new).to_json()
+
+
+MAX_PAGE = 1_000
+
+
+@log.get("/v1/log/entries", **allow(OPERATOR, AUDITOR))
+def entries(
+    ledger: LedgerDep,
+    after_seq: Annotated[int, Query(ge=-1, description="The last seq of the previous page (-1: from the start).")] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    proof: Annotated[bool, Query(description="Attach each entry's inclusion proof in the signed tree.")] = False,
+) -> dict:
+    """The log's entries in seq order, a page at a time: each entry's seq, leaf hash and the
+    event's canonical bytes (as JSON). With `proof=true`, each carries its RFC 9162 inclusion
+    proof in the tree of the latest signed checkpoint (entries beyond it carry none yet)."""
+    against = read_against(ledger)
+    start = after_seq + 1
+    data = ledger.log.entries(start, start + limit)
+    leaves = ledger.log.hashes(0, start, start + len(data))
+    signed = against["checkpoint"]["tree_size"] if against["checkpoint"] else 0
+    items = []
+    for seq, (event, leaf) in enumerate(zip(data, leaves, strict=True), start):
+        item = {"seq": seq, "leaf": leaf.hex(), "event": json.loads(event)}
+        if proof:
+            item["inclusion_proof"] = ledger.log.inclusion_proof(seq, signed).to_json() if seq < signed else None
+        items.append(item)
+    following = items[-1]["seq"] if len(items) == limit else None
+    return {"entries": items, "next_after_seq": following, "read_against": against}
 
 
 # ---------------------------------------------------------------------------------- registry

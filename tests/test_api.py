@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from base64 import b64decode
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -348,6 +349,24 @@ def test_a_server_killed_mid_load_lost_no_acknowledged_write_and_the_log_verifie
     assert report["ok"], report
 
 
+def test_log_entries_come_a_page_at_a_time_each_with_its_proof_in_the_signed_tree(served: Served) -> None:
+    with served.client("auditor") as c:
+        pages, after = [], -1
+        while after is not None and len(pages) < 3:
+            page = c.get("/v1/log/entries", params={"after_seq": after, "limit": 7, "proof": "true"}).json()
+            pages.append(page)
+            after = page["next_after_seq"]
+        assert c.get("/v1/log/entries", params={"limit": 1001}).json()["code"] == "REQUEST_INVALID"
+    seqs = [e["seq"] for p in pages for e in p["entries"]]
+    assert seqs == list(range(len(seqs))) and len(seqs) == 21  # no gap, no repeat across pages
+    signed = pages[0]["read_against"]["checkpoint"]
+    for entry in (e for p in pages for e in p["entries"]):
+        raw = json.dumps(entry["event"], ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        assert hashlib.sha256(b"\x00" + raw).hexdigest() == entry["leaf"]  # the event's canonical bytes
+        proof = entry["inclusion_proof"]
+        assert proof["tree_size"] == signed["tree_size"] and b64decode(proof["root_hash"]).hex() == signed["root"]
+
+
 # ------------------------------------------------------------------ tiles
 
 
@@ -404,6 +423,7 @@ POLICY = {
     ("POST", "/v1/batches/{code}/transfers"): {HOL},
     ("POST", "/v1/batches/{code}/retirements"): {HOL},
     ("POST", "/v1/batches/{code}/cancellations"): {OPS},
+    ("GET", "/v1/log/entries"): {OPS, AUD},
     ("POST", "/v1/participants"): {OPS},
     ("POST", "/v1/accounts"): {OPS},
     ("POST", "/v1/devices"): {OPS},
@@ -444,6 +464,7 @@ SAMPLES = {
         "/v1/batches/{batch}/cancellations",
         {"reason": "matrix test", "serials": ["{batch}:39"]},
     ),
+    ("GET", "/v1/log/entries"): ("/v1/log/entries?limit=2", None),
     ("POST", "/v1/participants"): (
         "/v1/participants",
         {"code": "MATRIX-P", "name": "n", "role": "consumer", "province": "江苏", "city": "苏州"},
