@@ -27,7 +27,13 @@ from ledger.errors import LedgerError
 
 PROBLEM = "application/problem+json"
 
-HTTP_CODES = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+HTTP_CODES = {
+    400: "REQUEST_MALFORMED",  # e.g. a body that is not JSON
+    404: "ROUTE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    415: "MEDIA_TYPE_UNSUPPORTED",
+}
+"""Codes for what the HTTP layer refuses before a route runs."""
 
 
 def problem(status: int, code: str, detail: str, details: dict | None = None) -> JSONResponse:

@@ -36,6 +36,7 @@ CALENDAR_FREE = frozenset(
     {
         "test_anchor_contract",
         "test_anchor_service",
+        "test_api_properties",
         "test_canonical",
         "test_chain",
         "test_compile",
@@ -55,6 +56,8 @@ CALENDAR_FREE = frozenset(
 The few places in the code that read the wall clock (tests/test_layers.py pins them) are not
 under these modules' test: they record business dates only to have events to hash.
 They carry the `calendar_free` mark, which the faketime passes of scripts/test.sh leave out.
+(test_api_properties is here for its property, which no date changes: whatever the input, no
+500 and problem+json; tests/test_api.py, with its business dates, runs in every pass.)
 """
 
 
