@@ -281,15 +281,13 @@ def register_device(ledger: LedgerDep, body: DeviceBody) -> dict:
 @register.post("/v1/meter/readings", **allow(OPERATOR))
 def import_readings(ledger: LedgerDep, body: RowsBody) -> dict:
     """Import readings (the rows of a meter file): all checked first, all or none."""
-    rows = [{"line": i + 1, **row} for i, row in enumerate(body.rows)]
-    return ledger.import_readings(rows)
+    return ledger.import_readings(body.numbered())
 
 
 @register.post("/v1/external-claims", **allow(OPERATOR))
 def import_external(ledger: LedgerDep, body: RowsBody) -> dict:
     """Claims other registries report: each that overlaps ours opens a double-counting case."""
-    rows = [{"line": i + 1, **row} for i, row in enumerate(body.rows)]
-    return ledger.import_external(rows)
+    return ledger.import_external(body.numbered())
 
 
 @register.post("/v1/expirations", **allow(OPERATOR))

@@ -76,6 +76,10 @@ class RowsBody(Body):
 
     rows: list[dict] = Field(min_length=1, max_length=10_000)
 
+    def numbered(self) -> list[dict]:
+        """The rows with their 1-based position as `line`, as a file's rows carry theirs."""
+        return [{"line": i + 1, **row} for i, row in enumerate(self.rows)]
+
 
 class ResolutionBody(Body):
     outcome: StrictStr = Field(examples=["ours_cancelled"])

@@ -194,7 +194,8 @@ def test_errors_are_problem_json_with_the_ledger_s_code(served: Served) -> None:
 def test_missing_expired_revoked_and_unknown_tokens_are_refused_and_write_nothing(served: Served) -> None:
     store = TokenStore(f"sqlite:///{served.home / 'ledger.sqlite'}")
     try:
-        expired = store.issue(GENERATOR, "holder", datetime.now(UTC) - timedelta(days=2), timedelta(days=1))["token"]
+        # issued on a fixed day long past, valid for one day: expired whatever today is
+        expired = store.issue(GENERATOR, "holder", datetime(2020, 1, 1, tzinfo=UTC), timedelta(days=1))["token"]
     finally:
         store.close()
     revoked = _token(served.home, GENERATOR, "holder")
