@@ -68,6 +68,7 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
         app.state.readmodel = ReadModel(app.state.ledger)
         app.state.tokens = TokenStore(db_url)
         app.state.origin = origin
+        app.state.verifier_key = os.environ.get("ONECLAIM_VERIFIER_KEY")
         app.state.now = lambda: datetime.now(UTC)
         stop = threading.Event()
         worker = threading.Thread(target=_projector, args=(app, stop, projector_every), daemon=True)

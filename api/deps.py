@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import PUBLIC, Forbidden, Principal, Role, Unauthenticated
@@ -41,8 +41,9 @@ def caller(
     return request.app.state.tokens.authenticate(credentials.credentials, request.app.state.now())
 
 
-def allow(*roles: str) -> dict[str, Any]:
-    """Route keyword arguments for a rule: which roles (Role values, or PUBLIC) may call it."""
+def allow(*roles: str, openapi: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Route keyword arguments for a rule: which roles (Role values, or PUBLIC) may call it;
+    `openapi` adds to the route's OpenAPI operation."""
 
     def rule(principal: Annotated[Principal | None, Depends(caller)]) -> Principal | None:
         if principal is None:
@@ -53,7 +54,7 @@ def allow(*roles: str) -> dict[str, Any]:
             raise Forbidden(f"a {principal.role} token may not call this route", allowed=list(roles))
         return principal
 
-    return {"dependencies": [Depends(rule)], "openapi_extra": {"x-roles": list(roles)}}
+    return {"dependencies": [Depends(rule)], "openapi_extra": {"x-roles": list(roles), **(openapi or {})}}
 
 
 CallerDep = Annotated[Principal | None, Depends(caller)]
@@ -64,3 +65,28 @@ def own_account(ledger: Ledger, who: Principal | None, account: str) -> None:
     on any)."""
     if who is not None and who.role == Role.HOLDER and ledger.owner_of(account) != who.participant:
         raise Forbidden(f"account {account} is not {who.participant}'s", code="ACCOUNT_NOT_YOURS", account=account)
+
+
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=64, description="Makes a retried write answer its first result.")
+]
+
+
+class Write:
+    """A write's idempotency: the caller's `Idempotency-Key`, scoped to its participant."""
+
+    def __init__(self, ledger: Ledger, who: Principal | None, key: str | None) -> None:
+        self.ledger, self.who = ledger, who
+        self.request_id = None if key is None or who is None else f"{who.participant}/{key}"
+
+    def once(self, command: str, body: Any, act: Any) -> Any:
+        """Run `act` once per key (`Ledger.once`): None if it acted now, else the first request."""
+        payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
+        return self.ledger.once(self.request_id, command, payload, act)
+
+
+def write(ledger: LedgerDep, who: CallerDep, idempotency_key: IdempotencyKey = None) -> Write:
+    return Write(ledger, who, idempotency_key)
+
+
+WriteDep = Annotated[Write, Depends(write)]

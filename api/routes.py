@@ -1,37 +1,60 @@
 """The routes, by router. Each calls the `Ledger` or `ReadModel` method the CLI calls.
 
 Every route states its rule with `allow(...)` (api/deps.py). Writes take an `Idempotency-Key`
-header: it becomes the command's request id, recorded in the same transaction as the command's
-events, so a retry answers the first result and the same key with another body is refused
-(REQUEST_ID_REUSED). Reads say which log state they were read against.
+header, scoped to the caller's participant, and recorded in the same transaction as the
+command's events, so a retry answers the first result and the same key with another body is
+refused (REQUEST_ID_REUSED): transfers, retirements and cancellations record it in the batch's
+own event (as the CLI's request ids); other writes record a Request (`Ledger.once`). Imports and
+expiry are idempotent by what they carry (rows already recorded are skipped, expired units
+stay expired): a retry runs again, writes nothing, and says so. Reads say which log state they
+were read against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 
-from api.auth import PUBLIC, Principal, Role
-from api.deps import CallerDep, LedgerDep, ReadModelDep, allow, own_account
+from api.auth import PUBLIC, Role
+from api.deps import CallerDep, LedgerDep, ReadModelDep, WriteDep, allow, own_account
 from api.schemas import (
     AccountBody,
     CancelBody,
+    CCERBody,
+    ContractBody,
     DeviceBody,
+    ElectionBody,
     ExpiryBody,
+    InclusionBody,
     IssueGECBody,
     ParticipantBody,
+    ProgrammeBody,
+    ProjectBody,
     ResolutionBody,
     RetireBody,
     RowsBody,
+    SettlementBody,
     TransferBody,
 )
+from ledger import inventory
 from ledger.app import Ledger
+from ledger.database import EVENTS_TABLE, dialect
+from ledger.domain.batch import Batch
 from ledger.domain.serials import format_range, spans_for
-from ledger.errors import NotFound
+from ledger.errors import InvalidInput, NotFound
+from ledger.rows import CorrectionRow, MeterReadingRow, read_csv
+from ledger.tlog import audit
 from ledger.tlog import tiles as tile_format
 
 DESCRIPTION = """OneClaim's registry ledger over HTTP. Authenticate with `Authorization: Bearer <token>`
@@ -40,14 +63,19 @@ DESCRIPTION = """OneClaim's registry ledger over HTTP. Authenticate with `Author
 `Idempotency-Key` header."""
 
 OPERATOR, HOLDER, AUDITOR = Role.OPERATOR, Role.HOLDER, Role.AUDITOR
-IdempotencyKey = Annotated[
-    str | None, Header(max_length=64, description="Makes a retried write answer its first result.")
-]
 
 
-def request_id(who: Principal | None, key: str | None) -> str | None:
-    """An idempotency key, scoped to the participant that sent it."""
-    return None if key is None or who is None else f"{who.participant}/{key}"
+def batch_summary(batch: Batch) -> dict[str, Any]:
+    """A batch as an issuance answers it (as `oneclaim issue … --json` prints it)."""
+    return {
+        "batch": batch.code,
+        "instrument": batch.instrument,
+        "quantity": batch.quantity,
+        "tradable": batch.tradable,
+        "valid_through": batch.valid_through,
+        "serials": format_range(batch.code, 0, batch.quantity),
+        "origin": batch.origin,
+    }
 
 
 def read_against(ledger: Ledger) -> dict[str, Any]:
@@ -177,9 +205,10 @@ def claims_check(ledger: LedgerDep, code: str, month: str | None = None) -> dict
 
 
 @registry.post("/v1/devices/{code}/gec-issuances", status_code=201, **allow(OPERATOR))
-def issue_gec(ledger: LedgerDep, code: str, body: IssueGECBody) -> dict:
+def issue_gec(ledger: LedgerDep, code: str, body: IssueGECBody, w: WriteDep) -> dict:
     """绿证核发: issue a device's GECs for a production month (1 per MWh, the rest carried)."""
-    batches = ledger.issue_gec(code, body.month, body.account)
+    w.once(f"issue-gec/{code}", body, lambda: ledger.issue_gec(code, body.month, body.account))
+    batches = [ledger.batch(b) for b in ledger.device(code).gec_months.get(body.month, [])]
     return {
         "device": code,
         "month": body.month,
@@ -189,12 +218,58 @@ def issue_gec(ledger: LedgerDep, code: str, body: IssueGECBody) -> dict:
     }
 
 
+@registry.post("/v1/devices/{code}/elections", status_code=201, **allow(OPERATOR))
+def elect(ledger: LedgerDep, code: str, body: ElectionBody, w: WriteDep) -> dict:
+    """GEC–CCER election for a deep-sea offshore wind or CSP device (in force from a date)."""
+    w.once(f"elect/{code}", body,
+         lambda: ledger.elect(code, body.scheme, body.effective_from))  # fmt: skip
+    return {"device": code, "scheme": body.scheme, "effective_from": body.effective_from}
+
+
+def _issued(ledger: Ledger, first: Any, made: dict, instrument: str) -> Batch:
+    """The batch an issuance made: now, or by the first request with the same key."""
+    if first is None:
+        return made["batch"]
+    return next(b for b in ledger.created_by(first) if isinstance(b, Batch) and b.instrument == instrument)
+
+
+@registry.post("/v1/programmes/{code}/issuances", status_code=201, **allow(OPERATOR))
+def issue_inclusion(ledger: LedgerDep, code: str, body: InclusionBody, w: WriteDep) -> dict:
+    """碳普惠签发: carbon-inclusion credits, from a device's metered kWh or from kgCO2e."""
+    made: dict = {}
+    fields = body.model_dump(exclude={"methodology", "account"})
+
+    def act() -> None:
+        made["batch"] = ledger.issue_inclusion(code, body.methodology, body.account, **fields)
+
+    first = w.once(f"issue-inclusion/{code}", body, act)
+    return batch_summary(_issued(ledger, first, made, "INCLUSION"))
+
+
+@registry.post("/v1/projects/{code}/issuances", status_code=201, **allow(OPERATOR))
+def issue_ccer(ledger: LedgerDep, code: str, body: CCERBody, w: WriteDep) -> dict:
+    """核查与登记: issue CCER for verified reductions in one period; a renewable project's
+    untraded GECs for that electricity are cancelled and disclosed."""
+    made: dict = {}
+
+    def act() -> None:
+        made["batch"] = ledger.issue_ccer(code, body.period_start, body.period_end, body.kg_co2e, body.account)
+
+    first = w.once(f"issue-ccer/{code}", body, act)
+    return batch_summary(_issued(ledger, first, made, "CCER"))
+
+
+@registry.post("/v1/contracts/{code}/settlements", status_code=201, **allow(OPERATOR))
+def settle(ledger: LedgerDep, code: str, body: SettlementBody) -> dict:
+    """月结月清: settle a month (the least of consumption, contract and on-grid) and move its
+    GECs to the consumer. A month settles once: a retry answers the first settlement."""
+    return ledger.settle(code, body.month, body.consumption_kwh, on=body.on)
+
+
 @registry.post("/v1/batches/{code}/transfers", status_code=201, **allow(HOLDER))
-def transfer(
-    ledger: LedgerDep, code: str, body: TransferBody, who: CallerDep, idempotency_key: IdempotencyKey = None
-) -> dict:
+def transfer(ledger: LedgerDep, code: str, body: TransferBody, w: WriteDep) -> dict:
     """Move units of a batch from one of the caller's accounts to another account."""
-    own_account(ledger, who, body.from_account)
+    own_account(ledger, w.who, body.from_account)
     ranges = ledger.transfer(
         code,
         body.from_account,
@@ -202,7 +277,7 @@ def transfer(
         quantity=body.quantity,
         spans=spans_for(code, body.serials),
         on=body.on,
-        request_id=request_id(who, idempotency_key),
+        request_id=w.request_id,
     )
     return {
         "batch": code,
@@ -214,11 +289,9 @@ def transfer(
 
 
 @registry.post("/v1/batches/{code}/retirements", status_code=201, **allow(HOLDER))
-def retire(
-    ledger: LedgerDep, code: str, body: RetireBody, who: CallerDep, idempotency_key: IdempotencyKey = None
-) -> dict:
+def retire(ledger: LedgerDep, code: str, body: RetireBody, w: WriteDep) -> dict:
     """核销: retire units of one of the caller's accounts for a claim."""
-    own_account(ledger, who, body.account)
+    own_account(ledger, w.who, body.account)
     retirement_id = ledger.retire(
         code,
         body.account,
@@ -229,7 +302,7 @@ def retire(
         quantity=body.quantity,
         spans=spans_for(code, body.serials),
         on=body.on,
-        request_id=request_id(who, idempotency_key),
+        request_id=w.request_id,
     )
     record = ledger.batch(code).retirements[retirement_id]
     return {
@@ -241,11 +314,9 @@ def retire(
 
 
 @registry.post("/v1/batches/{code}/cancellations", status_code=201, **allow(OPERATOR))
-def cancel(
-    ledger: LedgerDep, code: str, body: CancelBody, who: CallerDep, idempotency_key: IdempotencyKey = None
-) -> dict:
+def cancel(ledger: LedgerDep, code: str, body: CancelBody, w: WriteDep) -> dict:
     """Cancellation by the registry (an issuer dispute, a correction)."""
-    ranges = ledger.cancel(code, body.reason, spans_for(code, body.serials), request_id(who, idempotency_key))
+    ranges = ledger.cancel(code, body.reason, spans_for(code, body.serials), w.request_id)
     return {"batch": code, "serials": [format_range(code, s, e) for s, e in ranges], "reason": body.reason}
 
 
@@ -255,33 +326,108 @@ register = APIRouter(tags=["register"])
 
 
 @register.post("/v1/participants", status_code=201, **allow(OPERATOR))
-def add_participant(ledger: LedgerDep, body: ParticipantBody) -> dict:
+def add_participant(ledger: LedgerDep, body: ParticipantBody, w: WriteDep) -> dict:
     """Register a participant (a generator, consumer, trader, verifier or registry)."""
-    ledger.add_participant(body.code, body.name, body.role, body.province, body.city)
+    w.once("participant", body,
+         lambda: ledger.add_participant(body.code, body.name, body.role, body.province, body.city))  # fmt: skip
     return {"participant": body.code, "role": body.role}
 
 
 @register.post("/v1/accounts", status_code=201, **allow(OPERATOR))
-def open_account(ledger: LedgerDep, body: AccountBody) -> dict:
+def open_account(ledger: LedgerDep, body: AccountBody, w: WriteDep) -> dict:
     """Open a holding account (a pseudonymous id) for a participant."""
-    ledger.open_account(body.account, body.owner, body.purpose)
+    w.once("account", body, lambda: ledger.open_account(body.account, body.owner, body.purpose))
     return {"account": body.account, "owner": body.owner}
 
 
 @register.post("/v1/devices", status_code=201, **allow(OPERATOR))
-def register_device(ledger: LedgerDep, body: DeviceBody) -> dict:
+def register_device(ledger: LedgerDep, body: DeviceBody, w: WriteDep) -> dict:
     """建档立卡: register a generating device."""
-    device = ledger.register_device(
+    w.once("device", body, lambda: ledger.register_device(
         body.code, body.technology, body.capacity_kw, body.province, body.city, body.owner, body.commissioned_on,
         tuple(body.schemes),
-    )  # fmt: skip
+    ))  # fmt: skip
+    device = ledger.device(body.code)
     return {"device": body.code, "schemes": device.schemes, "gec_tradable": device.gec_tradable}
+
+
+@register.post("/v1/contracts", status_code=201, **allow(OPERATOR))
+def sign_contract(ledger: LedgerDep, body: ContractBody, w: WriteDep) -> dict:
+    """绿电交易: a green-power contract, contracted MWh per month of a device's output."""
+    w.once("contract", body, lambda: ledger.sign_contract(
+        body.code, body.device, body.generator_account, body.consumer_account, body.monthly_mwh
+    ))  # fmt: skip
+    return {"contract": body.code, "monthly_mwh": ledger.contract(body.code).monthly_mwh}
+
+
+@register.post("/v1/programmes", status_code=201, **allow(OPERATOR))
+def establish_programme(ledger: LedgerDep, body: ProgrammeBody, w: WriteDep) -> dict:
+    """Establish a carbon-inclusion programme (碳普惠) with its methodologies and emission factor."""
+    w.once("programme", body, lambda: ledger.establish_programme(
+        body.code, body.name, body.region, body.methodologies, body.factor
+    ))  # fmt: skip
+    return {"programme": body.code}
+
+
+@register.post("/v1/projects", status_code=201, **allow(OPERATOR))
+def register_project(ledger: LedgerDep, body: ProjectBody, w: WriteDep) -> dict:
+    """审定与登记: register a CCER project; a renewable project's untraded GECs for the crediting
+    period are frozen in the same transaction."""
+    w.once("project", body, lambda: ledger.register_ccer_project(
+        body.code, body.methodology, body.owner, body.devices, body.crediting_start, body.crediting_end,
+        factor=body.factor, on=body.on,
+    ))  # fmt: skip
+    frozen = ledger.frozen_gecs(body.code)
+    return {"project": body.code, "frozen_gecs": frozen, "frozen_units": sum(f["units"] for f in frozen)}
 
 
 @register.post("/v1/meter/readings", **allow(OPERATOR))
 def import_readings(ledger: LedgerDep, body: RowsBody) -> dict:
-    """Import readings (the rows of a meter file): all checked first, all or none."""
+    """Import readings (the rows of a meter file): all checked first, all or none. Rows already
+    recorded are skipped; a new figure for an interval already read is refused."""
     return ledger.import_readings(body.numbered())
+
+
+@register.post("/v1/meter/corrections", **allow(OPERATOR))
+def import_corrections(ledger: LedgerDep, body: RowsBody) -> dict:
+    """Correct readings before their month is issued (each row: the interval, the new figures,
+    the reason). All rows or none; rows already applied are skipped."""
+    return ledger.import_corrections(body.numbered())
+
+
+CSV_LIMIT = 16 * 1024 * 1024
+CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"},
+            "example": "device,start,end,on_grid_kwh,self_consumed_kwh\n"
+                       "SIP-PV-0001,2025-01-01T00:00:00+08:00,2025-02-01T00:00:00+08:00,52400,0\n"}}}}  # fmt: skip
+
+
+async def _csv_rows(request: Request, model: type) -> tuple[list[dict], list[dict]]:
+    """The rows of a CSV body, read by the same code as the CLI's files (ledger.rows.read_csv)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+        raise InvalidInput("send the file as Content-Type: text/csv", code="MEDIA_TYPE_UNSUPPORTED")
+    data = await request.body()
+    if len(data) > CSV_LIMIT:
+        raise InvalidInput(f"a CSV body may hold at most {CSV_LIMIT} bytes", code="BODY_TOO_LARGE")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("the CSV is not UTF-8", code="CSV_NOT_UTF8") from None
+    return read_csv(io.StringIO(text, newline=""), model, "the uploaded CSV")
+
+
+@register.post("/v1/meter/readings/csv", **allow(OPERATOR, openapi=CSV_BODY))
+async def upload_readings(ledger: LedgerDep, request: Request) -> dict:
+    """Import readings from a CSV upload (header device,start,end,on_grid_kwh,self_consumed_kwh):
+    the same rules as the CLI's `meter import`, with each bad row named by its line."""
+    rows, unreadable = await _csv_rows(request, MeterReadingRow)
+    return await run_in_threadpool(ledger.import_readings, rows, errors=unreadable)
+
+
+@register.post("/v1/meter/corrections/csv", **allow(OPERATOR, openapi=CSV_BODY))
+async def upload_corrections(ledger: LedgerDep, request: Request) -> dict:
+    """Corrections from a CSV upload (the readings header and a reason column), as `meter correct`."""
+    rows, unreadable = await _csv_rows(request, CorrectionRow)
+    return await run_in_threadpool(ledger.import_corrections, rows, errors=unreadable)
 
 
 @register.post("/v1/external-claims", **allow(OPERATOR))
@@ -313,10 +459,98 @@ def case_trace(ledger: LedgerDep, code: str) -> dict:
 
 
 @register.post("/v1/cases/{code}/resolution", status_code=201, **allow(OPERATOR))
-def resolve_case(ledger: LedgerDep, code: str, body: ResolutionBody, who: CallerDep) -> dict:
+def resolve_case(ledger: LedgerDep, code: str, body: ResolutionBody, w: WriteDep) -> dict:
     """Resolve a case with an explicit event; who resolved it is the caller's participant."""
-    case = ledger.resolve_case(code, body.outcome, body.reason, who.participant)
+    w.once(f"resolve/{code}", body,
+         lambda: ledger.resolve_case(code, body.outcome, body.reason, w.who.participant))  # fmt: skip
+    case = ledger.case(code)
     return {"case": case.code, "resolution": case.resolution}
+
+
+@register.get("/v1/disclosures/{code}", **allow(PUBLIC))
+def disclosure(ledger: LedgerDep, code: str) -> dict:
+    """公示: the public disclosure of the GECs cancelled for a CCER batch's reductions."""
+    d = ledger.disclosure(code)
+    out = {k: getattr(d, k) for k in ("code", "project", "device", "period", "kg_co2e", "factor", "kwh")}
+    return out | {"cancelled": d.public_cancelled(), "traded_untouched": d.traded_untouched,
+                  "read_against": read_against(ledger)}  # fmt: skip
+
+
+@register.get("/v1/anchors", **allow(PUBLIC))
+def anchors(ledger: LedgerDep) -> dict:
+    """Where the log is anchored, as the ledger recorded it: each chain and contract, and every
+    anchor (tree size, root, transaction, block). Check them against the chain yourself
+    (`oneclaim anchor verify`); this answer is the operator's word."""
+    size = ledger.log.size()
+    histories = [
+        {"chain_id": h.chain_id, "contract": h.contract, "log_id": h.log_id, "anchors": h.anchors,
+         "anchored_tree_size": h.anchors[-1]["tree_size"] if h.anchors else 0}
+        for h in ledger.registered("anchor")
+    ]  # fmt: skip
+    return {"tree_size": size, "anchorings": histories, "read_against": read_against(ledger)}
+
+
+@register.get(
+    "/v1/audit/bundle",
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}}},
+    **allow(OPERATOR, AUDITOR),
+)
+def audit_bundle(request: Request) -> Response:
+    """An audit bundle (docs/audit-bundle.md) as a gzipped tar: the events up to the latest
+    signed checkpoint, every checkpoint, the verifier key and the README, as `oneclaim audit
+    export` writes it. Verify it with `oneclaim audit verify`, trusting only a key you hold."""
+    state = request.app.state
+    if not state.verifier_key:
+        raise NotFound("this server was started without the log's verifier key", code="NO_VERIFIER_KEY")
+    url = state.ledger.db_url
+    tmp = FilePath(tempfile.mkdtemp(prefix="oneclaim-bundle-"))
+    try:
+        try:
+            audit.export_bundle(url, tmp / "bundle", events_table=EVENTS_TABLE[dialect(url)], origin=state.origin,
+                                verifier_key=state.verifier_key, readme=audit.BUNDLE_README.read_text())  # fmt: skip
+        except ValueError as e:
+            raise NotFound(str(e), code="NO_CHECKPOINT") from None
+        with tarfile.open(tmp / "bundle.tar.gz", mode="w:gz") as tar:
+            tar.add(tmp / "bundle", arcname="bundle")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FileResponse(tmp / "bundle.tar.gz", media_type="application/gzip", filename="oneclaim-bundle.tar.gz",
+                        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))  # fmt: skip
+
+
+KINDS = ("participant", "account", "device", "batch", "contract", "programme", "project")
+
+
+def _inventory(kind: str) -> None:
+    """GET /v1/KINDs (a page of rows, cursor on the seq of each record's creation event) and
+    GET /v1/KINDs/{code} (one record in full), as `oneclaim KIND list|show --json` print them."""
+    name = inventory.plural(kind)
+
+    def listing(
+        ledger: LedgerDep,
+        after_seq: Annotated[int, Query(ge=-1, description="The seq of the last record of the previous page.")] = -1,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> dict:
+        page = ledger.registered_page(kind, after_seq, limit)
+        return {
+            name: [inventory.row(kind, record) | {"seq": seq} for seq, record in page],
+            "next_after_seq": page[-1][0] if len(page) == limit else None,
+            "read_against": read_against(ledger),
+        }
+
+    def show(ledger: LedgerDep, code: str) -> dict:
+        return inventory.detail(kind, getattr(ledger, kind)(code)) | {"read_against": read_against(ledger)}
+
+    listing.__doc__ = f"Every {kind} the registry holds, in the order each was created, a page at a time."
+    show.__doc__ = f"One {kind}: every field, with serials in the registry's notation."
+    register.get(f"/v1/{name}", name=f"list_{name}", **allow(OPERATOR, AUDITOR))(listing)
+    register.get(f"/v1/{name}/{{code}}", name=f"show_{kind}", **allow(OPERATOR, AUDITOR))(show)
+
+
+for _kind in KINDS:
+    _inventory(_kind)
 
 
 # ---------------------------------------------------------------------------------- tiles

@@ -88,3 +88,64 @@ class ResolutionBody(Body):
 
 class ExpiryBody(Body):
     as_of: date = Field(examples=["2027-02-01"])
+
+
+class ElectionBody(Body):
+    scheme: StrictStr = Field(examples=["CCER"])
+    effective_from: StrictStr = Field(examples=["2025-01-01"])
+
+
+class ContractBody(Body):
+    code: StrictStr = Field(examples=["GP-2025-SIP-0001"])
+    device: StrictStr = Field(examples=["SIP-PV-0001"])
+    generator_account: StrictStr = Field(examples=["acct:sip-pv-ops-1"])
+    consumer_account: StrictStr = Field(examples=["acct:sip-bio-02"])
+    monthly_mwh: dict[str, StrictInt] = Field(min_length=1, examples=[{"2025-01": 40, "2025-02": 38}])
+
+
+class SettlementBody(Body):
+    month: StrictStr = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2025-01"])
+    consumption_kwh: StrictInt = Field(ge=0, examples=[41_200])
+    on: date | None = Field(None, description="The business date (default today, China time).")
+
+
+class ProgrammeBody(Body):
+    code: StrictStr = Field(examples=["SIP-PHCER"])
+    name: StrictStr = Field(examples=["苏州工业园区碳普惠"])
+    region: StrictStr = Field(examples=["江苏/苏州工业园区"])
+    methodologies: list[StrictStr] = Field(min_length=1, examples=[["distributed_pv", "ev_charging"]])
+    factor: StrictStr = Field(examples=["SIP-2020-PURCHASED"])
+
+
+class InclusionBody(Body):
+    """Generation-based methodologies take a device and a month (or a start and an end); the
+    others a subject, a period and kgCO2e."""
+
+    methodology: StrictStr = Field(examples=["distributed_pv"])
+    account: StrictStr = Field(examples=["acct:sip-pv-ops-1"])
+    device: StrictStr | None = Field(None, examples=["SIP-PV-0001"])
+    month: StrictStr | None = Field(None, examples=["2025-02"])
+    start: StrictStr | None = None
+    end: StrictStr | None = None
+    subject: StrictStr | None = None
+    period: StrictStr | None = None
+    kg_co2e: StrictInt | None = Field(None, gt=0)
+    evidence_sha256: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+class ProjectBody(Body):
+    code: StrictStr = Field(examples=["CCER-JS-DSOW-01"])
+    methodology: StrictStr = Field(examples=["CCER-01-001-V01"])
+    owner: StrictStr = Field(examples=["JS-DSOW-01"])
+    devices: list[StrictStr] = Field(default_factory=list, examples=[["JS-DSOW-01"]])
+    crediting_start: StrictStr = Field(examples=["2025-01-01"])
+    crediting_end: StrictStr = Field(examples=["2034-12-31"])
+    factor: StrictStr | None = Field(None, examples=["SIP-2020-PURCHASED"])
+    on: date | None = None
+
+
+class CCERBody(Body):
+    period_start: StrictStr = Field(examples=["2025-01-01"])
+    period_end: StrictStr = Field(examples=["2025-03-31"])
+    kg_co2e: StrictInt = Field(gt=0, examples=[100_000_000])
+    account: StrictStr = Field(examples=["acct:js-dsow-01"])

@@ -145,7 +145,7 @@ def run(path: Path, tmp: Path, rounds: int, log=print) -> dict:
     }
 
     bundle = tmp / "bundle"
-    readme = Path(audit.__file__).resolve().parent.parent / "oneclaim" / "bundle_readme.md"
+    readme = audit.BUNDLE_README
     started = time.perf_counter()
     audit.export_bundle(
         f"sqlite:///{path}",

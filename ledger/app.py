@@ -6,18 +6,23 @@ Rules live in the aggregates (`ledger.domain`); the tamper-evident log lives in 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import queries
 from ledger.database import persistence_env
+from ledger.domain.anchor import AnchorHistory
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
 from ledger.domain.contract import GreenPowerContract, contract_id
@@ -26,6 +31,7 @@ from ledger.domain.issuance import gec_batch_code
 from ledger.domain.link import cancel_ours_for_case, ccer_refusal, make_way_for_ccer
 from ledger.domain.participant import Account, Participant, account_id, participant_id
 from ledger.domain.project import Programme, Project, programme_id, project_id
+from ledger.domain.request import Request, request_id
 from ledger.domain.rules import EMISSION_FACTORS, INCLUSION_METHODOLOGIES, kwh_for
 from ledger.domain.serials import format_range
 from ledger.domain.values import (
@@ -54,8 +60,13 @@ REGISTERED = {
     "programme": Programme.Established,
     "project": Project.Registered,
     "case": Case.Opened,
+    "anchor": AnchorHistory.Started,
 }
 """What the registry holds, by the event that creates each kind."""
+
+
+_REQUEST: ContextVar[Callable[[list[str]], Request] | None] = ContextVar("oneclaim_request", default=None)
+"""The Request a command being run by `Ledger.once` records with its first save."""
 
 
 class Ledger(Application[UUID]):
@@ -100,6 +111,62 @@ class Ledger(Application[UUID]):
         return self.log.add_checkpoint(size, root_hash, sign_note(text, signer))
 
     # ------------------------------------------------------------------ loading and saving
+
+    def save(self, *objects: Any, **kwargs: Any) -> Any:
+        """eventsourcing's save; inside `once`, the first save of the command also records the
+        client's Request, with the records this save creates, in the same transaction."""
+        pending = _REQUEST.get()
+        if pending is None:
+            return super().save(*objects, **kwargs)
+        _REQUEST.set(None)
+        created = [
+            o.id.hex for o in objects
+            if isinstance(o, Aggregate) and o.pending_events and o.pending_events[0].originator_version == 1
+        ]  # fmt: skip
+        try:
+            return super().save(*objects, pending(created), **kwargs)
+        except BaseException:
+            _REQUEST.set(pending)  # nothing was written: a retry of the attempt records it
+            raise
+
+    def once(self, key: str | None, command: str, body: Any, act: Callable[[], Any]) -> Request | None:
+        """Run a write at most once per idempotency key. The key's Request is recorded in the
+        same transaction as the command's first save; a retry with the same command and body
+        does not act but answers the first Request (what it created names the first result);
+        with another command or body it is refused (REQUEST_ID_REUSED). A concurrent retry that
+        loses the race finds the winner's Request. Without a key the command simply runs. None:
+        this call acted."""
+        if key is None:
+            act()
+            return None
+        key_sha256 = hashlib.sha256(key.encode()).hexdigest()
+        body_sha256 = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        if (first := self._first_request(key_sha256, command, body_sha256)) is not None:
+            return first
+        token = _REQUEST.set(
+            lambda created: Request(key_sha256=key_sha256, command=command, body_sha256=body_sha256, created=created)
+        )
+        try:
+            act()
+        except LedgerError:
+            if (first := self._first_request(key_sha256, command, body_sha256)) is not None:
+                return first  # a concurrent retry won
+            raise
+        finally:
+            _REQUEST.reset(token)
+        return None
+
+    def created_by(self, request: Request) -> list[Any]:
+        """The records a request created, as they are now."""
+        return [self.repository.get(UUID(hex_id)) for hex_id in request.created]
+
+    def _first_request(self, key_sha256: str, command: str, body_sha256: str) -> Request | None:
+        try:
+            first: Request = self.repository.get(request_id(key_sha256))
+        except AggregateNotFoundError:
+            return None
+        first.check_same(command, body_sha256)
+        return first
 
     def _get(self, aggregate_id: UUID, kind: str, key: str):
         try:
@@ -168,6 +235,18 @@ class Ledger(Application[UUID]):
             if len(found) < page:
                 return
             start = found[-1].id + 1
+
+    def registered_page(self, kind: str, after_seq: int = -1, limit: int = 100) -> list[tuple[int, Any]]:
+        """A page of `registered(kind)`: up to `limit` records whose creation event's log seq is
+        after `after_seq`, each with that seq (a cursor for the next page)."""
+        one_of("kind", kind, REGISTERED, "KIND_INVALID")
+        size = self.log.size()
+        if after_seq >= size:
+            return []
+        start = 1 if after_seq < 0 else self.log.leaf(after_seq).notification_id + 1
+        found = self.recorder.select_notifications(start, limit, topics=[get_topic(REGISTERED[kind])])
+        seqs = self.log.seqs_for_notifications([n.id for n in found])
+        return [(seqs[n.id], self.repository.get(n.originator_id)) for n in found if n.id in seqs]
 
     # ------------------------------------------------------------------ participants and accounts
 

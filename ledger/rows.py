@@ -9,7 +9,8 @@ parsers in ledger/domain/values.py; the model fixes which fields there are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from ledger.domain.rules import EMISSION_FACTORS, kwh_for
 from ledger.domain.serials import format_range, parse_range, parse_whole
 from ledger.domain.values import check_kwh, interval, one_of, parse_day
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, LedgerError
 
 
 class Row(BaseModel):
@@ -165,3 +166,28 @@ def external_claim(row: dict) -> dict:
             f"kg_co2e needs a known factor ({', '.join(EMISSION_FACTORS)}) or g_per_mwh", code="FACTOR_UNKNOWN"
         )
     return claim | {"kg_co2e": kg, "factor": factor or None, "g_per_mwh": g_per_mwh, "kwh": kwh_for(kg, g_per_mwh)}
+
+
+def read_csv(lines: Iterable[str], model: type[Row], where: str) -> tuple[list[dict], list[dict]]:
+    """Parse a readings (or corrections) CSV, from a file (the CLI) or a request body (the API),
+    into rows of `model`, and the rows that could not be read with their line numbers. Every
+    column but self_consumed_kwh is required; `where` names the source in errors."""
+    rows, errors = [], []
+    columns = model.columns()
+    reader = csv.DictReader(lines)
+    missing = [c for c in columns if c != "self_consumed_kwh" and c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(
+            f"{where} lacks column(s) {', '.join(missing)}; the header is {','.join(columns)}",
+            code="CSV_HEADER_INVALID",
+        )
+    for row in reader:
+        line = reader.line_num
+        if None in row.values():
+            errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
+            continue
+        try:
+            rows.append(model.parse({k: v for k, v in row.items() if k in columns} | {"line": line}).model_dump())
+        except LedgerError as e:
+            errors.append({"line": line, "code": e.code, "message": e.message})
+    return rows, errors

@@ -16,7 +16,6 @@ from oneclaim.output import HomeOpt, JsonOpt, emit, err, failures, out, progress
 
 audit_app = typer.Typer(help="Export and verify audit bundles.", no_args_is_help=True)
 
-BUNDLE_README = Path(__file__).parent / "bundle_readme.md"
 
 
 @audit_app.command("export")
@@ -50,7 +49,7 @@ def audit_export(
             events_table=EVENTS_TABLE[dialect(url)],
             origin=h.origin,
             verifier_key=h.verifier_key(),
-            readme=BUNDLE_README.read_text(),
+            readme=audit.BUNDLE_README.read_text(),
             progress=progress,
         )
     n_cp = len(manifest["checkpoints"])

@@ -383,7 +383,7 @@ def _expiry(ledger: Ledger, console: Console) -> None:
 def _inventory(ledger: Ledger, fleet: list, console: Console) -> None:
     """What an operator looks at after a year: `oneclaim KIND list` for every kind, conservation
     over every batch from `batch list`'s totals, and `device show` for one device."""
-    from oneclaim import inventory
+    from ledger import inventory
 
     kinds = ("participant", "account", "device", "contract")
     counts = {kind: sum(1 for _ in ledger.registered(kind)) for kind in kinds}
@@ -493,7 +493,7 @@ def _verify(home: Home, console: Console) -> bool:
             events_table=EVENTS_TABLE[dialect(url)],
             origin=ORIGIN,
             verifier_key=home.verifier_key(),
-            readme=(Path(__file__).parent / "bundle_readme.md").read_text(),
+            readme=audit.BUNDLE_README.read_text(),
         )
         bundle_report = reference.verify_bundle(bundle, trust.of(verifier, ORIGIN))
         _show(console, "audit verify (exported bundle)", bundle_report)

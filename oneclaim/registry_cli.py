@@ -7,7 +7,6 @@ machine-readable result). Errors are `error CODE: message` on stderr, exit statu
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.domain.serials import format_range, parse_whole, spans_for
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput
 from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, err, opened, out
 
 if TYPE_CHECKING:
@@ -134,33 +133,15 @@ def device_register(
 
 
 def read_meter_csv(path: Path, model: type) -> tuple[list[dict], list[dict]]:
-    """Parse a readings (or corrections) CSV into rows of `model` (ledger.rows.MeterReadingRow or
-    CorrectionRow), and the rows that could not be read with their line numbers. Every column but
-    self_consumed_kwh is required."""
-    rows, errors = [], []
+    """Parse a readings (or corrections) CSV file (ledger.rows.read_csv, as the API does)."""
+    from ledger.rows import read_csv
+
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}", code="FILE_UNREADABLE") from None
-    columns = model.columns()
     with handle as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c != "self_consumed_kwh" and c not in (reader.fieldnames or [])]
-        if missing:
-            raise InvalidInput(
-                f"{path} lacks column(s) {', '.join(missing)}; the header is {','.join(columns)}",
-                code="CSV_HEADER_INVALID",
-            )
-        for row in reader:
-            line = reader.line_num
-            if None in row.values():
-                errors.append({"line": line, "code": "CSV_ROW_INVALID", "message": "the row has too few fields"})
-                continue
-            try:
-                rows.append(model.parse({k: v for k, v in row.items() if k in columns} | {"line": line}).model_dump())
-            except LedgerError as e:
-                errors.append({"line": line, "code": e.code, "message": e.message})
-    return rows, errors
+        return read_csv(f, model, str(path))
 
 
 @meter_app.command("import")
@@ -619,7 +600,7 @@ WhereOpt = Annotated[
 
 def _listing(kind: str):
     def list_records(where: WhereOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-        from oneclaim import inventory
+        from ledger import inventory
 
         with opened(home, as_json) as ledger:
             filters = inventory.parse_where(where)
@@ -645,7 +626,7 @@ def _listing(kind: str):
 def _showing(kind: str):
     def show_record(code: Annotated[str, typer.Argument(help="Its code (an account: its id).")], home: HomeOpt = None,
                     as_json: JsonOpt = False) -> None:  # fmt: skip
-        from oneclaim import inventory
+        from ledger import inventory
 
         with opened(home, as_json) as ledger:
             record = inventory.detail(kind, getattr(ledger, kind)(code))

@@ -69,6 +69,7 @@ def serve(
         if workers > 1 and db_url.startswith("sqlite"):
             raise InvalidInput("several workers need PostgreSQL; SQLite takes one", code="WORKERS_NEED_POSTGRES")
     os.environ["ONECLAIM_DB_URL"], os.environ["ONECLAIM_ORIGIN"] = db_url, h.origin
+    os.environ["ONECLAIM_VERIFIER_KEY"] = h.verifier_key()  # public: for the audit bundles it serves
     uvicorn.run(
         "api.app:create_app",
         factory=True,

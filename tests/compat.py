@@ -153,7 +153,7 @@ def main() -> None:
         events_table=EVENTS_TABLE["sqlite"],
         origin=ORIGIN,
         verifier_key=SIGNER.verifier_key(),
-        readme="The bundle of tests/compat.py's scenario (see oneclaim/bundle_readme.md).\n",
+        readme="The bundle of tests/compat.py's scenario (see ledger/tlog/bundle_readme.md).\n",
     )
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)

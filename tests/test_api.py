@@ -412,6 +412,7 @@ def test_full_tiles_are_immutable_entries_hash_to_the_leaves_and_bad_paths_are_r
 # ------------------------------------------------------------------ the authorisation matrix
 
 PUB, OPS, AUD, HOL = PUBLIC, "operator", "auditor", "holder"
+INVENTORY = ("participants", "accounts", "devices", "batches", "contracts", "programmes", "projects")
 POLICY = {
     ("GET", "/healthz"): {PUB},
     ("GET", "/v1/checkpoint"): {PUB},
@@ -434,6 +435,21 @@ POLICY = {
     ("GET", "/v1/cases"): {OPS, AUD},
     ("GET", "/v1/cases/{code}"): {OPS, AUD},
     ("POST", "/v1/cases/{code}/resolution"): {OPS},
+    ("POST", "/v1/devices/{code}/elections"): {OPS},
+    ("POST", "/v1/programmes/{code}/issuances"): {OPS},
+    ("POST", "/v1/projects/{code}/issuances"): {OPS},
+    ("POST", "/v1/contracts/{code}/settlements"): {OPS},
+    ("POST", "/v1/contracts"): {OPS},
+    ("POST", "/v1/programmes"): {OPS},
+    ("POST", "/v1/projects"): {OPS},
+    ("POST", "/v1/meter/corrections"): {OPS},
+    ("POST", "/v1/meter/readings/csv"): {OPS},
+    ("POST", "/v1/meter/corrections/csv"): {OPS},
+    ("GET", "/v1/disclosures/{code}"): {PUB},
+    ("GET", "/v1/anchors"): {PUB},
+    ("GET", "/v1/audit/bundle"): {OPS, AUD},
+    **{("GET", f"/v1/{kinds}"): {OPS, AUD} for kinds in INVENTORY},
+    **{("GET", f"/v1/{kinds}/{{code}}"): {OPS, AUD} for kinds in INVENTORY},
     ("GET", "/checkpoint"): {PUB},
     ("GET", "/tile/entries/{index}"): {PUB},
     ("GET", "/tile/{level}/{index}"): {PUB},
@@ -489,6 +505,42 @@ SAMPLES = {
     ("GET", "/v1/cases"): ("/v1/cases", None),
     ("GET", "/v1/cases/{code}"): ("/v1/cases/DC-NONE", None),
     ("POST", "/v1/cases/{code}/resolution"): ("/v1/cases/DC-NONE/resolution", {"outcome": "x", "reason": "y"}),
+    ("POST", "/v1/devices/{code}/elections"): (
+        "/v1/devices/NO-SUCH/elections", {"scheme": "CCER", "effective_from": "2025-01-01"}
+    ),
+    ("POST", "/v1/programmes/{code}/issuances"): (
+        "/v1/programmes/NO-SUCH/issuances", {"methodology": "ev_charging", "account": GEN}
+    ),
+    ("POST", "/v1/projects/{code}/issuances"): (
+        "/v1/projects/NO-SUCH/issuances",
+        {"period_start": "2025-01-01", "period_end": "2025-01-31", "kg_co2e": 1, "account": GEN},
+    ),
+    ("POST", "/v1/contracts/{code}/settlements"): (
+        "/v1/contracts/NO-SUCH/settlements", {"month": "2025-01", "consumption_kwh": 1}
+    ),
+    ("POST", "/v1/contracts"): (
+        "/v1/contracts",
+        {"code": "GP-NONE", "device": "NO-SUCH", "generator_account": GEN, "consumer_account": CON,
+         "monthly_mwh": {"2025-01": 1}},
+    ),  # fmt: skip
+    ("POST", "/v1/programmes"): (
+        "/v1/programmes",
+        {"code": "MATRIX-PROG", "name": "n", "region": "苏州", "methodologies": ["ev_charging"],
+         "factor": "SIP-2020-PURCHASED"},
+    ),  # fmt: skip
+    ("POST", "/v1/projects"): (
+        "/v1/projects",
+        {"code": "MATRIX-PRJ", "methodology": "m", "owner": "NO-SUCH", "crediting_start": "2025-01-01",
+         "crediting_end": "2025-12-31"},
+    ),  # fmt: skip
+    ("POST", "/v1/meter/corrections"): ("/v1/meter/corrections", {"rows": [{"device": "NO-SUCH"}]}),
+    ("POST", "/v1/meter/readings/csv"): ("/v1/meter/readings/csv", None),
+    ("POST", "/v1/meter/corrections/csv"): ("/v1/meter/corrections/csv", None),
+    ("GET", "/v1/disclosures/{code}"): ("/v1/disclosures/NO-SUCH", None),
+    ("GET", "/v1/anchors"): ("/v1/anchors", None),
+    ("GET", "/v1/audit/bundle"): ("/v1/audit/bundle", None),
+    **{("GET", f"/v1/{kinds}"): (f"/v1/{kinds}?limit=2", None) for kinds in INVENTORY},
+    **{("GET", f"/v1/{kinds}/{{code}}"): (f"/v1/{kinds}/NO-SUCH", None) for kinds in INVENTORY},
     ("GET", "/checkpoint"): ("/checkpoint", None),
     ("GET", "/tile/entries/{index}"): ("/tile/entries/000", None),
     ("GET", "/tile/{level}/{index}"): ("/tile/0/000", None),

@@ -437,6 +437,10 @@ def verify_database(
         db.close()
 
 
+BUNDLE_README = Path(__file__).parent / "bundle_readme.md"
+"""The README every bundle carries: how to verify it with no OneClaim code."""
+
+
 def export_bundle(
     db_url: str,
     directory: Path,

@@ -2,7 +2,7 @@
 the registry's notation (`<batch>:<first>-<last>`, inclusive), quantities as whole numbers.
 
 `row(kind, aggregate)` is the summary `oneclaim KIND list` prints; `detail(kind, aggregate)`
-adds what `oneclaim KIND show` prints. Used by the CLI only; the ledger knows nothing of it.
+adds what `oneclaim KIND show` prints. The CLI and the API (`GET /v1/KINDs`) both print these.
 """
 
 from __future__ import annotations
