@@ -20,11 +20,11 @@ from ledger.readmodel import ReadModel
 bearer = HTTPBearer(auto_error=False, description="A token from `oneclaim token issue`.")
 
 
-def ledger(request: Request) -> Ledger:
+async def ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
-def readmodel(request: Request) -> ReadModel:
+async def readmodel(request: Request) -> ReadModel:
     return request.app.state.readmodel
 
 
@@ -32,7 +32,7 @@ LedgerDep = Annotated[Ledger, Depends(ledger)]
 ReadModelDep = Annotated[ReadModel, Depends(readmodel)]
 
 
-def caller(
+async def caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> Principal | None:
     """The principal of the request's bearer token, or None without one; never from the body."""
@@ -45,7 +45,7 @@ def allow(*roles: str, openapi: dict[str, Any] | None = None) -> dict[str, Any]:
     """Route keyword arguments for a rule: which roles (Role values, or PUBLIC) may call it;
     `openapi` adds to the route's OpenAPI operation."""
 
-    def rule(principal: Annotated[Principal | None, Depends(caller)]) -> Principal | None:
+    async def rule(principal: Annotated[Principal | None, Depends(caller)]) -> Principal | None:
         if principal is None:
             if PUBLIC in roles:
                 return None
@@ -85,7 +85,7 @@ class Write:
         return self.ledger.once(self.request_id, command, payload, act)
 
 
-def write(ledger: LedgerDep, who: CallerDep, idempotency_key: IdempotencyKey = None) -> Write:
+async def write(ledger: LedgerDep, who: CallerDep, idempotency_key: IdempotencyKey = None) -> Write:
     return Write(ledger, who, idempotency_key)
 
 

@@ -349,46 +349,55 @@ class ReadModel:
                     return total
 
     def _apply_chunk(self) -> int:
+        """Read a chunk of notifications and compute its rows with no lock held, then write
+        them in one short transaction that first claims the tracking row and checks that no
+        other catch-up applied the chunk meanwhile (if one did, the work is dropped and the
+        next chunk read). Nothing is read from the ledger while the read model's write lock
+        is held: on SQLite that lock is the database's, and a writer of the ledger waiting
+        for it while this waited for a ledger connection would stall both."""
         try:
+            with self.engine.connect() as conn:
+                position = conn.execute(POSITION).scalar_one()
+            notifications = self.ledger.recorder.select_notifications(
+                position, self.chunk_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return 0
+            wanted = [n for n in notifications if n.topic.startswith(BATCH_TOPICS) or n.topic in CREATED_TOPICS]
+            seqs = self.ledger.log.seqs_for_notifications([n.id for n in wanted])
+            chunk, statements = _Chunk(), []
+            for n in wanted:
+                if n.id not in seqs:
+                    raise LedgerError(
+                        f"event {n.id} has no leaf in the log: run `oneclaim audit verify`", code="LOG_LEAF_MISSING"
+                    )
+                event = self.ledger.mapper.to_domain_event(n)
+                if isinstance(event, Batch.Event):
+                    self._apply_batch_event(event, n.id, seqs[n.id], chunk)
+                elif isinstance(event, Case.Opened):
+                    row = {k: getattr(event, k) for k in ("code", "kind", "subject", "overlap_kwh")}
+                    source = event.theirs.get("source", "")
+                    statements.append(
+                        rm_cases.insert().values({**row, "source": source, "status": "open", "opened_seq": seqs[n.id]})
+                    )
+                elif isinstance(event, Case.Resolved):
+                    resolved = update(rm_cases).where(rm_cases.c.code == case_code_of(self.ledger, event))
+                    statements.append(resolved.values(status="resolved"))
+                else:
+                    target, names = CREATED_ROWS[type(event)]
+                    row = {name: getattr(event, name) for name in names}
+                    if "schemes" in row:
+                        row["schemes"] = dumps(row["schemes"])
+                    statements.append(target.insert().values(row))
             with self.engine.begin() as conn:
-                # Claim the tracking row before reading anything: concurrent catch-ups (other
-                # processes) queue here, and on SQLite this takes the write lock up front.
+                # Claim the tracking row first: concurrent catch-ups (other processes) queue here.
                 claim = rm_tracking.c.name == TRACKING_NAME
                 conn.execute(update(rm_tracking).where(claim).values(position=rm_tracking.c.position))
-                position = conn.execute(POSITION).scalar_one()
-                notifications = self.ledger.recorder.select_notifications(
-                    position, self.chunk_size, inclusive_of_start=False
-                )
-                if not notifications:
-                    return 0
-                wanted = [n for n in notifications if n.topic.startswith(BATCH_TOPICS) or n.topic in CREATED_TOPICS]
-                seqs = self.ledger.log.seqs_for_notifications([n.id for n in wanted])
-                chunk = _Chunk()
-                for n in wanted:
-                    if n.id not in seqs:
-                        raise LedgerError(
-                            f"event {n.id} has no leaf in the log: run `oneclaim audit verify`", code="LOG_LEAF_MISSING"
-                        )
-                    event = self.ledger.mapper.to_domain_event(n)
-                    if isinstance(event, Batch.Event):
-                        self._apply_batch_event(event, n.id, seqs[n.id], chunk)
-                    elif isinstance(event, Case.Opened):
-                        row = {k: getattr(event, k) for k in ("code", "kind", "subject", "overlap_kwh")}
-                        source = event.theirs.get("source", "")
-                        conn.execute(
-                            rm_cases.insert().values(
-                                {**row, "source": source, "status": "open", "opened_seq": seqs[n.id]}
-                            )
-                        )
-                    elif isinstance(event, Case.Resolved):
-                        resolved = update(rm_cases).where(rm_cases.c.code == case_code_of(self.ledger, event))
-                        conn.execute(resolved.values(status="resolved"))
-                    else:
-                        target, names = CREATED_ROWS[type(event)]
-                        row = {name: getattr(event, name) for name in names}
-                        if "schemes" in row:
-                            row["schemes"] = dumps(row["schemes"])
-                        conn.execute(target.insert().values(row))
+                if conn.execute(POSITION).scalar_one() != position:  # another catch-up applied it
+                    self._cache.clear()
+                    return self.chunk_size  # read on from where it got to
+                for statement in statements:
+                    conn.execute(statement)
                 self._write(conn, chunk)
                 conn.execute(update(rm_tracking).where(claim).values(position=notifications[-1].id))
                 return len(notifications)
