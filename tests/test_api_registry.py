@@ -13,9 +13,12 @@ from io import BytesIO
 from pathlib import Path
 
 from ledger.app import Ledger
+from tests import test_api
 from tests.registry_support import CON, CONSUMER, GEN, GENERATOR
 from tests.support import run
-from tests.test_api import PROBLEM, Served, served  # noqa: F401 - the live server fixture
+from tests.test_api import PROBLEM, Served
+
+served = test_api.served  # the live server fixture, one per module
 
 PV = {"technology": "distributed_pv", "capacity_kw": 500, "province": "江苏", "city": "苏州工业园区",
       "owner": GENERATOR, "commissioned_on": "2023-01-01"}  # fmt: skip
