@@ -17,7 +17,6 @@ from oneclaim.output import HomeOpt, JsonOpt, emit, err, failures, out, progress
 audit_app = typer.Typer(help="Export and verify audit bundles.", no_args_is_help=True)
 
 
-
 @audit_app.command("export")
 def audit_export(
     directory: Annotated[Path, typer.Argument(help="Folder to write the bundle into (must be empty or new).")],

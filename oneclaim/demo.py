@@ -454,8 +454,12 @@ def _over_http(home: Home, ledger: Ledger, console: Console) -> None:
         auditor = store.issue("SIP-REGISTRY", "auditor", token_now())["token"]
     finally:
         store.close()
-    move = {"from_account": account_of(seller), "to_account": account_of(buyer), "quantity": 1,
-            "on": YEAR_CLOSED.isoformat()}
+    move = {
+        "from_account": account_of(seller),
+        "to_account": account_of(buyer),
+        "quantity": 1,
+        "on": YEAR_CLOSED.isoformat(),
+    }
     path = f"/v1/batches/{held['batch']}/transfers"
     with serving(home.path) as url, httpx.Client(base_url=url, timeout=60) as http:
         console.print(f"[bold]Over HTTP[/] ({url}, `oneclaim serve`):")

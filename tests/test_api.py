@@ -506,32 +506,50 @@ SAMPLES = {
     ("GET", "/v1/cases/{code}"): ("/v1/cases/DC-NONE", None),
     ("POST", "/v1/cases/{code}/resolution"): ("/v1/cases/DC-NONE/resolution", {"outcome": "x", "reason": "y"}),
     ("POST", "/v1/devices/{code}/elections"): (
-        "/v1/devices/NO-SUCH/elections", {"scheme": "CCER", "effective_from": "2025-01-01"}
+        "/v1/devices/NO-SUCH/elections",
+        {"scheme": "CCER", "effective_from": "2025-01-01"},
     ),
     ("POST", "/v1/programmes/{code}/issuances"): (
-        "/v1/programmes/NO-SUCH/issuances", {"methodology": "ev_charging", "account": GEN}
+        "/v1/programmes/NO-SUCH/issuances",
+        {"methodology": "ev_charging", "account": GEN},
     ),
     ("POST", "/v1/projects/{code}/issuances"): (
         "/v1/projects/NO-SUCH/issuances",
         {"period_start": "2025-01-01", "period_end": "2025-01-31", "kg_co2e": 1, "account": GEN},
     ),
     ("POST", "/v1/contracts/{code}/settlements"): (
-        "/v1/contracts/NO-SUCH/settlements", {"month": "2025-01", "consumption_kwh": 1}
+        "/v1/contracts/NO-SUCH/settlements",
+        {"month": "2025-01", "consumption_kwh": 1},
     ),
     ("POST", "/v1/contracts"): (
         "/v1/contracts",
-        {"code": "GP-NONE", "device": "NO-SUCH", "generator_account": GEN, "consumer_account": CON,
-         "monthly_mwh": {"2025-01": 1}},
+        {
+            "code": "GP-NONE",
+            "device": "NO-SUCH",
+            "generator_account": GEN,
+            "consumer_account": CON,
+            "monthly_mwh": {"2025-01": 1},
+        },
     ),  # fmt: skip
     ("POST", "/v1/programmes"): (
         "/v1/programmes",
-        {"code": "MATRIX-PROG", "name": "n", "region": "苏州", "methodologies": ["ev_charging"],
-         "factor": "SIP-2020-PURCHASED"},
+        {
+            "code": "MATRIX-PROG",
+            "name": "n",
+            "region": "苏州",
+            "methodologies": ["ev_charging"],
+            "factor": "SIP-2020-PURCHASED",
+        },
     ),  # fmt: skip
     ("POST", "/v1/projects"): (
         "/v1/projects",
-        {"code": "MATRIX-PRJ", "methodology": "m", "owner": "NO-SUCH", "crediting_start": "2025-01-01",
-         "crediting_end": "2025-12-31"},
+        {
+            "code": "MATRIX-PRJ",
+            "methodology": "m",
+            "owner": "NO-SUCH",
+            "crediting_start": "2025-01-01",
+            "crediting_end": "2025-12-31",
+        },
     ),  # fmt: skip
     ("POST", "/v1/meter/corrections"): ("/v1/meter/corrections", {"rows": [{"device": "NO-SUCH"}]}),
     ("POST", "/v1/meter/readings/csv"): ("/v1/meter/readings/csv", None),

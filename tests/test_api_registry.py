@@ -143,9 +143,7 @@ def test_inventory_pages_follow_the_log_and_hold_every_record_once(served: Serve
     assert anchors["anchorings"] == [] and anchors["tree_size"] == anchors["read_against"]["log_size"]
 
 
-def test_the_audit_bundle_downloaded_verifies_against_the_key_the_auditor_holds(
-    served: Served, tmp_path: Path
-) -> None:
+def test_the_audit_bundle_downloaded_verifies_against_the_key_the_auditor_holds(served: Served, tmp_path: Path) -> None:
     with served.client("auditor") as c:
         answer = c.get("/v1/audit/bundle")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/gzip"
