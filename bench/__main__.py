@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchoring, append, claims, memory, proofs, registry, startup, verify
+from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, verify
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring")
+ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring", "api_load")
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
 #  time budget per proof kind in seconds)
@@ -225,6 +225,7 @@ def render(results: dict) -> str:
 
 def targets(results: dict) -> list[dict]:
     t = startup.targets(results["startup"]) if results.get("startup") else []
+    t += api_load.targets(results["api_load"]) if results.get("api_load") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -355,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     if "anchoring" in only:
         _log("anchoring ...")
         results["anchoring"] = anchoring.run(args.quick)
+    if "api_load" in only:
+        _log("HTTP API on loopback ...")
+        results["api_load"] = api_load.run(args.quick, pg_url=pg_url)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -364,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + startup.render(results["startup"]))
     if "registry" in results:
         print("\n" + registry.render(results["registry"]))
+    if "api_load" in results:
+        print("\n" + api_load.render(results["api_load"]))
     for name in ("claims", "anchoring"):
         if name in results:
             print(f"\n{name}: " + json.dumps(results[name], indent=2))
