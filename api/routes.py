@@ -26,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from starlette.background import BackgroundTask
 
+from api import problems
 from api.auth import PUBLIC, Role
 from api.deps import CallerDep, LedgerDep, ReadModelDep, WriteDep, allow, own_account
 from api.schemas import (
@@ -52,7 +53,7 @@ from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE, dialect
 from ledger.domain.batch import Batch
 from ledger.domain.serials import format_range, spans_for
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.rows import CorrectionRow, MeterReadingRow, read_csv
 from ledger.tlog import audit
 from ledger.tlog import tiles as tile_format
@@ -401,10 +402,16 @@ CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema":
                        "SIP-PV-0001,2025-01-01T00:00:00+08:00,2025-02-01T00:00:00+08:00,52400,0\n"}}}}  # fmt: skip
 
 
+class UnsupportedMedia(LedgerError):
+    """A body in a media type the route does not read (415)."""
+
+    http_status = 415
+
+
 async def _csv_rows(request: Request, model: type) -> tuple[list[dict], list[dict]]:
     """The rows of a CSV body, read by the same code as the CLI's files (ledger.rows.read_csv)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
-        raise InvalidInput("send the file as Content-Type: text/csv", code="MEDIA_TYPE_UNSUPPORTED")
+        raise UnsupportedMedia("send the file as Content-Type: text/csv", code="MEDIA_TYPE_UNSUPPORTED")
     data = await request.body()
     if len(data) > CSV_LIMIT:
         raise InvalidInput(f"a CSV body may hold at most {CSV_LIMIT} bytes", code="BODY_TOO_LARGE")
@@ -591,3 +598,15 @@ def hash_tile(ledger: LedgerDep, level: Annotated[int, Path(ge=0, le=63)], index
 
 
 ROUTERS = (log, registry, register, tiles)
+
+
+def _document_refusals() -> None:
+    """Each route's OpenAPI lists the problems it answers with, an example of each code
+    (api/problems.py)."""
+    for router in ROUTERS:
+        for route in router.routes:
+            public = PUBLIC in (route.openapi_extra or {}).get("x-roles", [])
+            route.responses = {**problems.responses(route.name, public), **route.responses}
+
+
+_document_refusals()

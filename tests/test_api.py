@@ -83,16 +83,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         stop_server(proc)
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """`oneclaim serve --port 0` on a home; returns once uvicorn says where it listens."""
+def start_server(home: Path, workers: int = 1, db_url: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`oneclaim serve --port 0` on a home; returns once uvicorn says where it listens and every
+    worker has started."""
     env = os.environ | {"ONECLAIM_HOME": str(home)}
+    env.pop("ONECLAIM_DB_URL", None)
+    if db_url:
+        env["ONECLAIM_DB_URL"] = db_url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oneclaim", "serve", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "oneclaim", "serve", "--port", "0", "--workers", str(workers)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    url, started = None, 0
     for line in proc.stderr:  # synchronise on what uvicorn reports, never on a sleep
         if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+            url = m.group(1)
+        started += "Application startup complete" in line
+        if url and started >= workers:
             threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
-            return proc, m.group(1)
+            return proc, url
     proc.wait(timeout=30)
     raise AssertionError(f"the server stopped (exit {proc.returncode}) before it was listening")
 
@@ -269,6 +280,11 @@ def _race(served: Served, token: str, calls: list[tuple[str, dict]]) -> list[htt
 
 
 def test_racing_clients_move_the_same_units_and_claim_the_same_kwh_once(served: Served) -> None:
+    racing_story(served)
+
+
+def racing_story(served: Served) -> None:
+    """Six operators issue the same month, eight holders move the same serials: one wins each."""
     device = {"code": "RACE-PV", "technology": "distributed_pv", "capacity_kw": 500, "province": "江苏",
               "city": "苏州工业园区", "owner": GENERATOR, "commissioned_on": "2023-01-01"}  # fmt: skip
     feb = {"device": "RACE-PV", "start": "2025-02-01T00:00:00+08:00", "end": "2025-03-01T00:00:00+08:00"}

@@ -11,6 +11,7 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from api import problems
 from api.app import HTTP_CODES, create_app
 from tests.test_api import PROBLEM, Served, served  # noqa: F401 - the live server fixture
 
@@ -23,6 +24,8 @@ def known_codes() -> set[str]:
     codes = {"REQUEST_INVALID", *HTTP_CODES.values()}
     for package in ("ledger", "api"):
         for path in (ROOT / package).rglob("*.py"):
+            if path.name == "problems.py":  # the documentation of the codes, not a source of them
+                continue
             text = path.read_text()
             codes |= set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))  # as code= and one_of(...) give them
             codes |= set(re.findall(r'code(?::\s*str)?\s*=\s*"([A-Z][A-Z0-9_]+)"', text))  # one word: UNAUTHENTICATED
@@ -54,3 +57,24 @@ def test_no_input_breaks_the_api_and_a_refusal_writes_nothing(case, served: Serv
 def test_the_known_codes_are_read_from_the_sources() -> None:
     assert {"DOUBLE_CLAIM", "UNAUTHENTICATED", "TOKEN_REVOKED", "TILE_PATH_INVALID", "BATCH_NOT_FOUND"} <= KNOWN
     assert httpx.codes.INTERNAL_SERVER_ERROR == 500  # the property's bound
+
+
+def test_every_route_documents_its_refusals_with_an_example_of_each_code() -> None:
+    """api/problems.py: each code documented is one the sources answer with, and every route's
+    OpenAPI lists problem+json examples, with the credential refusals where it needs a token."""
+    for code, (status, detail) in problems.EXAMPLES.items():
+        assert code in KNOWN or re.fullmatch(r"[A-Z]+_(NOT_FOUND|EXISTS)", code), f"{code} is in no source"
+        assert 400 <= status < 500 and detail
+    for codes in problems.ROUTE_CODES.values():
+        assert set(codes) <= set(problems.EXAMPLES)
+    document = create_app("sqlite:///unused.sqlite").openapi()
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            examples = {
+                name
+                for answer in op["responses"].values()
+                for name in answer.get("content", {}).get(PROBLEM, {}).get("examples", {})
+            }
+            assert "REQUEST_INVALID" in examples, (method, path)
+            if "public" not in op["x-roles"]:
+                assert {"UNAUTHENTICATED", "TOKEN_EXPIRED", "FORBIDDEN"} <= examples, (method, path)

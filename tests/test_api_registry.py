@@ -83,7 +83,7 @@ def test_a_csv_upload_imports_as_the_cli_does_and_a_bad_row_is_named_and_writes_
         assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
         assert any(e["line"] == 3 for e in bad.json()["details"]["errors"]) and served.log_size() == size
         wrong_type = c.post("/v1/meter/readings/csv", content=header + good)
-        assert wrong_type.status_code == 422 and wrong_type.json()["code"] == "MEDIA_TYPE_UNSUPPORTED"
+        assert wrong_type.status_code == 415 and wrong_type.json()["code"] == "MEDIA_TYPE_UNSUPPORTED"
         no_header = c.post("/v1/meter/readings/csv", content=good, headers={"Content-Type": "text/csv"})
         assert no_header.json()["code"] == "CSV_HEADER_INVALID" and served.log_size() == size
         done = c.post("/v1/meter/readings/csv", content=header + good, headers={"Content-Type": "text/csv"})
@@ -163,6 +163,10 @@ def test_the_audit_bundle_downloaded_verifies_against_the_key_the_auditor_holds(
 def test_many_clients_writing_at_once_on_one_sqlite_worker_all_succeed_while_reads_are_projected(
     served: Served,
 ) -> None:
+    many_writers_story(served)
+
+
+def many_writers_story(served: Served) -> None:
     """Writers racing on different batches while the projector catches up: none may stall on
     the database's write lock (they did: the projector held it while waiting for a ledger
     connection, and writers timed out with 500s)."""

@@ -1,0 +1,188 @@
+"""The refusals each route documents in its OpenAPI, with an example problem for each code.
+
+`EXAMPLES` holds one example per code, with its HTTP status and a detail as the ledger words it.
+`ROUTE_CODES` names the codes each route can answer with, beyond what every route documents
+(`REQUEST_INVALID`, and, for a route that needs a token, `UNAUTHENTICATED`, `TOKEN_EXPIRED`,
+`TOKEN_REVOKED` and `FORBIDDEN`). tests/test_api_properties.py checks that every code here is
+one the sources define, and that every route has its examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXAMPLES: dict[str, tuple[int, str]] = {
+    "REQUEST_INVALID": (422, "body.quantity: Input should be greater than 0"),
+    "UNAUTHENTICATED": (401, "this route needs a bearer token"),
+    "TOKEN_EXPIRED": (401, "the bearer token expired at 2026-01-31T00:00:00+00:00"),
+    "TOKEN_REVOKED": (401, "the bearer token was revoked"),
+    "FORBIDDEN": (403, "a auditor token may not call this route"),
+    "ACCOUNT_NOT_YOURS": (403, "account acct:sip-gen is not SZ-FACTORY's"),
+    "ACCOUNT_NOT_FOUND": (404, "unknown account acct:nobody"),
+    "BATCH_NOT_FOUND": (404, "unknown batch GEC-202501-NO-SUCH-T"),
+    "DEVICE_NOT_FOUND": (404, "unknown device NO-SUCH"),
+    "CASE_NOT_FOUND": (404, "unknown case DC-000000000000"),
+    "CONTRACT_NOT_FOUND": (404, "unknown contract GP-NONE"),
+    "PROGRAMME_NOT_FOUND": (404, "unknown programme NO-SUCH"),
+    "PROJECT_NOT_FOUND": (404, "unknown project NO-SUCH"),
+    "PARTICIPANT_NOT_FOUND": (404, "unknown participant NO-SUCH"),
+    "DISCLOSURE_NOT_FOUND": (404, "unknown disclosure CCER-NO-SUCH"),
+    "SEQ_NOT_FOUND": (404, "no event with sequence number 99"),
+    "SEQ_OUT_OF_RANGE": (422, "seq 99 is not below tree size 42"),
+    "TREE_SIZE_OUT_OF_RANGE": (422, "tree size 99 is beyond the log's 42 entries"),
+    "NO_CHECKPOINT": (404, "no checkpoint has been signed yet"),
+    "NO_VERIFIER_KEY": (404, "this server was started without the log's verifier key"),
+    "TILE_NOT_FOUND": (404, "tile 0/x001/000 is beyond the tree"),
+    "TILE_PATH_INVALID": (422, "tile index 1 is not three digits per element"),
+    "SERIAL_MALFORMED": (422, "serial GEC-202501-X is not <batch>:<n>"),
+    "SERIAL_UNKNOWN": (404, "GEC-202501-SIP-PV-0001-T has no serial 9999"),
+    "SELECTION_INVALID": (422, "give a quantity or serials, not both"),
+    "INSUFFICIENT_UNITS": (409, "acct:sip-gen holds 3 unit(s) of the batch that it may transfer, not 5"),
+    "UNITS_EXPIRED": (409, "batch GEC-202502-SIP-PV-0001-T expired after 2027-01-31"),
+    "UNITS_RETIRED": (409, "cannot transfer GEC-202512-SIP-PV-0001-T:23-51: those units are retired"),
+    "UNITS_FROZEN": (409, "cannot transfer those units: they are frozen for CCER project CCER-JS-DSOW-01"),
+    "ALREADY_SOLD": (409, "GEC-202501-SIP-PV-0001-T:1-10 were sold once already; a GEC is sold once"),
+    "NOT_TRADABLE": (409, "SIP-BIO-01 earns only non-tradable GECs"),
+    "SAME_ACCOUNT": (422, "a transfer needs two different accounts"),
+    "DATE_IN_FUTURE": (422, "business date 2027-06-01 is after today (2026-12-03, China time)"),
+    "DATE_BEFORE_LAST_RECORDED": (409, "2025-01-10 is before 2025-02-01, the last date this batch recorded"),
+    "REQUEST_ID_REUSED": (409, "this idempotency key was used for another request; nothing was written"),
+    "CONCURRENT_UPDATE": (409, "another command changed the same records at the same time; nothing was written"),
+    "RETIREMENT_INCOMPLETE": (422, "a retirement needs a beneficiary"),
+    "NOTHING_TO_CANCEL": (409, "batch GEC-202501-SIP-PV-0001-T has no active or frozen units to cancel"),
+    "SOLD_UNITS_NOT_NAMED": (409, "units another platform reported sold may be cancelled only by naming them"),
+    "DOUBLE_CLAIM": (409, "kWh of SIP-PV-DUAL-01 in 2025-01 are claimed already (GEC batch GEC-202501-…)"),
+    "ALREADY_ISSUED": (409, "GECs for SIP-PV-0001 in 2025-01 are issued already"),
+    "NO_READINGS": (409, "SIP-PV-0001 has no readings for 2025-03"),
+    "MONTH_NOT_ENDED": (409, "2026-12 has not ended"),
+    "EARLIER_MONTH_OPEN": (409, "2025-01 of SIP-PV-0001 is not issued yet"),
+    "PARTICIPANT_EXISTS": (409, "participant SIP-GEN already exists"),
+    "ACCOUNT_EXISTS": (409, "account acct:sip-gen already exists"),
+    "DEVICE_EXISTS": (409, "device SIP-PV-0001 already exists"),
+    "CONTRACT_EXISTS": (409, "contract GP-2025-SIP-0001 already exists"),
+    "PROGRAMME_EXISTS": (409, "programme SIP-PHCER already exists"),
+    "PROJECT_EXISTS": (409, "project CCER-JS-DSOW-01 already exists"),
+    "ROLE_INVALID": (422, "role 'buyer' is not one of consumer, generator, registry, trader, verifier"),
+    "DEVICE_CODE_INVALID": (422, "device 'x' is not valid"),
+    "IMPORT_REJECTED": (422, "2 of 3 rows are bad; nothing was imported"),
+    "CSV_HEADER_INVALID": (422, "the uploaded CSV lacks column(s) end"),
+    "MEDIA_TYPE_UNSUPPORTED": (415, "send the file as Content-Type: text/csv"),
+    "BODY_TOO_LARGE": (422, "a CSV body may hold at most 16777216 bytes"),
+    "MONTH_NOT_CONTRACTED": (409, "GP-2025-SIP-0001 contracts nothing for 2025-13"),
+    "ALREADY_SETTLED": (409, "GP-2025-SIP-0001 settled 2025-01 already"),
+    "CONTRACT_EMPTY": (422, "a contract needs contracted MWh for at least one month"),
+    "FACTOR_UNKNOWN": (422, "emission factor NO-SUCH is not known"),
+    "METHODOLOGY_NOT_IN_PROGRAMME": (409, "SIP-PHCER has no methodology 'forestry'"),
+    "OUTSIDE_CREDITING_PERIOD": (409, "2036-01 is outside the crediting period"),
+    "PERIOD_ALREADY_VERIFIED": (409, "reductions for 2025-01-01..2025-03-31 are registered already"),
+    "CCER_NOT_ELECTED": (409, "JS-DSOW-01 has not elected CCER"),
+    "ELECTION_NOT_APPLICABLE": (409, "only deep-sea offshore wind and CSP may elect"),
+    "CASE_ALREADY_RESOLVED": (409, "case DC-BE82449A988F is resolved already"),
+    "EXTERNAL_NOT_DISPUTED": (409, "the other registry's claim is not disputed"),
+    "STATUS_INVALID": (422, "status 'closed' is not one of open, resolved"),
+}
+"""An example problem for each code a route documents: its HTTP status and a detail."""
+
+_MOVE = ["BATCH_NOT_FOUND", "ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_YOURS", "SELECTION_INVALID", "SERIAL_MALFORMED",
+         "INSUFFICIENT_UNITS", "UNITS_EXPIRED", "UNITS_RETIRED", "UNITS_FROZEN", "DATE_IN_FUTURE",
+         "DATE_BEFORE_LAST_RECORDED", "REQUEST_ID_REUSED", "CONCURRENT_UPDATE"]  # fmt: skip
+_ROWS = ["IMPORT_REJECTED", "DEVICE_NOT_FOUND", "CONCURRENT_UPDATE"]
+
+ROUTE_CODES: dict[str, list[str]] = {
+    "checkpoint": ["NO_CHECKPOINT"],
+    "inclusion_proof": ["SEQ_OUT_OF_RANGE", "TREE_SIZE_OUT_OF_RANGE"],
+    "consistency_proof": ["TREE_SIZE_OUT_OF_RANGE"],
+    "provenance": ["SERIAL_MALFORMED", "BATCH_NOT_FOUND", "SERIAL_UNKNOWN"],
+    "holdings": ["ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_YOURS"],
+    "claims_check": ["DEVICE_NOT_FOUND"],
+    "issue_gec": [
+        "DEVICE_NOT_FOUND",
+        "ACCOUNT_NOT_FOUND",
+        "ALREADY_ISSUED",
+        "NO_READINGS",
+        "MONTH_NOT_ENDED",
+        "EARLIER_MONTH_OPEN",
+        "DOUBLE_CLAIM",
+        "REQUEST_ID_REUSED",
+        "CONCURRENT_UPDATE",
+    ],  # fmt: skip
+    "elect": ["DEVICE_NOT_FOUND", "ELECTION_NOT_APPLICABLE", "REQUEST_ID_REUSED"],
+    "issue_inclusion": [
+        "PROGRAMME_NOT_FOUND",
+        "DEVICE_NOT_FOUND",
+        "ACCOUNT_NOT_FOUND",
+        "SELECTION_INVALID",
+        "METHODOLOGY_NOT_IN_PROGRAMME",
+        "DOUBLE_CLAIM",
+        "REQUEST_ID_REUSED",
+    ],  # fmt: skip
+    "issue_ccer": [
+        "PROJECT_NOT_FOUND",
+        "ACCOUNT_NOT_FOUND",
+        "OUTSIDE_CREDITING_PERIOD",
+        "PERIOD_ALREADY_VERIFIED",
+        "DOUBLE_CLAIM",
+        "REQUEST_ID_REUSED",
+    ],  # fmt: skip
+    "settle": ["CONTRACT_NOT_FOUND", "MONTH_NOT_CONTRACTED", "UNITS_EXPIRED", "DATE_IN_FUTURE", "CONCURRENT_UPDATE"],
+    "transfer": [*_MOVE, "SAME_ACCOUNT", "ALREADY_SOLD"],
+    "retire": [*_MOVE, "RETIREMENT_INCOMPLETE"],
+    "cancel": [
+        "BATCH_NOT_FOUND",
+        "SERIAL_MALFORMED",
+        "NOTHING_TO_CANCEL",
+        "SOLD_UNITS_NOT_NAMED",
+        "REQUEST_ID_REUSED",
+    ],  # fmt: skip
+    "add_participant": ["PARTICIPANT_EXISTS", "ROLE_INVALID", "REQUEST_ID_REUSED"],
+    "open_account": ["ACCOUNT_EXISTS", "PARTICIPANT_NOT_FOUND", "REQUEST_ID_REUSED"],
+    "register_device": ["DEVICE_EXISTS", "DEVICE_CODE_INVALID", "PARTICIPANT_NOT_FOUND", "REQUEST_ID_REUSED"],
+    "sign_contract": ["CONTRACT_EXISTS", "DEVICE_NOT_FOUND", "NOT_TRADABLE", "CONTRACT_EMPTY", "REQUEST_ID_REUSED"],
+    "establish_programme": ["PROGRAMME_EXISTS", "FACTOR_UNKNOWN", "REQUEST_ID_REUSED"],
+    "register_project": [
+        "PROJECT_EXISTS",
+        "PARTICIPANT_NOT_FOUND",
+        "DEVICE_NOT_FOUND",
+        "CCER_NOT_ELECTED",
+        "REQUEST_ID_REUSED",
+    ],  # fmt: skip
+    "import_readings": _ROWS,
+    "import_corrections": _ROWS,
+    "upload_readings": [*_ROWS, "CSV_HEADER_INVALID", "MEDIA_TYPE_UNSUPPORTED", "BODY_TOO_LARGE"],
+    "upload_corrections": [*_ROWS, "CSV_HEADER_INVALID", "MEDIA_TYPE_UNSUPPORTED", "BODY_TOO_LARGE"],
+    "import_external": ["IMPORT_REJECTED"],
+    "expire": ["DATE_IN_FUTURE"],
+    "cases": ["STATUS_INVALID"],
+    "case_trace": ["CASE_NOT_FOUND"],
+    "resolve_case": ["CASE_NOT_FOUND", "CASE_ALREADY_RESOLVED", "EXTERNAL_NOT_DISPUTED", "REQUEST_ID_REUSED"],
+    "disclosure": ["DISCLOSURE_NOT_FOUND"],
+    "audit_bundle": ["NO_VERIFIER_KEY", "NO_CHECKPOINT"],
+    "tiles_checkpoint": ["NO_CHECKPOINT"],
+    "entry_bundle": ["TILE_NOT_FOUND", "TILE_PATH_INVALID"],
+    "hash_tile": ["TILE_NOT_FOUND", "TILE_PATH_INVALID"],
+}
+"""The refusals each route documents (by route function name); show routes add their kind's
+NOT_FOUND (see `codes_for`)."""
+
+CREDENTIALS = ["UNAUTHENTICATED", "TOKEN_EXPIRED", "TOKEN_REVOKED", "FORBIDDEN"]
+
+
+def codes_for(name: str, public: bool) -> list[str]:
+    codes = ["REQUEST_INVALID", *ROUTE_CODES.get(name, [])]
+    if name.startswith("show_"):
+        codes.append(f"{name.removeprefix('show_').upper()}_NOT_FOUND")
+    return codes if public else [*codes, *CREDENTIALS]
+
+
+def responses(name: str, public: bool) -> dict[int, Any]:
+    """OpenAPI responses for a route: per status, application/problem+json with an example of
+    each code it documents."""
+    out: dict[int, Any] = {}
+    for code in codes_for(name, public):
+        status, detail = EXAMPLES[code]
+        example = {"type": f"urn:oneclaim:problem:{code}", "title": code, "status": status, "detail": detail,
+                   "code": code}  # fmt: skip
+        entry = out.setdefault(status, {"description": "A refusal (RFC 9457 problem).",
+                                        "content": {"application/problem+json": {"examples": {}}}})  # fmt: skip
+        entry["content"]["application/problem+json"]["examples"][code] = {"summary": detail, "value": example}
+    return out
