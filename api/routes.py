@@ -66,19 +66,6 @@ DESCRIPTION = """OneClaim's registry ledger over HTTP. Authenticate with `Author
 OPERATOR, HOLDER, AUDITOR = Role.OPERATOR, Role.HOLDER, Role.AUDITOR
 
 
-def batch_summary(batch: Batch) -> dict[str, Any]:
-    """A batch as an issuance answers it (as `oneclaim issue … --json` prints it)."""
-    return {
-        "batch": batch.code,
-        "instrument": batch.instrument,
-        "quantity": batch.quantity,
-        "tradable": batch.tradable,
-        "valid_through": batch.valid_through,
-        "serials": format_range(batch.code, 0, batch.quantity),
-        "origin": batch.origin,
-    }
-
-
 def read_against(ledger: Ledger) -> dict[str, Any]:
     """The log state a read answer reflects: the log's size, and the latest signed checkpoint."""
     latest = ledger.log.latest_checkpoint()
@@ -244,7 +231,7 @@ def issue_inclusion(ledger: LedgerDep, code: str, body: InclusionBody, w: WriteD
         made["batch"] = ledger.issue_inclusion(code, body.methodology, body.account, **fields)
 
     first = w.once(f"issue-inclusion/{code}", body, act)
-    return batch_summary(_issued(ledger, first, made, "INCLUSION"))
+    return inventory.batch_summary(_issued(ledger, first, made, "INCLUSION"))
 
 
 @registry.post("/v1/projects/{code}/issuances", status_code=201, **allow(OPERATOR))
@@ -257,7 +244,7 @@ def issue_ccer(ledger: LedgerDep, code: str, body: CCERBody, w: WriteDep) -> dic
         made["batch"] = ledger.issue_ccer(code, body.period_start, body.period_end, body.kg_co2e, body.account)
 
     first = w.once(f"issue-ccer/{code}", body, act)
-    return batch_summary(_issued(ledger, first, made, "CCER"))
+    return inventory.batch_summary(_issued(ledger, first, made, "CCER"))
 
 
 @registry.post("/v1/contracts/{code}/settlements", status_code=201, **allow(OPERATOR))

@@ -25,6 +25,19 @@ COLUMNS = {
 """The columns of each listing's table (--json prints every field)."""
 
 
+def batch_summary(batch: Any) -> dict[str, Any]:
+    """A batch as an issuance answers it (`oneclaim issue … --json`, the API's issuances)."""
+    return {
+        "batch": batch.code,
+        "instrument": batch.instrument,
+        "quantity": batch.quantity,
+        "tradable": batch.tradable,
+        "valid_through": batch.valid_through,
+        "serials": format_range(batch.code, 0, batch.quantity),
+        "origin": batch.origin,
+    }
+
+
 def plural(kind: str) -> str:
     return "batches" if kind == "batch" else kind + "s"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,10 +17,11 @@ from rich.table import Table
 
 from ledger.domain.serials import format_range, parse_whole, spans_for
 from ledger.errors import InvalidInput
+from ledger.inventory import batch_summary
 from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, err, opened, out
 
 if TYPE_CHECKING:
-    from ledger.domain.batch import Batch
+    pass
 
 commands = typer.Typer()
 """The registry's top-level commands and groups; `oneclaim.cli` merges them into `oneclaim`."""
@@ -57,18 +58,6 @@ QuantityOpt = Annotated[int | None, typer.Option("--quantity", help="Units to ta
 RequestOpt = Annotated[
     str | None, typer.Option("--request-id", help="Client id that makes a retried command idempotent.")
 ]
-
-
-def batch_summary(batch: Batch) -> dict[str, Any]:
-    return {
-        "batch": batch.code,
-        "instrument": batch.instrument,
-        "quantity": batch.quantity,
-        "tradable": batch.tradable,
-        "valid_through": batch.valid_through,
-        "serials": format_range(batch.code, 0, batch.quantity),
-        "origin": batch.origin,
-    }
 
 
 # ---------------------------------------------------------------------------------- parties
