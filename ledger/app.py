@@ -223,22 +223,21 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------------ what the registry holds
 
     def registered(self, kind: str, page: int = 500) -> Iterator[Any]:
-        """Every participant, account, device, batch, contract, programme, project or case, in
-        the order it was created, as it is now: eventsourcing's notification log filtered by the
-        topic of the kind's creation event, then each aggregate loaded."""
-        one_of("kind", kind, REGISTERED, "KIND_INVALID")
-        topic, start = get_topic(REGISTERED[kind]), 1
+        """Every participant, account, device, batch, contract, programme, project, case or
+        anchor history, in the order it was created, as it is now (`registered_page` in turn)."""
+        after = -1
         while True:
-            found = self.recorder.select_notifications(start, page, topics=[topic])
-            for notification in found:
-                yield self.repository.get(notification.originator_id)
+            found = self.registered_page(kind, after, page)
+            for _, record in found:
+                yield record
             if len(found) < page:
                 return
-            start = found[-1].id + 1
+            after = found[-1][0]
 
     def registered_page(self, kind: str, after_seq: int = -1, limit: int = 100) -> list[tuple[int, Any]]:
-        """A page of `registered(kind)`: up to `limit` records whose creation event's log seq is
-        after `after_seq`, each with that seq (a cursor for the next page)."""
+        """Up to `limit` records of a kind whose creation event's log seq is after `after_seq`,
+        each with that seq (a cursor for the next page): eventsourcing's notification log
+        filtered by the topic of the kind's creation event, then each aggregate loaded."""
         one_of("kind", kind, REGISTERED, "KIND_INVALID")
         size = self.log.size()
         if after_seq >= size:
