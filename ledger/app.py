@@ -49,6 +49,8 @@ from ledger.tlog.note import Checkpoint, Signer, sign_note
 
 if TYPE_CHECKING:
     from ledger.rows import CorrectionRow, MeterReadingRow
+    from ledger.tlog.policy import Policy
+    from ledger.tlog.publish import Publication
 
 APP_NAME = "OneClaim"
 REGISTERED = {
@@ -109,6 +111,13 @@ class Ledger(Application[UUID]):
             return latest
         text = Checkpoint(origin=origin, size=size, root=root_hash).text()
         return self.log.add_checkpoint(size, root_hash, sign_note(text, signer))
+
+    def publish_checkpoint(self, signer: Signer, origin: str, policy: Policy, **options: Any) -> Publication:
+        """Sign the head, and ask the policy's witnesses to cosign it (ledger.tlog.publish); it
+        becomes the current checkpoint when their cosignatures meet the quorum."""
+        from ledger.tlog.publish import publish
+
+        return publish(self.log, policy, self.sign_checkpoint(signer, origin), **options)
 
     # ------------------------------------------------------------------ loading and saving
 

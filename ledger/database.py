@@ -64,15 +64,42 @@ def read_only(db_url: str) -> Any:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def checkpoint_notes(db_url: str, latest_only: bool = False) -> list[tuple[int, bytes, str]]:
-    """The signed checkpoints stored in a database, (tree size, root, note text) by tree size."""
+def _has_table(conn, postgres: bool, table: str) -> bool:
+    if postgres:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()[0]
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone() is not None
+
+
+def stored_checkpoints(conn, postgres: bool, which: str = "all") -> list[tuple[int, bytes, str]]:
+    """The signed checkpoints in a database, (tree size, root, note) by tree size, each note
+    followed by the witnesses' cosignature lines kept for it (an older database may have none).
+    `which`: "all"; "latest" (the latest signed); "current" (the one readers are given: the latest
+    that met the witness quorum once one has, else the latest signed)."""
+    witnessed = _has_table(conn, postgres, "log_cosignatures")
+    sql = "SELECT tree_size, root, note FROM log_checkpoints"
+    if which == "current" and witnessed and conn.execute("SELECT COUNT(*) FROM log_published").fetchone()[0]:
+        sql += " WHERE tree_size = (SELECT MAX(tree_size) FROM log_published)"
+    rows = conn.execute(sql + " ORDER BY tree_size" + ("" if which == "all" else " DESC LIMIT 1")).fetchall()
+    lines: dict[int, list[str]] = {}
+    if witnessed and rows:
+        mark = "%s" if postgres else "?"
+        low = rows[0][0] if which == "all" else rows[-1][0]
+        for size, line in conn.execute(
+            f"SELECT tree_size, line FROM log_cosignatures WHERE tree_size >= {mark}"
+            " ORDER BY tree_size, witness, key_id",
+            [low],
+        ):
+            lines.setdefault(size, []).append(line)
+    return [(size, bytes(root), note + "".join(lines.get(size, []))) for size, root, note in rows]
+
+
+def checkpoint_notes(db_url: str, which: str = "all") -> list[tuple[int, bytes, str]]:
+    """`stored_checkpoints` of a database opened read-only."""
     conn = read_only(db_url)
     try:
-        sql = "SELECT tree_size, root, note FROM log_checkpoints ORDER BY tree_size"
-        rows = conn.execute(sql + (" DESC LIMIT 1" if latest_only else "")).fetchall()
+        return stored_checkpoints(conn, dialect(db_url) == "postgres", which)
     finally:
         conn.close()
-    return [(size, bytes(root), note) for size, root, note in rows]
 
 
 def event_states(db_url: str, topic: str) -> list[dict]:

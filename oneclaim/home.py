@@ -15,12 +15,14 @@ from ledger.errors import InvalidInput, LedgerError, NotInitialised
 if TYPE_CHECKING:
     from ledger.app import Ledger
     from ledger.tlog.note import Signer
+    from ledger.tlog.policy import Policy
 
 DEFAULT_ORIGIN = "oneclaim.local/registry"
 CONFIG = "config.json"
 KEY = "log.key"
 VERIFIER_KEY = "log.vkey"
 DB_FILE = "ledger.sqlite"
+POLICY = "witness-policy.txt"
 
 
 def home_path(home: str | os.PathLike | None = None) -> Path:
@@ -114,6 +116,21 @@ class Home:
     def verifier_key(self) -> str:
         self.config  # noqa: B018  (raises NotInitialised)
         return (self.path / VERIFIER_KEY).read_text().strip()
+
+    @property
+    def policy_path(self) -> Path:
+        return self.path / POLICY
+
+    def policy(self) -> Policy | None:
+        """The log's witness policy (C2SP tlog-policy), set with `oneclaim log set-policy`."""
+        if not self.policy_path.exists():
+            return None
+        from ledger.tlog.policy import PolicyError, load_policy
+
+        try:
+            return load_policy(self.policy_path)
+        except PolicyError as e:
+            raise InvalidInput(f"{self.policy_path}: {e}", code="POLICY_INVALID") from None
 
     def ledger(self) -> Ledger:
         from ledger.app import Ledger  # loaded only by commands that need the application

@@ -10,19 +10,21 @@ import typer
 
 from ledger.errors import LedgerError
 from oneclaim.home import Home
-from oneclaim.output import HomeOpt, JsonOpt, b64, failures, opened
+from oneclaim.output import HomeOpt, JsonOpt, b64, emit, failures, opened
 
 log_app = typer.Typer(help="The tamper-evident log: checkpoints, keys and proofs.", no_args_is_help=True)
 
 
 @log_app.command("checkpoint")
 def log_checkpoint(home: HomeOpt = None) -> None:
-    """Print the latest signed checkpoint (the note text, signature lines included)."""
+    """Print the current checkpoint with its witnesses' cosignatures: the latest that met the
+    witness quorum once one has (a newer one is current only when its quorum is met), else the
+    latest signed."""
     from ledger.database import checkpoint_notes
 
     with failures():
         try:  # read straight from the log table: no need to load the application for this
-            latest = checkpoint_notes(Home.at(home).db_url, latest_only=True)
+            latest = checkpoint_notes(Home.at(home).db_url, which="current")
         except FileNotFoundError as e:
             raise LedgerError(str(e), code="NOT_INITIALISED") from None
         if not latest:
@@ -40,6 +42,63 @@ def log_sign(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         print(json.dumps({"tree_size": cp.tree_size, "root_hash": b64(cp.root), "note": cp.note}, indent=2))
     else:
         sys.stdout.write(cp.note)
+
+
+@log_app.command("set-policy")
+def log_set_policy(
+    policy_file: Annotated[str, typer.Argument(help="A C2SP tlog-policy file naming the witnesses and the quorum.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the log's witness policy: the witnesses (with their URLs) asked to cosign each
+    checkpoint, and the quorum a checkpoint needs to be published."""
+    import os
+    from pathlib import Path
+
+    from ledger.tlog.policy import PolicyError, load_policy
+
+    h = Home.at(home)
+    with failures(as_json):
+        h.config  # noqa: B018  (raises NotInitialised)
+        try:
+            policy = load_policy(policy_file)
+        except PolicyError as e:
+            raise LedgerError(str(e), code="POLICY_INVALID") from None
+        tmp = h.policy_path.with_suffix(".tmp")
+        tmp.write_bytes(Path(policy_file).read_bytes())
+        os.replace(tmp, h.policy_path)
+    payload = {"policy": str(h.policy_path), "witnesses": sorted(policy.witnesses), "quorum": policy.describe()}
+    emit(as_json, payload, f"Witness policy set: {len(policy.witnesses)} witness(es), quorum {policy.describe()}")
+
+
+@log_app.command("publish")
+def log_publish(
+    timeout: Annotated[float, typer.Option(help="Seconds each witness has to answer.")] = 5.0,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign the head and ask the policy's witnesses to cosign it (C2SP tlog-witness); publish it
+    when the quorum is met, and print it with its cosignatures. Exit 1 if the quorum is not met
+    (QUORUM_NOT_MET, or WITNESS_AHEAD when a witness has seen more of this log than it holds)."""
+    h = Home.at(home)
+    with failures(as_json):
+        policy = h.policy()
+        if policy is None:
+            raise LedgerError("no witness policy: set one with `oneclaim log set-policy FILE`", code="NO_POLICY")
+    with opened(home, as_json) as ledger:
+        publication = ledger.publish_checkpoint(h.signer(), h.origin, policy, timeout=timeout)
+    result = publication.to_json()
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for asked in publication.witnesses:
+            status = "cosigned" if asked.cosigned else f"{asked.code}: {asked.message}"
+            print(f"  {asked.witness}: {status}" + (f" (time {asked.timestamp})" if asked.timestamp else ""))
+        if publication.published:
+            sys.stdout.write(publication.note)
+        else:
+            print(f"{publication.code}: {publication.message}", file=sys.stderr)
+    raise typer.Exit(0 if publication.published else 1)
 
 
 @log_app.command("verifier-key")

@@ -37,6 +37,7 @@ def test_the_cli_starts_without_web3_the_chain_postgres_or_the_read_models() -> 
 CALENDAR_READERS = {
     "ledger/app.py": "datetime.now(CHINA).date()",  # today(): the bound on business dates
     "ledger/tlog/log.py": 'datetime.now(UTC).isoformat(timespec="seconds")',  # a checkpoint's signed_at
+    "ledger/tlog/witness.py": "return int(time.time())",  # unix_now(): a cosignature's timestamp
     "api/app.py": "app.state.now = lambda: datetime.now(UTC)",  # tokens expire in real time
     "oneclaim/serve_cli.py": "return datetime.now(UTC)",  # token_now(): when a token is issued or revoked
 }

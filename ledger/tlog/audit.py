@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.database import dialect, read_only
+from ledger.database import dialect, read_only, stored_checkpoints
 from ledger.tlog import reference
 from ledger.tlog.canonical import NotCanonical, canonical_event, first_not_canonical, originator_hex, parse_canonical
 from ledger.tlog.merkle import EMPTY_ROOT, ZERO_CHAIN, CompactRange, chain_hash, fold, leaf_hash, perfect_root
@@ -276,8 +276,7 @@ class _Database:
         return self.conn.execute(sql, params or []).fetchone()
 
     def checkpoints(self) -> list[CheckpointRow]:
-        rows = self.conn.execute("SELECT tree_size, root, note FROM log_checkpoints ORDER BY tree_size").fetchall()
-        return [CheckpointRow(size, bytes(root), note) for size, root, note in rows]
+        return [CheckpointRow(*row) for row in stored_checkpoints(self.conn, self.postgres)]
 
     def batches(self, lo: int = 0, hi: int | None = None) -> Iterator[Columns]:
         """Log rows with seq in [lo, hi), in seq order, as columns, with each event's canonical

@@ -44,7 +44,7 @@ from ledger.tlog.merkle import (
 
 SCHEMA_LOCK = 0x0C1A1B  # PostgreSQL advisory lock id for schema creation
 
-_LOG_TABLES = ("log_leaves", "log_nodes", "log_checkpoints")
+_LOG_TABLES = ("log_leaves", "log_nodes", "log_checkpoints", "log_cosignatures", "log_published")
 
 
 def sqlite_schema(events_table: str) -> list[str]:
@@ -59,6 +59,10 @@ def sqlite_schema(events_table: str) -> list[str]:
         "CREATE TABLE IF NOT EXISTS log_checkpoints ("
         " tree_size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL,"
         " signed_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS log_cosignatures ("
+        " tree_size INTEGER NOT NULL, witness TEXT NOT NULL, key_id INTEGER NOT NULL, line TEXT NOT NULL,"
+        " timestamp INTEGER NOT NULL, PRIMARY KEY (tree_size, witness, key_id))",
+        "CREATE TABLE IF NOT EXISTS log_published (tree_size INTEGER PRIMARY KEY, published_at TEXT NOT NULL)",
         *(
             f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
             f"BEGIN SELECT RAISE(ABORT, 'OneClaim log tables are append-only'); END"
@@ -80,6 +84,10 @@ def postgres_schema(events_table: str) -> list[str]:
         "CREATE TABLE IF NOT EXISTS log_checkpoints ("
         " tree_size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL,"
         " signed_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS log_cosignatures ("
+        " tree_size BIGINT NOT NULL, witness TEXT NOT NULL, key_id BIGINT NOT NULL, line TEXT NOT NULL,"
+        " timestamp BIGINT NOT NULL, PRIMARY KEY (tree_size, witness, key_id))",
+        "CREATE TABLE IF NOT EXISTS log_published (tree_size BIGINT PRIMARY KEY, published_at TEXT NOT NULL)",
         "CREATE OR REPLACE FUNCTION oneclaim_append_only() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN RAISE EXCEPTION 'OneClaim log tables are append-only (% on %)',"
         " TG_OP, TG_TABLE_NAME; END $$",
@@ -400,9 +408,77 @@ class LogStore:
             r = cur.fetchone()
         return None if r is None else StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
 
+    # ----------------------------------------------------------------- witnesses' cosignatures
+
+    def add_cosignatures(self, tree_size: int, cosignatures: Sequence[tuple[str, int, str, int]]) -> None:
+        """Keep verified cosignature lines (witness key name, key ID, line, timestamp) of the
+        checkpoint of `tree_size`; a witness's second line for one size keeps the first."""
+        with self._write_cursor() as cur:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO log_cosignatures (tree_size, witness, key_id, line, timestamp) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT (tree_size, witness, key_id) DO NOTHING"
+                ),
+                [(tree_size, name, key_id, line, ts) for name, key_id, line, ts in cosignatures],
+            )
+
+    def witness_sizes(self) -> dict[tuple[str, int], int]:
+        """The largest size each witness (key name, key ID) has cosigned for this log."""
+        with self.reading() as cur:
+            cur.execute("SELECT witness, key_id, MAX(tree_size) AS size FROM log_cosignatures GROUP BY witness, key_id")
+            return {(r["witness"], r["key_id"]): r["size"] for r in cur.fetchall()}
+
+    def publish(self, tree_size: int) -> None:
+        """Record that the checkpoint of `tree_size` met the witness quorum (kept once)."""
+        with self._write_cursor() as cur:
+            cur.execute(
+                self._sql("INSERT INTO log_published (tree_size, published_at) VALUES (?,?)"
+                          " ON CONFLICT (tree_size) DO NOTHING"),
+                [tree_size, _now()],
+            )  # fmt: skip
+
+    def published_size(self) -> int | None:
+        with self.reading() as cur:
+            cur.execute("SELECT MAX(tree_size) AS size FROM log_published")
+            r = cur.fetchone()
+        return None if r is None else r["size"]
+
+    def cosigned(self, cp: StoredCheckpoint) -> StoredCheckpoint:
+        """The checkpoint with every cosignature line kept for it after the log's signature."""
+        with self.reading() as cur:
+            cur.execute(
+                self._sql("SELECT line FROM log_cosignatures WHERE tree_size = ? ORDER BY witness, key_id"),
+                [cp.tree_size],
+            )
+            lines = [r["line"] for r in cur.fetchall()]
+        return StoredCheckpoint(cp.tree_size, cp.root, cp.note + "".join(lines), cp.signed_at)
+
+    def current_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint readers are given, with its cosignatures: once a checkpoint has met a
+        witness quorum, the latest that has (a newer one is not current until its quorum is met);
+        before any, the latest signed."""
+        published = self.published_size()
+        if published is None:
+            latest = self.latest_checkpoint()
+        else:
+            latest = next(cp for cp in self.checkpoints_between(published, published))
+        return None if latest is None else self.cosigned(latest)
+
+    def checkpoints_between(self, lo: int, hi: int) -> Iterator[StoredCheckpoint]:
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT tree_size, root, note, signed_at FROM log_checkpoints"
+                    " WHERE tree_size >= ? AND tree_size <= ? ORDER BY tree_size"
+                ),
+                [lo, hi],
+            )
+            rows = cur.fetchall()
+        return iter([StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"]) for r in rows])
+
     def add_checkpoint(self, tree_size: int, root_hash: bytes, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint; storing the same tree size twice keeps the first."""
-        signed_at = datetime.now(UTC).isoformat(timespec="seconds")
+        signed_at = _now()
         conflict = "ON CONFLICT (tree_size) DO NOTHING"
         with self._write_cursor() as cur:
             cur.execute(
@@ -418,6 +494,10 @@ class LogStore:
             )
             r = cur.fetchone()
         return StoredCheckpoint(r["tree_size"], bytes(r["root"]), r["note"], r["signed_at"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _canonical_items(notification_ids: Sequence[int], stored_events: Sequence[StoredEvent]):
