@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -55,9 +56,27 @@ def _projector(app: FastAPI, stop: threading.Event, every: float) -> None:
             continue
 
 
+def _publisher(app: FastAPI, stop: threading.Event, every: float, key_file: str, policy_file: str) -> None:
+    """Have the head witnessed in the background: sign it, ask the policy's witnesses to cosign
+    it, publish it when they meet the quorum. A witness down or slow delays publishing, never a
+    request; the next pass asks again."""
+    from ledger.tlog.note import Signer
+    from ledger.tlog.policy import load_policy
+
+    signer = Signer.from_private_key_string(Path(key_file).read_text().strip())
+    policy = load_policy(policy_file)
+    while not stop.wait(every):
+        try:
+            app.state.ledger.publish_checkpoint(signer, app.state.origin, policy)
+        except Exception:  # noqa: BLE001 - a failed pass is retried on the next
+            continue
+
+
 def create_app(db_url: str | None = None, origin: str | None = None, *, projector_every: float = 0.5) -> FastAPI:
     db_url = db_url or os.environ["ONECLAIM_DB_URL"]
     origin = origin or os.environ.get("ONECLAIM_ORIGIN", "")
+    publishing = os.environ.get("ONECLAIM_PUBLISH_KEY"), os.environ.get("ONECLAIM_PUBLISH_POLICY")
+    publish_every = float(os.environ.get("ONECLAIM_PUBLISH_EVERY", "5"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Iterator[None]:
@@ -71,13 +90,18 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
         app.state.verifier_key = os.environ.get("ONECLAIM_VERIFIER_KEY")
         app.state.now = lambda: datetime.now(UTC)
         stop = threading.Event()
-        worker = threading.Thread(target=_projector, args=(app, stop, projector_every), daemon=True)
-        worker.start()
+        workers = [threading.Thread(target=_projector, args=(app, stop, projector_every), daemon=True)]
+        if all(publishing):
+            args = (app, stop, publish_every, *publishing)
+            workers.append(threading.Thread(target=_publisher, args=args, daemon=True))
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
             stop.set()
-            worker.join(timeout=10)
+            for worker in workers:
+                worker.join(timeout=10)
             app.state.readmodel.close()
             app.state.tokens.close()
             app.state.ledger.close()
@@ -111,4 +135,8 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
 
     for router in routes.ROUTERS:
         app.include_router(router)
+    if witness_dir := os.environ.get("ONECLAIM_WITNESS_DIR"):
+        from api.witness import create_witness_app
+
+        app.mount("/witness", create_witness_app(witness_dir))  # a partner's witness, beside the log
     return app

@@ -31,6 +31,11 @@ EXAMPLES: dict[str, tuple[int, str]] = {
     "SEQ_OUT_OF_RANGE": (422, "seq 99 is not below tree size 42"),
     "TREE_SIZE_OUT_OF_RANGE": (422, "tree size 99 is beyond the log's 42 entries"),
     "NO_CHECKPOINT": (404, "no checkpoint has been signed yet"),
+    "CHECKPOINT_NOT_FOUND": (404, "no checkpoint of tree size 41 is signed"),
+    "SEQ_NOT_COVERED": (
+        422,
+        "entry 41 is not in the checkpoint of size 40; a later published checkpoint will cover it",
+    ),
     "NO_VERIFIER_KEY": (404, "this server was started without the log's verifier key"),
     "TILE_NOT_FOUND": (404, "tile 0/x001/000 is beyond the tree"),
     "TILE_PATH_INVALID": (422, "tile index 1 is not three digits per element"),
@@ -90,7 +95,13 @@ _ROWS = ["IMPORT_REJECTED", "DEVICE_NOT_FOUND", "CONCURRENT_UPDATE"]
 
 ROUTE_CODES: dict[str, list[str]] = {
     "checkpoint": ["NO_CHECKPOINT"],
-    "inclusion_proof": ["SEQ_OUT_OF_RANGE", "TREE_SIZE_OUT_OF_RANGE"],
+    "inclusion_proof": [
+        "SEQ_OUT_OF_RANGE",
+        "TREE_SIZE_OUT_OF_RANGE",
+        "NO_CHECKPOINT",
+        "CHECKPOINT_NOT_FOUND",
+        "SEQ_NOT_COVERED",
+    ],
     "consistency_proof": ["TREE_SIZE_OUT_OF_RANGE"],
     "provenance": ["SERIAL_MALFORMED", "BATCH_NOT_FOUND", "SERIAL_UNKNOWN"],
     "holdings": ["ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_YOURS"],

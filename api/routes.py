@@ -19,7 +19,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -67,8 +67,9 @@ OPERATOR, HOLDER, AUDITOR = Role.OPERATOR, Role.HOLDER, Role.AUDITOR
 
 
 def read_against(ledger: Ledger) -> dict[str, Any]:
-    """The log state a read answer reflects: the log's size, and the latest signed checkpoint."""
-    latest = ledger.log.latest_checkpoint()
+    """The log state a read answer reflects: the log's size, and the current checkpoint (the
+    latest witnessed one once the log has a witness quorum, else the latest signed)."""
+    latest = ledger.log.current_checkpoint()
     signed = None if latest is None else {"tree_size": latest.tree_size, "root": latest.root.hex()}
     return {"log_size": ledger.log.size(), "checkpoint": signed}
 
@@ -113,19 +114,35 @@ def healthz(ledger: LedgerDep) -> dict:
     **allow(PUBLIC),
 )
 def checkpoint(ledger: LedgerDep) -> PlainTextResponse:
-    """The latest signed checkpoint: the C2SP signed note, byte for byte."""
-    latest = ledger.log.latest_checkpoint()
+    """The current checkpoint, the C2SP signed note byte for byte, with its witnesses'
+    cosignature lines: the latest that met the witness quorum once one has (a newer signed one is
+    not current until its quorum is met), else the latest signed."""
+    latest = ledger.log.current_checkpoint()
     if latest is None:
         raise NotFound("no checkpoint has been signed yet", code="NO_CHECKPOINT")
     return PlainTextResponse(latest.note, media_type="text/plain; charset=utf-8")
 
 
-@log.get("/v1/proofs/inclusion/{seq}", **allow(PUBLIC))
+@log.get(
+    "/v1/proofs/inclusion/{seq}",
+    responses={200: {"content": {"application/json": {}, "text/plain": {"example": "c2sp.org/tlog-proof@v1\n…"}}}},
+    **allow(PUBLIC),
+)
 def inclusion_proof(
-    ledger: LedgerDep, seq: Annotated[int, Path(ge=0)], tree_size: Annotated[int | None, Query(ge=1)] = None
-) -> dict:
+    ledger: LedgerDep,
+    seq: Annotated[int, Path(ge=0)],
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    proof_format: Annotated[
+        Literal["json", "tlog-proof"],
+        Query(alias="format", description="tlog-proof: a C2SP tlog-proof (event, proof, cosigned checkpoint)."),
+    ] = "json",
+) -> Any:
     """The RFC 9162 inclusion proof of entry `seq` in the tree of `tree_size` (default: the head),
-    as `oneclaim log prove-inclusion` prints it."""
+    as `oneclaim log prove-inclusion` prints it; with `format=tlog-proof`, the C2SP tlog-proof
+    against the current checkpoint (or the signed one of `tree_size`), as
+    `oneclaim log prove-inclusion --format tlog-proof` prints it."""
+    if proof_format == "tlog-proof":
+        return PlainTextResponse(ledger.log.tlog_proof(seq, tree_size), media_type="text/plain; charset=utf-8")
     return ledger.log.inclusion_proof(seq, tree_size).to_json()
 
 
@@ -144,11 +161,14 @@ def entries(
     ledger: LedgerDep,
     after_seq: Annotated[int, Query(ge=-1, description="The last seq of the previous page (-1: from the start).")] = -1,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    proof: Annotated[bool, Query(description="Attach each entry's inclusion proof in the signed tree.")] = False,
+    proof: Annotated[
+        bool, Query(description="Attach each entry's inclusion proof in the current checkpoint, and its tlog-proof.")
+    ] = False,
 ) -> dict:
     """The log's entries in seq order, a page at a time: each entry's seq, leaf hash and the
     event's canonical bytes (as JSON). With `proof=true`, each carries its RFC 9162 inclusion
-    proof in the tree of the latest signed checkpoint (entries beyond it carry none yet)."""
+    proof in the tree of the current checkpoint and the same as a C2SP tlog-proof with the
+    cosigned checkpoint (entries beyond it carry none yet)."""
     against = read_against(ledger)
     start = after_seq + 1
     data = ledger.log.entries(start, start + limit)
@@ -159,6 +179,7 @@ def entries(
         item = {"seq": seq, "leaf": leaf.hex(), "event": json.loads(event)}
         if proof:
             item["inclusion_proof"] = ledger.log.inclusion_proof(seq, signed).to_json() if seq < signed else None
+            item["tlog_proof"] = ledger.log.tlog_proof(seq, signed) if seq < signed else None
         items.append(item)
     following = items[-1]["seq"] if len(items) == limit else None
     return {"entries": items, "next_after_seq": following, "read_against": against}

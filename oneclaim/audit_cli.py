@@ -33,12 +33,18 @@ def audit_export(
         factory = progress_bar("exporting")
         progress = None
         ledger = h.ledger()
+        policy, up_to = h.policy(), None
         try:  # sign the head first, so that the bundle ends with a signed checkpoint
             latest = ledger.log.latest_checkpoint()
-            if latest is None or latest.tree_size != ledger.log.size():
+            if policy is not None:  # and have it witnessed: the bundle ends at the current checkpoint
+                publication = ledger.publish_checkpoint(h.signer(), h.origin, policy)
+                if not publication.published:
+                    err.print(f"{publication.code}: {publication.message}; the bundle ends at the last published one")
+                up_to = ledger.log.current_checkpoint().tree_size
+            elif latest is None or latest.tree_size != ledger.log.size():
                 ledger.sign_checkpoint(h.signer(), h.origin)
             if factory is not None:
-                progress = factory(ledger.log.size())
+                progress = factory(ledger.log.size() if up_to is None else up_to)
         finally:
             ledger.close()
         url = h.db_url
@@ -50,6 +56,7 @@ def audit_export(
             verifier_key=h.verifier_key(),
             readme=audit.BUNDLE_README.read_text(),
             progress=progress,
+            up_to=up_to,
         )
     n_cp = len(manifest["checkpoints"])
     emit(
@@ -84,6 +91,10 @@ def audit_verify(
     ] = False,
     rpc: Annotated[str | None, typer.Option("--rpc", help="Also check the anchors on this chain.")] = None,
     contract: Annotated[str | None, typer.Option("--contract", help="The anchor contract (with --rpc).")] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="A C2SP tlog-policy: its log key is trusted, and its witness quorum required."),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -95,6 +106,11 @@ def audit_verify(
     With --rpc and --contract, also check that every anchor of the log on chain, up to the
     audited size, is one of the audited log's signed checkpoints. Exits 0 only when everything
     holds; otherwise names the first bad sequence number or anchor.
+
+    With --policy, the key is the policy's log key for the origin (unless --key or --trust is
+    given), and the checkpoint covering the last event must carry cosignatures from the policy's
+    witnesses that meet its quorum (QUORUM_NOT_MET otherwise); the witnesses who cosigned each
+    checkpoint are reported, with their timestamps. Unknown signatures are ignored.
     """
     from ledger.tlog import audit, reference
     from ledger.tlog import trust as trusting
@@ -110,7 +126,10 @@ def audit_verify(
         own = directory is None and db is None  # the data directory's own database
         if own:
             db = Home.at(home).db_url
-        if trust_file is not None:
+        policy = None if policy_file is None else _load_policy(policy_file)
+        if policy is not None and key is None and trust_file is None:
+            trust = trusting.from_key(_policy_log_key(policy, origin), origin, f"the policy's log key ({policy_file})")
+        elif trust_file is not None:
             trust = trusting.from_file(trust_file)
             if origin is not None:
                 trust = trusting.from_key(trust.vkey, origin, trust.source)
@@ -136,6 +155,19 @@ def audit_verify(
         else:
             report = audit.verify_database(db, trust, events_table=EVENTS_TABLE[dialect(db)], progress_factory=factory)
         report.authenticated = authenticated
+    witnessed = None
+    if policy is not None and report.ok:
+        from ledger.database import checkpoint_notes
+        from ledger.tlog.policy import witnessing
+
+        with failures(as_json):
+            if directory is not None:
+                notes = {int(p.stem): reference.read_text(p) for p in (directory / "checkpoints").glob("*.note")}
+            else:
+                notes = {size: note for size, _, note in checkpoint_notes(db)}
+            witnessed = witnessing(policy, notes, report.events)
+        if witnessed["failure"]:
+            report = replace(report, ok=False)
     anchors = None
     if rpc is not None and report.ok:
         with failures(as_json):
@@ -150,7 +182,9 @@ def audit_verify(
             report = replace(report, ok=False)
     ok = report.ok and authenticated
     if as_json:
-        print(json.dumps({**report.to_dict(), "anchors": anchors}, indent=2))
+        print(json.dumps({**report.to_dict(), "anchors": anchors, "witnesses": witnessed}, indent=2))
+    elif witnessed and witnessed["failure"]:
+        err.print(f"[bold red]FAILED[/] {witnessed['failure']['code']}: {witnessed['failure']['message']}")
     elif anchors and anchors["failures"]:
         for f in anchors["failures"]:
             err.print(f"[bold red]FAILED[/] {f['code']}: {f['message']}")
@@ -163,6 +197,15 @@ def audit_verify(
         )
         if not authenticated:
             err.print("the key came from the bundle itself: anyone can make a bundle that passes this check")
+        if witnessed is not None:
+            (covering,) = [c for c in witnessed["checkpoints"] if c["tree_size"] == report.events]
+            cosigners = ", ".join(
+                f"{c['witness']} ({c['key_name']}, time {c['timestamp']})" for c in covering["cosigners"]
+            )
+            out.print(
+                f"[green]OK[/] witnessed: the checkpoint of size {report.events} meets the quorum"
+                f" {witnessed['quorum']}: cosigned by {cosigners or 'no witness (quorum none)'}", markup=True
+            )
         if anchors is not None:
             out.print(
                 f"[green]OK[/] {anchors['anchors_matched']} on-chain anchors are checkpoints of this log;"
@@ -175,6 +218,53 @@ def audit_verify(
         where = "" if f.seq is None else f" at seq {f.seq}"
         err.print(f"[bold red]FAILED[/] {f.code}{where}: {f.message}")
     raise typer.Exit(0 if ok else 1)
+
+
+def _load_policy(path: Path):
+    from ledger.tlog.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as e:
+        raise LedgerError(str(e), code="POLICY_INVALID") from None
+
+
+def _policy_log_key(policy, origin: str | None) -> str:
+    keys = policy.log_verifiers(origin)
+    if len(keys) != 1:
+        which = f"for origin {origin!r}" if origin else "(give --origin to choose)"
+        raise LedgerError(f"the policy has {len(keys)} log keys {which}; give --key", code="KEY_REQUIRED")
+    return keys[0].verifier_key()
+
+
+@audit_app.command("verify-proof")
+def audit_verify_proof(
+    proof_file: Annotated[Path, typer.Argument(help="A C2SP tlog-proof (log prove-inclusion --format tlog-proof).")],
+    policy_file: Annotated[Path, typer.Option("--policy", help="The C2SP tlog-policy you trust: log, witnesses.")],
+    event_file: Annotated[
+        Path | None, typer.Option("--event", help="The event's canonical bytes (default: the proof's extra line).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a tlog-proof offline: the checkpoint signed by the policy's log, cosigned by a
+    quorum of its witnesses, and the event included at its index. Prints the event."""
+    from ledger.tlog.tlogproof import TlogProofError, verify_tlog_proof
+
+    with failures(as_json):
+        policy = _load_policy(policy_file)
+        try:
+            text = proof_file.read_text(encoding="utf-8")
+            event = None if event_file is None else event_file.read_bytes()
+        except (OSError, UnicodeDecodeError) as e:
+            raise LedgerError(f"cannot read the proof or event: {e}", code="FILE_UNREADABLE") from None
+        try:
+            proved = verify_tlog_proof(text, policy, event)
+        except TlogProofError as e:
+            raise LedgerError(e.message, code=e.code) from None
+    result = proved.to_json()
+    cosigners = ", ".join(f"{c['witness']} (time {c['timestamp']})" for c in result["cosigners"]) or "none needed"
+    emit(as_json, result, f"OK event {proved.index} of {proved.origin} is in its tree of size {proved.tree_size},"
+         f" witnessed by {cosigners}\n{result['event']}")  # fmt: skip
 
 
 @audit_app.command("compare")

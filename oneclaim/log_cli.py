@@ -10,7 +10,7 @@ import typer
 
 from ledger.errors import LedgerError
 from oneclaim.home import Home
-from oneclaim.output import HomeOpt, JsonOpt, b64, emit, failures, opened
+from oneclaim.output import HomeOpt, JsonOpt, b64, emit, failures, opened, usage_error
 
 log_app = typer.Typer(help="The tamper-evident log: checkpoints, keys and proofs.", no_args_is_help=True)
 
@@ -115,11 +115,22 @@ def log_prove_inclusion(
         int | None,
         typer.Option("--tree-size", help="Prove against this tree size (default: current)."),
     ] = None,
+    proof_format: Annotated[
+        str,
+        typer.Option("--format", help="json (RFC 9162 proof) or tlog-proof (C2SP: event, proof, cosigned checkpoint)."),
+    ] = "json",
     home: HomeOpt = None,
 ) -> None:
-    """Print an RFC 9162 inclusion proof for one event as JSON."""
+    """Print an RFC 9162 inclusion proof for one event as JSON, or (--format tlog-proof) a C2SP
+    tlog-proof against the current checkpoint with its witnesses' cosignatures: one file that
+    proves the event to anyone holding the log's policy (`oneclaim audit verify-proof`)."""
+    if proof_format not in ("json", "tlog-proof"):
+        raise usage_error("--format is json or tlog-proof")
     with opened(home, True) as ledger:
-        print(json.dumps(ledger.log.inclusion_proof(seq, tree_size).to_json(), indent=2))
+        if proof_format == "tlog-proof":
+            sys.stdout.write(ledger.log.tlog_proof(seq, tree_size))
+        else:
+            print(json.dumps(ledger.log.inclusion_proof(seq, tree_size).to_json(), indent=2))
 
 
 @log_app.command("prove-consistency")

@@ -58,9 +58,17 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0: any free one; the line 'Uvicorn running on' says which).")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (several need PostgreSQL).")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log each request (uvicorn's access log).")] = True,
+    witness: Annotated[
+        str | None, typer.Option("--witness", help="Also serve this witness data directory under /witness.")
+    ] = None,
+    publish_every: Annotated[
+        float, typer.Option(help="Seconds between publications of the head to the policy's witnesses.")
+    ] = 5.0,
     home: HomeOpt = None,
 ) -> None:
-    """Start the HTTP API (uvicorn) on the home's ledger (or ONECLAIM_DB_URL)."""
+    """Start the HTTP API (uvicorn) on the home's ledger (or ONECLAIM_DB_URL). With a witness
+    policy set (`oneclaim log set-policy`), the head is signed and submitted to the witnesses in
+    the background, and GET /v1/checkpoint serves the latest one that met the quorum."""
     import uvicorn
 
     with failures():
@@ -70,6 +78,17 @@ def serve(
             raise InvalidInput("several workers need PostgreSQL; SQLite takes one", code="WORKERS_NEED_POSTGRES")
     os.environ["ONECLAIM_DB_URL"], os.environ["ONECLAIM_ORIGIN"] = db_url, h.origin
     os.environ["ONECLAIM_VERIFIER_KEY"] = h.verifier_key()  # public: for the audit bundles it serves
+    if h.policy() is not None:
+        from oneclaim.home import KEY
+
+        os.environ["ONECLAIM_PUBLISH_KEY"] = str(h.path / KEY)
+        os.environ["ONECLAIM_PUBLISH_POLICY"] = str(h.policy_path)
+        os.environ["ONECLAIM_PUBLISH_EVERY"] = str(publish_every)
+    if witness is not None:
+        from ledger.tlog.witness import Witness
+
+        Witness(witness).close()  # refused now, clearly, if it is not a witness
+        os.environ["ONECLAIM_WITNESS_DIR"] = str(Path(witness).resolve())
     uvicorn.run(
         "api.app:create_app",
         factory=True,

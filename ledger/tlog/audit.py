@@ -449,16 +449,18 @@ def export_bundle(
     verifier_key: str,
     readme: str,
     progress: Callable[[int], None] | None = None,
+    up_to: int | None = None,
 ) -> dict:
     """Write a self-contained audit bundle (format in docs/audit-bundle.md) of the log up to its
-    latest signed checkpoint, so that every event in it is covered by a signature (events
-    appended after that checkpoint are left for the next bundle)."""
+    latest signed checkpoint (or the signed checkpoint of size `up_to`: the current, witnessed
+    one), so that every event in it is covered by a signature (events appended after that
+    checkpoint are left for the next bundle). Checkpoints carry their witnesses' cosignatures."""
     directory = Path(directory)
     db = _Database(db_url, events_table)
     digest = hashlib.sha256()
     count = 0
     try:
-        checkpoints = db.checkpoints()
+        checkpoints = [cp for cp in db.checkpoints() if up_to is None or cp.tree_size <= up_to]
         if not checkpoints or checkpoints[-1].tree_size == 0:
             raise ValueError("no checkpoint of a non-empty tree is signed yet: run `oneclaim log sign` first")
         size = checkpoints[-1].tree_size

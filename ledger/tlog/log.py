@@ -464,6 +464,30 @@ class LogStore:
             latest = next(cp for cp in self.checkpoints_between(published, published))
         return None if latest is None else self.cosigned(latest)
 
+    def tlog_proof(self, seq: int, tree_size: int | None = None) -> str:
+        """A C2SP tlog-proof of entry `seq` (ledger/tlog/tlogproof.py): the event's canonical
+        bytes, its inclusion proof, and the checkpoint with its cosignatures; against the current
+        checkpoint, or the signed one of `tree_size`."""
+        from ledger.tlog.tlogproof import TlogProof
+
+        if tree_size is None:
+            cp = self.current_checkpoint()
+            if cp is None:
+                raise NotFound("no checkpoint has been signed yet", code="NO_CHECKPOINT")
+        else:
+            found = list(self.checkpoints_between(tree_size, tree_size))
+            if not found:
+                raise NotFound(f"no checkpoint of tree size {tree_size} is signed", code="CHECKPOINT_NOT_FOUND")
+            cp = self.cosigned(found[0])
+        if not 0 <= seq < cp.tree_size:
+            raise InvalidInput(
+                f"entry {seq} is not in the checkpoint of size {cp.tree_size}; a later published checkpoint"
+                " will cover it",
+                code="SEQ_NOT_COVERED",
+            )
+        proof = self.inclusion_proof(seq, cp.tree_size)
+        return TlogProof(seq, proof.hashes, cp.note, self.entries(seq, seq + 1)[0]).text()
+
     def checkpoints_between(self, lo: int, hi: int) -> Iterator[StoredCheckpoint]:
         with self.reading() as cur:
             cur.execute(

@@ -137,6 +137,34 @@ class Policy:
 # ---------------------------------------------------------------------- parsing
 
 
+def witnessing(policy: Policy, notes: dict[int, str], events: int) -> dict:
+    """What a policy says of a verified log's checkpoints (their log signatures already checked):
+    each one's cosigners, and whether the checkpoint covering the last event meets the quorum,
+    the one an auditor relies on. `failure` is None when it does."""
+    checkpoints = []
+    for size in sorted(notes):
+        try:
+            cosigners = policy.cosigners(notes[size])
+        except NoteError as e:
+            failure = {"code": "COSIGNATURE_INVALID", "message": f"checkpoint {size}: {e}"}
+            return {"quorum": policy.describe(), "checkpoints": checkpoints, "failure": failure}
+        checkpoints.append({
+            "tree_size": size,
+            "quorum_met": policy.satisfied({c.witness for c in cosigners}),
+            "cosigners": [{"witness": c.witness, "key_name": c.key_name, "timestamp": c.timestamp} for c in cosigners],
+        })  # fmt: skip
+    covering = next((c for c in checkpoints if c["tree_size"] == events), None)
+    failure = None
+    if covering is None or not covering["quorum_met"]:
+        names = ", ".join(c["witness"] for c in covering["cosigners"]) if covering else ""
+        failure = {
+            "code": "QUORUM_NOT_MET",
+            "message": f"the checkpoint covering all {events} events is cosigned by {names or 'no witness'} of the"
+            f" policy; it wants {policy.describe()}",
+        }
+    return {"quorum": policy.describe(), "covering": events, "checkpoints": checkpoints, "failure": failure}
+
+
 def _key(vkey: bytes, want: int, what: str, lineno: int) -> Verifier:
     try:
         verifier = parse_verifier_key(vkey.decode("utf-8"))
