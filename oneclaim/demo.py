@@ -79,8 +79,17 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         )
     home.init(ORIGIN)
     (home.path / "DEMO").touch()  # lets `--reset` know this folder is the demo's own
+    witnesses = _Witnesses(home, console)
+    try:
+        return _run(home, devices, console, rng, witnesses)
+    finally:
+        witnesses.stop()
+
+
+def _run(home: Home, devices: int, console: Console, rng: random.Random, witnesses: _Witnesses) -> bool:
     ledger = home.ledger()
     signer = home.signer()
+    policy = home.policy()
     stats = {"transfers": 0, "retirements": 0, "refused_resales": 0, "gec": 0, "green_power_mwh": 0}
     anchors = _Anchors(home, ledger, console)
     try:
@@ -94,7 +103,7 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
             task = bar.add_task("monthly cycle", total=12)
             for month in range(1, 13):
                 _month(ledger, fleet, month, rng, stats)
-                ledger.sign_checkpoint(signer, ORIGIN)
+                witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))  # signed, then cosigned
                 anchors.once()  # the month's checkpoint, on chain, proven consistent with the last
                 bar.advance(task)
         console.print(
@@ -114,11 +123,11 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         _show_provenance(ledger, console)
         _over_http(home, ledger, console)
         anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
-        ledger.sign_checkpoint(signer, ORIGIN)
+        witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))
         size, _, root = ledger.log.head()
         console.print(f"Log: {size:,} events, {len(ledger.log.checkpoints())} checkpoints; root {root.hex()[:16]}…")
-        console.print("[bold]Latest signed checkpoint[/]:")
-        console.print(ledger.log.latest_checkpoint().note, markup=False, end="", soft_wrap=True)
+        console.print(f"[bold]Current checkpoint[/], cosigned by the witnesses ({witnesses.summary()}):")
+        console.print(ledger.log.current_checkpoint().note, markup=False, end="", soft_wrap=True)
         proof = ledger.log.inclusion_proof(size // 2)
         console.print(
             f"Inclusion proof for event {size // 2}: {len(proof.hashes)} hashes at tree size {proof.tree_size}"
@@ -130,7 +139,70 @@ def run_demo(home: Home, *, devices: int = 300, console: Console | None = None) 
         raise
     finally:
         ledger.close()
-    return _verify(home, console) and anchors.verify()
+    return _verify(home, console) and witnesses.verify() and anchors.verify()
+
+
+class _Witnesses:
+    """Two partner registries witness the Suzhou log: a Chuzhou and a Jiaxing witness, each its
+    own process and data directory, under a 2-of-2 policy (C2SP tlog-witness, tlog-policy)."""
+
+    PARTNERS = (("chuzhou", "witness.chuzhou.example/oneclaim"), ("jiaxing", "witness.jiaxing.example/oneclaim"))
+
+    def __init__(self, home: Home, console: Console) -> None:
+        from contextlib import ExitStack
+
+        from ledger.tlog.witness import Witness
+        from oneclaim.serve_cli import serving_witness
+
+        self.home, self.console, self.stack = home, console, ExitStack()
+        self.policy_file = home.path / "policy-for-auditors.txt"
+        self.rounds = self.published_rounds = 0
+        lines = [f"log {home.verifier_key()}"]
+        for partner, name in self.PARTNERS:
+            directory = home.path / "witnesses" / partner
+            Witness.init(directory, name)
+            witness = Witness(directory)
+            witness.add_log(ORIGIN, home.verifier_key())
+            vkey = witness.verifier_key
+            witness.close()
+            url = self.stack.enter_context(serving_witness(directory))
+            lines.append(f"witness {partner} {vkey} {url}")
+        lines += [f"group partners all {' '.join(p for p, _ in self.PARTNERS)}", "quorum partners"]
+        home.policy_path.write_text("\n".join(lines) + "\n")
+        # what an auditor keeps: the same keys and quorum, without the witnesses' addresses
+        unaddressed = [" ".join(line.split()[:3]) if line.startswith("witness ") else line for line in lines]
+        self.policy_file.write_text("\n".join(unaddressed) + "\n")
+        console.print(
+            f"Witnesses up: {', '.join(f'{p} ({n})' for p, n in self.PARTNERS)}, each its own process;"
+            " policy: 2 of 2 must cosign a checkpoint before it is published"
+        )
+
+    def published(self, publication) -> None:
+        self.rounds += 1
+        self.published_rounds += publication.published
+        self.last = publication
+        if not publication.published:
+            self.console.print(f"[yellow]{publication.code}[/]: {publication.message}", markup=True)
+
+    def summary(self) -> str:
+        return f"{self.published_rounds} of {self.rounds} checkpoints published with the quorum met"
+
+    def verify(self) -> bool:
+        """`oneclaim audit verify --policy`, as an auditor holding the policy runs it."""
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "oneclaim", "audit", "verify", "--policy", str(self.policy_file),
+             "--home", str(self.home.path)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        self.console.print(f"[bold]oneclaim audit verify --policy {self.policy_file.name}[/]:")
+        self.console.print((done.stdout + done.stderr).rstrip(), markup=False, soft_wrap=True)
+        return done.returncode == 0
+
+    def stop(self) -> None:
+        self.stack.close()
 
 
 def _register(ledger: Ledger, fleet: list, rng: random.Random, console: Console) -> None:

@@ -29,8 +29,23 @@ def token_now() -> datetime:
 def serving(home: Path) -> Iterator[str]:
     """`oneclaim serve --port 0` on a home in a child process, for as long as the block runs;
     yields its URL once uvicorn says where it listens."""
+    with serving_command("serve", "--home", str(home)) as url:
+        yield url
+
+
+@contextmanager
+def serving_witness(directory: Path) -> Iterator[str]:
+    """`oneclaim witness serve --port 0` on a witness directory in a child process, as `serving`."""
+    with serving_command("witness", "serve", "--dir", str(directory)) as url:
+        yield url
+
+
+@contextmanager
+def serving_command(*command: str) -> Iterator[str]:
+    """A `oneclaim ... --port 0` server in a child process, for as long as the block runs; yields
+    its URL once uvicorn says where it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oneclaim", "serve", "--port", "0", "--no-access-log", "--home", str(home)],
+        [sys.executable, "-m", "oneclaim", *command, "--port", "0", "--no-access-log"],
         stderr=subprocess.PIPE,
         text=True,
     )
