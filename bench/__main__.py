@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, verify
+from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, verify, witness
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring", "api_load")
+ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring", "api_load", "witness")
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
 #  time budget per proof kind in seconds)
@@ -226,6 +226,7 @@ def render(results: dict) -> str:
 def targets(results: dict) -> list[dict]:
     t = startup.targets(results["startup"]) if results.get("startup") else []
     t += api_load.targets(results["api_load"]) if results.get("api_load") else []
+    t += witness.targets(results["witness"]) if results.get("witness") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -359,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     if "api_load" in only:
         _log("HTTP API on loopback ...")
         results["api_load"] = api_load.run(args.quick, pg_url=pg_url)
+    if "witness" in only:
+        _log("witnessing on loopback ...")
+        results["witness"] = witness.run(args.quick)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -370,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + registry.render(results["registry"]))
     if "api_load" in results:
         print("\n" + api_load.render(results["api_load"]))
+    if "witness" in results:
+        print("\n" + witness.render(results["witness"]))
     for name in ("claims", "anchoring"):
         if name in results:
             print(f"\n{name}: " + json.dumps(results[name], indent=2))

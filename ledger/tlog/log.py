@@ -410,32 +410,35 @@ class LogStore:
 
     # ----------------------------------------------------------------- witnesses' cosignatures
 
-    def add_cosignatures(self, tree_size: int, cosignatures: Sequence[tuple[str, int, str, int]]) -> None:
+    def add_cosignatures(
+        self, tree_size: int, cosignatures: Sequence[tuple[str, int, str, int]], *, publish: bool = False
+    ) -> None:
         """Keep verified cosignature lines (witness key name, key ID, line, timestamp) of the
-        checkpoint of `tree_size`; a witness's second line for one size keeps the first."""
+        checkpoint of `tree_size` (a witness's second line for one size keeps the first) and,
+        with `publish`, record in the same transaction that it met the witness quorum."""
         with self._write_cursor() as cur:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO log_cosignatures (tree_size, witness, key_id, line, timestamp) VALUES (?,?,?,?,?)"
-                    " ON CONFLICT (tree_size, witness, key_id) DO NOTHING"
-                ),
-                [(tree_size, name, key_id, line, ts) for name, key_id, line, ts in cosignatures],
-            )
+            if cosignatures:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO log_cosignatures (tree_size, witness, key_id, line, timestamp)"
+                        " VALUES (?,?,?,?,?) ON CONFLICT (tree_size, witness, key_id) DO NOTHING"
+                    ),
+                    [(tree_size, name, key_id, line, ts) for name, key_id, line, ts in cosignatures],
+                )
+            if publish:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO log_published (tree_size, published_at) VALUES (?,?)"
+                        " ON CONFLICT (tree_size) DO NOTHING"
+                    ),
+                    [tree_size, _now()],
+                )
 
     def witness_sizes(self) -> dict[tuple[str, int], int]:
         """The largest size each witness (key name, key ID) has cosigned for this log."""
         with self.reading() as cur:
             cur.execute("SELECT witness, key_id, MAX(tree_size) AS size FROM log_cosignatures GROUP BY witness, key_id")
             return {(r["witness"], r["key_id"]): r["size"] for r in cur.fetchall()}
-
-    def publish(self, tree_size: int) -> None:
-        """Record that the checkpoint of `tree_size` met the witness quorum (kept once)."""
-        with self._write_cursor() as cur:
-            cur.execute(
-                self._sql("INSERT INTO log_published (tree_size, published_at) VALUES (?,?)"
-                          " ON CONFLICT (tree_size) DO NOTHING"),
-                [tree_size, _now()],
-            )  # fmt: skip
 
     def published_size(self) -> int | None:
         with self.reading() as cur:

@@ -95,8 +95,17 @@ def _proof(log: LogStore, old: int, size: int) -> list[bytes]:
     return [] if old in (0, size) else log.consistency_proof(old, size).hashes
 
 
-def ask(client: httpx.Client, log: LogStore, witness: Witness, cp: StoredCheckpoint, text: str, old: int) -> Asked:
-    """Ask one witness to cosign; follow its 409s (at most a few) to the size it holds."""
+def ask(
+    client: httpx.Client,
+    log: LogStore,
+    witness: Witness,
+    cp: StoredCheckpoint,
+    text: str,
+    old: int,
+    proof: list[bytes] | None = None,
+) -> Asked:
+    """Ask one witness to cosign, with the consistency proof from `old` (read here unless given);
+    follow its 409s (at most a few) to the size it holds."""
     started = time.perf_counter()
 
     def done(asked: Asked) -> Asked:
@@ -113,7 +122,9 @@ def ask(client: httpx.Client, log: LogStore, witness: Witness, cp: StoredCheckpo
                               witness_size=old))  # fmt: skip
         tried.add(old)
         try:
-            answer = client.post(url, content=request_body(old, _proof(log, old, cp.tree_size), cp.note))
+            if proof is None:
+                proof = _proof(log, old, cp.tree_size)
+            answer = client.post(url, content=request_body(old, proof, cp.note))
         except httpx.HTTPError as e:
             return done(Asked(witness.name, False, "WITNESS_UNREACHABLE", f"{type(e).__name__}: {e}"))
         said = answer.text.strip()
@@ -124,7 +135,7 @@ def ask(client: httpx.Client, log: LogStore, witness: Witness, cp: StoredCheckpo
                 return done(Asked(witness.name, False, "WITNESS_ANSWER_INVALID", f"409 with size {said[:40]!r}"))
             if size in tried:
                 return done(Asked(witness.name, False, "WITNESS_CONFLICT", f"409 again at size {size}"))
-            old = size
+            old, proof = size, None
             continue
         if answer.status_code == 422:
             return done(Asked(witness.name, False, "WITNESS_REFUSED_PROOF", f"422 from size {old}: {said}",
@@ -156,42 +167,40 @@ def _cosignatures(witness: Witness, text: str, body: str, size: int) -> Asked:
     return Asked(witness.name, True, message=f"cosigned size {size}", timestamp=kept[0][3], lines=kept[:1])
 
 
+_POOL = ThreadPoolExecutor(8, thread_name_prefix="oneclaim-witness")
+"""The requests to witnesses go out in parallel from these threads (kept between publications)."""
+
+
 def publish(
     log: LogStore, policy: Policy, cp: StoredCheckpoint, *, client: httpx.Client | None = None, timeout: float = TIMEOUT
 ) -> Publication:
     """Ask every witness of `policy` with a URL to cosign `cp` (in parallel), keep what verifies,
-    and publish `cp` if the cosignatures kept for it meet the quorum."""
+    and publish `cp` if the cosignatures kept for it meet the quorum: one read before the
+    requests, one write transaction after."""
     text, _ = _split_note(cp.note)
     sizes = log.witness_sizes()
-    already = set(_kept(policy, log.cosigned(cp)))
-    asking = [w for w in policy.witnesses.values() if w.url and w.name not in already]
+    before = log.cosigned(cp)
+    kept = _kept(policy, before)
+    asking = [(w, sizes.get((w.verifier.name, w.verifier.key_hash), 0)) for w in policy.witnesses.values()
+              if w.url and w.name not in kept]  # fmt: skip
+    proofs = {old: _proof(log, old, cp.tree_size) for _, old in asking if old <= cp.tree_size}  # read once each
     own = client or httpx.Client(timeout=timeout)
     try:
-        if asking:
-            with ThreadPoolExecutor(len(asking)) as pool:
-                futures = [
-                    pool.submit(ask, own, log, w, cp, text, sizes.get((w.verifier.name, w.verifier.key_hash), 0))
-                    for w in asking
-                ]  # fmt: skip
-                answers = [f.result() for f in futures]
-        else:
-            answers = []
+        futures = [_POOL.submit(ask, own, log, w, cp, text, old, proofs.get(old)) for w, old in asking]
+        answers = [f.result() for f in futures]
     finally:
         if client is None:
             own.close()
-    lines = [line for a in answers for line in a.lines]
-    if lines:
-        log.add_cosignatures(cp.tree_size, lines)
-    cosigned = log.cosigned(cp)
-    kept = _kept(policy, cosigned)
-    answers += [Asked(name, True, message="cosigned before", timestamp=ts) for name, ts in kept.items()
-                if name in already]  # fmt: skip
+    lines = sorted(line for a in answers for line in a.lines)
+    answers += [Asked(name, True, message="cosigned before", timestamp=ts) for name, ts in kept.items()]
+    kept.update({a.witness: a.timestamp for a in answers if a.cosigned})
     answers += [Asked(w.name, False, "WITNESS_NO_URL", "the policy gives no URL for this witness")
                 for w in policy.witnesses.values() if not w.url and w.name not in kept]  # fmt: skip
     met = policy.satisfied(set(kept))
-    if met:
-        log.publish(cp.tree_size)
-    return Publication(cp.tree_size, met, policy.describe(), answers, cosigned.note)
+    if lines or met:
+        log.add_cosignatures(cp.tree_size, lines, publish=met)
+    note = before.note if not lines else log.cosigned(cp).note
+    return Publication(cp.tree_size, met, policy.describe(), answers, note)
 
 
 def _kept(policy: Policy, cosigned: StoredCheckpoint) -> dict[str, int]:
