@@ -13,6 +13,8 @@ request is only as good as the log signature on the checkpoint it carries.
 
 from __future__ import annotations
 
+import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -20,6 +22,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.tlog.witness import Witness
+
+
+def _cosigner(witness: Witness, stop: threading.Event, every: float) -> None:
+    """Cosign anchored roots on chain (anchoring/witnessing.py), a pass every `every` seconds."""
+    from anchoring.witnessing import cosign_anchors, settings
+
+    chain = settings(witness.directory)
+    while chain is not None and not stop.wait(every):
+        try:
+            cosign_anchors(witness, chain)
+        except Exception:  # noqa: BLE001 - the chain down or slow: the next pass tries again
+            continue
+
 
 MAX_BODY = 64 * 1024
 """An add-checkpoint body is an old-size line, at most 63 hashes and a checkpoint: a few KiB."""
@@ -29,7 +44,25 @@ def create_witness_app(directory: str | Path | None = None, witness: Witness | N
     import os
 
     witness = witness or Witness(directory or os.environ["ONECLAIM_WITNESS_DIR"])
-    app = FastAPI(title=f"OneClaim witness {witness.name}", version="1", summary="A C2SP tlog-witness.")
+    every = float(os.environ.get("ONECLAIM_WITNESS_COSIGN_EVERY", "5"))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop = threading.Event()
+        worker = None
+        if (witness.directory / "chain.json").exists():  # a chain key: cosign anchors in the background
+            worker = threading.Thread(target=_cosigner, args=(witness, stop, every), daemon=True)
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=10)
+
+    app = FastAPI(
+        title=f"OneClaim witness {witness.name}", version="1", summary="A C2SP tlog-witness.", lifespan=lifespan
+    )
     app.state.witness = witness
 
     @app.post("/add-checkpoint", response_class=PlainTextResponse)

@@ -146,6 +146,33 @@ def chain_status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     raise typer.Exit(0 if status.running else 3)
 
 
+@chain_app.command("grant-witness")
+def chain_grant_witness(
+    address: Annotated[str, typer.Argument(help="The witness's EVM address (`oneclaim witness chain` prints it).")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Revoke instead: its earlier cosignatures stay.")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Let a partner's witness cosign anchored roots on chain (grantWitness), as the managed chain's
+    admin; on a permissioned network the consortium's admin does it."""
+    with failures(as_json):
+        h = Home.at(home)
+        config = anchoring_config(h)
+        if not config.get("managed"):
+            raise LedgerError("on a permissioned network the consortium's admin grants witnesses", code="NOT_MANAGED")
+        service = service_for(h)
+        try:
+            if revoke:
+                receipt = service.registry.revoke_witness(address, sender=config["admin"])
+            else:
+                receipt = service.registry.grant_witness(address, sender=config["admin"])
+        finally:
+            service.ledger.close()
+    verb = "Revoked" if revoke else "Granted"
+    emit(as_json, {"witness": address, "granted": not revoke, "tx_hash": receipt.tx_hash},
+         f"{verb} witness {address} (tx {receipt.tx_hash})")  # fmt: skip
+
+
 @chain_app.command("recover")
 def chain_recover(
     from_size: Annotated[int, typer.Option("--from-size", help="The last honest anchored tree size to continue from.")],

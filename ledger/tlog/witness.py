@@ -229,6 +229,16 @@ class Witness:
         keys = ("id", "origin", "kind", "detail", "cosigned_note", "shown_note", "request", "timestamp")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def cosigned_root(self, origin: str, size: int) -> tuple[bytes, str] | None:
+        """The root and note this witness cosigned for `origin` at `size`, if it did."""
+        rows = self._rows("SELECT root, note FROM cosigned WHERE origin = ? AND size = ?", [origin, size])
+        return None if not rows else (bytes(rows[0][0]), rows[0][1])
+
+    def record_alert(self, origin: str, kind: str, detail: str, cosigned_note: str, shown: str) -> None:
+        """Keep evidence found outside add-checkpoint (e.g. a chain that anchors another root)."""
+        with self._lock:
+            self._alert(origin, kind, detail, cosigned_note, shown, b"")
+
     # ------------------------------------------------------------------ add-checkpoint
 
     def add_checkpoint(self, body: bytes) -> Answer:
