@@ -172,17 +172,28 @@ _POOL = ThreadPoolExecutor(8, thread_name_prefix="oneclaim-witness")
 
 
 def publish(
-    log: LogStore, policy: Policy, cp: StoredCheckpoint, *, client: httpx.Client | None = None, timeout: float = TIMEOUT
+    log: LogStore,
+    policy: Policy,
+    cp: StoredCheckpoint,
+    *,
+    client: httpx.Client | None = None,
+    timeout: float = TIMEOUT,
+    recheck: bool = True,
 ) -> Publication:
     """Ask every witness of `policy` with a URL to cosign `cp` (in parallel), keep what verifies,
     and publish `cp` if the cosignatures kept for it meet the quorum: one read before the
-    requests, one write transaction after."""
+    requests, one write transaction after.
+
+    With `recheck` (the default), witnesses that already cosigned `cp` are asked again: only
+    asking shows whether one has since seen more of this log than it holds (a log restored from
+    a copy that had published `cp`). Without it (the background publisher, which runs again
+    after every write anyway) they are not asked."""
     text, _ = _split_note(cp.note)
     sizes = log.witness_sizes()
     before = log.cosigned(cp)
     kept = _kept(policy, before)
     asking = [(w, sizes.get((w.verifier.name, w.verifier.key_hash), 0)) for w in policy.witnesses.values()
-              if w.url and w.name not in kept]  # fmt: skip
+              if w.url and (recheck or w.name not in kept)]  # fmt: skip
     proofs = {old: _proof(log, old, cp.tree_size) for _, old in asking if old <= cp.tree_size}  # read once each
     own = client or httpx.Client(timeout=timeout)
     try:
@@ -192,11 +203,14 @@ def publish(
         if client is None:
             own.close()
     lines = sorted(line for a in answers for line in a.lines)
-    answers += [Asked(name, True, message="cosigned before", timestamp=ts) for name, ts in kept.items()]
+    asked = {w.name for w, _ in asking}
+    answers += [Asked(name, True, message="cosigned before", timestamp=ts) for name, ts in kept.items()
+                if name not in asked]  # fmt: skip
     kept.update({a.witness: a.timestamp for a in answers if a.cosigned})
     answers += [Asked(w.name, False, "WITNESS_NO_URL", "the policy gives no URL for this witness")
                 for w in policy.witnesses.values() if not w.url and w.name not in kept]  # fmt: skip
-    met = policy.satisfied(set(kept))
+    # a witness that has seen more of this log than it holds outweighs any cosignature kept
+    met = policy.satisfied(set(kept)) and not any(a.code == "WITNESS_AHEAD" for a in answers)
     if lines or met:
         log.add_cosignatures(cp.tree_size, lines, publish=met)
     note = before.note if not lines else log.cosigned(cp).note

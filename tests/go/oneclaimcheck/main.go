@@ -112,6 +112,12 @@ func checkBundle(dir, vkey, origin string) verdict {
 		return out, nil
 	})
 	chain, n, next := make([]byte, 32), int64(0), 0
+	for next < len(signed) && signed[next].size == 0 { // the empty tree's root is SHA-256 of nothing
+		if signed[next].root != tlog.Hash(sha256.Sum256(nil)) {
+			return verdict{Error: "the checkpoint of size 0 is not the empty tree's root"}
+		}
+		next++
+	}
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 1<<20), 1<<26)
 	for scanner.Scan() {
