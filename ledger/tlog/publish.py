@@ -133,8 +133,10 @@ def ask(
                 size = int(said)
             except ValueError:
                 return done(Asked(witness.name, False, "WITNESS_ANSWER_INVALID", f"409 with size {said[:40]!r}"))
-            if size in tried:
-                return done(Asked(witness.name, False, "WITNESS_CONFLICT", f"409 again at size {size}"))
+            if size in tried:  # a v1.0.0 witness answers 409 to the same size with another root
+                return done(Asked(witness.name, False, "WITNESS_CONFLICT", f"409 from the size it holds, {size}: it"
+                                  " cosigned another root there (a fork of this log, or a split view)",
+                                  witness_size=size))  # fmt: skip
             old, proof = size, None
             continue
         if answer.status_code == 422:
