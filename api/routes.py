@@ -130,6 +130,7 @@ def checkpoint(ledger: LedgerDep) -> PlainTextResponse:
 )
 def inclusion_proof(
     ledger: LedgerDep,
+    who: CallerDep,
     seq: Annotated[int, Path(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1)] = None,
     proof_format: Annotated[
@@ -140,9 +141,13 @@ def inclusion_proof(
     """The RFC 9162 inclusion proof of entry `seq` in the tree of `tree_size` (default: the head),
     as `oneclaim log prove-inclusion` prints it; with `format=tlog-proof`, the C2SP tlog-proof
     against the current checkpoint (or the signed one of `tree_size`), as
-    `oneclaim log prove-inclusion --format tlog-proof` prints it."""
+    `oneclaim log prove-inclusion --format tlog-proof` prints it. The tlog-proof carries the
+    event's bytes (its `extra` line) for an operator, auditor or partner token only: without one,
+    the proof has no `extra`, and whoever holds the event checks it with those bytes."""
     if proof_format == "tlog-proof":
-        return PlainTextResponse(ledger.log.tlog_proof(seq, tree_size), media_type="text/plain; charset=utf-8")
+        with_event = who is not None and who.role in EVENT_READERS
+        proof = ledger.log.tlog_proof(seq, tree_size, with_event=with_event)
+        return PlainTextResponse(proof, media_type="text/plain; charset=utf-8")
     return ledger.log.inclusion_proof(seq, tree_size).to_json()
 
 
@@ -586,16 +591,27 @@ def tiles_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
     return answer
 
 
-def _tile(data: bytes, width: int) -> Response:
-    cache = IMMUTABLE if width == tile_format.WIDTH else FRESH
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
+"""A full entry bundle never changes either, but it holds the events' bytes: only the caller's
+own cache may keep it, never a shared one."""
+
+EVENT_READERS = (OPERATOR, AUDITOR, Role.PARTNER)
+"""Who may read events' own bytes: they name retirements' beneficiaries and locations, which no
+public answer carries (a public answer has their SHA-256, or only hashes of the events)."""
+
+
+def _tile(data: bytes, width: int, full: str = IMMUTABLE) -> Response:
+    cache = full if width == tile_format.WIDTH else FRESH
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": cache})
 
 
-@tiles.get("/tile/entries/{index:path}", response_class=Response, responses=OCTETS, **allow(PUBLIC))
+@tiles.get("/tile/entries/{index:path}", response_class=Response, responses=OCTETS, **allow(*EVENT_READERS))
 def entry_bundle(ledger: LedgerDep, index: str) -> Response:
-    """An entry bundle: each entry's canonical event bytes, with a 16-bit length."""
+    """An entry bundle: each entry's canonical event bytes, with a 16-bit length. The events name
+    retirements' beneficiaries, so an entry bundle needs an operator's, auditor's or partner's
+    token; the hash tiles and the checkpoint are public."""
     n, width = tile_format.parse_index(index)
-    return _tile(tile_format.entry_bundle(ledger.log, n, width), width)
+    return _tile(tile_format.entry_bundle(ledger.log, n, width), width, PRIVATE_IMMUTABLE)
 
 
 @tiles.get("/tile/{level}/{index:path}", response_class=Response, responses=OCTETS, **allow(PUBLIC))

@@ -395,7 +395,18 @@ def test_go_s_tile_reader_verifies_the_whole_tree_and_entries_from_the_tiles(ser
     assert size > 256
     picks = [0, 1, 255, 256, size - 1]
     done = subprocess.run(
-        [str(oneclaimcheck), "tiles", "-key", vkey, "-origin", "oneclaim.test/api", served.url, *map(str, picks)],
+        [
+            str(oneclaimcheck),
+            "tiles",
+            "-key",
+            vkey,
+            "-origin",
+            "oneclaim.test/api",
+            "-token",
+            served.tokens["auditor"],
+            served.url,
+            *map(str, picks),
+        ],
         capture_output=True,
         text=True,
     )
@@ -406,10 +417,13 @@ def test_go_s_tile_reader_verifies_the_whole_tree_and_entries_from_the_tiles(ser
 
 
 def test_full_tiles_are_immutable_entries_hash_to_the_leaves_and_bad_paths_are_refused(served: Served) -> None:
-    with served.client() as c:
-        leaves, entries = c.get("/tile/0/000"), c.get("/tile/entries/000")
+    with served.client() as c, served.client("auditor") as auditor:
+        leaves, entries = c.get("/tile/0/000"), auditor.get("/tile/entries/000")
         assert leaves.status_code == entries.status_code == 200
-        assert "immutable" in leaves.headers["cache-control"] and "immutable" in entries.headers["cache-control"]
+        assert leaves.headers["cache-control"] == "public, max-age=31536000, immutable"
+        # the events' bytes name beneficiaries: only the caller's own cache may keep them
+        assert entries.headers["cache-control"] == "private, max-age=31536000, immutable"
+        assert c.get("/tile/entries/000").status_code == 401
         assert len(leaves.content) == 256 * 32
         data, at = entries.content, 0
         for i in range(256):
@@ -421,7 +435,7 @@ def test_full_tiles_are_immutable_entries_hash_to_the_leaves_and_bad_paths_are_r
         assert partial.status_code == 200 and partial.headers["cache-control"] == "no-cache"
         assert c.get("/tile/0/x001/000").json()["code"] == "TILE_NOT_FOUND"
         for bad in ("/tile/0/1", "/tile/0/000.p/256", "/tile/0/x000/001", "/tile/entries/000.p/0"):
-            answer = c.get(bad)
+            answer = auditor.get(bad)
             assert answer.status_code == 422 and answer.json()["code"] == "TILE_PATH_INVALID", bad
 
 
@@ -467,7 +481,7 @@ POLICY = {
     **{("GET", f"/v1/{kinds}"): {OPS, AUD} for kinds in INVENTORY},
     **{("GET", f"/v1/{kinds}/{{code}}"): {OPS, AUD} for kinds in INVENTORY},
     ("GET", "/checkpoint"): {PUB},
-    ("GET", "/tile/entries/{index}"): {PUB},
+    ("GET", "/tile/entries/{index}"): {OPS, AUD, "partner"},
     ("GET", "/tile/{level}/{index}"): {PUB},
 }
 """Who may call what (issue 14): the public reads provenance, checkpoints and proofs; auditors

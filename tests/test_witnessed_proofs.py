@@ -239,7 +239,20 @@ def test_the_api_publishes_in_the_background_and_serves_the_current_cosigned_che
         with _witness_on(port, *witness):  # back: publishing catches up
             wait_for(lambda: served(api)[0] == grown, "publishing to catch up")
         cli = run("log", "prove-inclusion", "1", "--format", "tlog-proof").stdout
-        assert api.get("/v1/proofs/inclusion/1", params={"format": "tlog-proof"}).text == cli
+        public = api.get("/v1/proofs/inclusion/1", params={"format": "tlog-proof"}).text
+        # a public answer does not carry the event's bytes (they may name a beneficiary): the
+        # same proof without its extra line, which whoever holds the event checks with the bytes
+        extra = cli.split("\n")[1]
+        assert extra.startswith("extra ") and "extra " not in public and public == cli.replace(extra + "\n", "", 1)
+        (tmp_path / "public.tlog-proof").write_text(public)
+        (tmp_path / "event.json").write_bytes(base64.b64decode(extra[len("extra ") :]))
+        auditor = _auditor_policy(home, tmp_path)
+        checked = as_json("audit", "verify-proof", str(tmp_path / "public.tlog-proof"), "--policy", str(auditor),
+                          "--event", str(tmp_path / "event.json"), "--json")  # fmt: skip
+        assert checked["index"] == 1
+        refused = as_json("audit", "verify-proof", str(tmp_path / "public.tlog-proof"), "--policy", str(auditor),
+                          "--json", code=2)  # fmt: skip
+        assert refused["error"]["code"] == "TLOG_PROOF_NO_EVENT"
 
 
 def _size(home: Path) -> int:

@@ -467,10 +467,10 @@ class LogStore:
             latest = next(cp for cp in self.checkpoints_between(published, published))
         return None if latest is None else self.cosigned(latest)
 
-    def tlog_proof(self, seq: int, tree_size: int | None = None) -> str:
+    def tlog_proof(self, seq: int, tree_size: int | None = None, *, with_event: bool = True) -> str:
         """A C2SP tlog-proof of entry `seq` (ledger/tlog/tlogproof.py): the event's canonical
-        bytes, its inclusion proof, and the checkpoint with its cosignatures; against the current
-        checkpoint, or the signed one of `tree_size`."""
+        bytes (unless not `with_event`), its inclusion proof, and the checkpoint with its
+        cosignatures; against the current checkpoint, or the signed one of `tree_size`."""
         from ledger.tlog.tlogproof import TlogProof
 
         if tree_size is None:
@@ -489,7 +489,8 @@ class LogStore:
                 code="SEQ_NOT_COVERED",
             )
         proof = self.inclusion_proof(seq, cp.tree_size)
-        return TlogProof(seq, proof.hashes, cp.note, self.entries(seq, seq + 1)[0]).text()
+        event = self.entries(seq, seq + 1)[0] if with_event else None
+        return TlogProof(seq, proof.hashes, cp.note, event).text()
 
     def checkpoints_between(self, lo: int, hi: int) -> Iterator[StoredCheckpoint]:
         with self.reading() as cur:

@@ -7,7 +7,7 @@
 //
 //	oneclaimcheck bundle -key VKEY -origin ORIGIN DIR   one JSON verdict on stdout; exit 1 if refused
 //	oneclaimcheck proofs < LINES                        one verdict per JSON proof line on stdin
-//	oneclaimcheck tiles -key VKEY -origin ORIGIN URL N… the checkpoint at URL/checkpoint, the whole
+//	oneclaimcheck tiles -key VKEY -origin ORIGIN [-token T] URL N… the checkpoint at URL/checkpoint, the whole
 //	                                                    tree through tlog's tile reader, and entries N…
 package main
 
@@ -240,8 +240,17 @@ func tilePath(level string, n int64, w int) string {
 	return p
 }
 
+var bearer string // -token: an entry bundle needs a token (events name retirements' beneficiaries)
+
 func get(url string) ([]byte, error) {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +373,9 @@ func main() {
 		flags := flag.NewFlagSet("tiles", flag.ExitOnError)
 		key := flags.String("key", "", "the trusted verifier key")
 		origin := flags.String("origin", "", "the log's origin")
+		token := flags.String("token", "", "a bearer token for the entry bundles")
 		flags.Parse(os.Args[2:])
+		bearer = *token
 		var entries []int64
 		for _, a := range flags.Args()[1:] {
 			i, _ := strconv.ParseInt(a, 10, 64)
