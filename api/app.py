@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import routes
 from api.auth import TokenStore
+from api.background import pause
 from ledger.errors import LedgerError
 
 PROBLEM = "application/problem+json"
@@ -49,7 +50,7 @@ def problem(status: int, code: str, detail: str, details: dict | None = None) ->
 def _projector(app: FastAPI, stop: threading.Event, every: float) -> None:
     """Keep the read models caught up in the background: reads find them current, and the
     request path only checks (one indexed read) that nothing is new."""
-    while not stop.wait(every):
+    while pause(stop, every):
         try:
             app.state.readmodel.catch_up()
         except Exception:  # noqa: BLE001 - a failed pass is retried; reads catch up themselves
@@ -65,7 +66,7 @@ def _publisher(app: FastAPI, stop: threading.Event, every: float, key_file: str,
 
     signer = Signer.from_private_key_string(Path(key_file).read_text().strip())
     policy = load_policy(policy_file)
-    while not stop.wait(every):
+    while pause(stop, every):
         try:
             app.state.ledger.publish_checkpoint(signer, app.state.origin, policy, recheck=False)
         except Exception:  # noqa: BLE001 - a failed pass is retried on the next

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.background import pause
 from ledger.tlog.witness import Witness
 
 
@@ -29,7 +30,7 @@ def _cosigner(witness: Witness, stop: threading.Event, every: float) -> None:
     from anchoring.witnessing import cosign_anchors, settings
 
     chain = settings(witness.directory)
-    while chain is not None and not stop.wait(every):
+    while chain is not None and pause(stop, every):
         try:
             cosign_anchors(witness, chain)
         except Exception:  # noqa: BLE001 - the chain down or slow: the next pass tries again
