@@ -21,7 +21,9 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import queries
+from ledger.crossing import CrossRegion
 from ledger.database import persistence_env
+from ledger.domain.agreement import Agreement
 from ledger.domain.anchor import AnchorHistory
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
 from ledger.domain.case import Case, Disclosure, case_id, disclosure_id
@@ -63,6 +65,7 @@ REGISTERED = {
     "project": Project.Registered,
     "case": Case.Opened,
     "anchor": AnchorHistory.Started,
+    "agreement": Agreement.Recorded,
 }
 """What the registry holds, by the event that creates each kind."""
 
@@ -71,7 +74,7 @@ _REQUEST: ContextVar[Callable[[list[str]], Request] | None] = ContextVar("onecla
 """The Request a command being run by `Ledger.once` records with its first save."""
 
 
-class Ledger(Application[UUID]):
+class Ledger(CrossRegion, Application[UUID]):
     """The registry ledger."""
 
     name = APP_NAME

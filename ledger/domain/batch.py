@@ -22,15 +22,16 @@ from ledger.domain.serials import format_range
 from ledger.domain.values import SerialRange, check_reason, first_day_after, month_start, next_month, one_of
 from ledger.errors import Conflict, InvalidInput
 
-ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED = (
+ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED, IN_TRANSIT = (
     "active",
     "frozen",
     "retired",
     "cancelled",
     "expired",
     "exported",
+    "in_transit",
 )
-STATES = (ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED)
+STATES = (ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED, IN_TRANSIT)
 MAX_UNITS = 10**15  # far above any real batch; keeps quantities within exact JSON integers
 
 
@@ -130,7 +131,8 @@ class Batch(Aggregate):
     # ------------------------------------------------------------------ queries
 
     def supply(self) -> dict[str, int]:
-        """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported."""
+        """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported
+        + in transit (sent to a partner registry, not yet acknowledged or refunded)."""
         totals = dict.fromkeys(STATES, 0)
         for r in self.ranges:
             totals[r.state] += r.units
@@ -182,6 +184,7 @@ class Batch(Aggregate):
                 CANCELLED: "UNITS_CANCELLED",
                 EXPIRED: "UNITS_EXPIRED",
                 EXPORTED: "UNITS_EXPORTED",
+                IN_TRANSIT: "UNITS_IN_TRANSIT",
             }[state]
             return Conflict(f"cannot {action} {where}: those units are {state}", code=code, serials=where)
         if action == "transfer" and not self.tradable:
@@ -591,6 +594,53 @@ class Batch(Aggregate):
             "sold_on": sold_on,
             "version": self.version + 1,
         }
+
+    # ------------------------------------------------------------------ cross-region transfers
+
+    def send_out(
+        self, account: str, day: date, channel: str, sequence: int, quantity: int | None = None, spans=None
+    ) -> list[list[int]]:
+        """Put units in transit to a partner registry (packet `sequence` of `channel`): they stay
+        the sender's, but can no longer move, be retired or expire until the partner's
+        acknowledgement finalises them as exported or its refusal returns them."""
+        self._check_valid(day, "transfer")
+        ranges = self.select(account, "transfer", quantity, spans)
+        self._sent_out(ranges, account, channel, sequence, day.isoformat())
+        return ranges
+
+    @event("SentOut")
+    def _sent_out(self, ranges: list, account: str, channel: str, sequence: int, on: str) -> None:
+        self._set(ranges, state=IN_TRANSIT)
+        self.last_on = on
+
+    def _in_transit(self, ranges: list, channel: str, sequence: int) -> None:
+        for start, end in ranges:
+            for r in self.ranges:
+                if r.overlaps(start, end) and r.state != IN_TRANSIT:
+                    raise Conflict(
+                        f"{format_range(self.code, max(r.start, start), min(r.end, end))} is {r.state}, not in"
+                        f" transit on {channel} #{sequence}",
+                        code="NOT_IN_TRANSIT",
+                    )
+
+    def export_sent(self, ranges: list, channel: str, sequence: int) -> None:
+        """The partner received packet `sequence`: its units are exported (they exist there now)."""
+        self._in_transit(ranges, channel, sequence)
+        self._exported(ranges, channel, sequence)
+
+    @event("Exported")
+    def _exported(self, ranges: list, channel: str, sequence: int) -> None:
+        self._set(ranges, state=EXPORTED)
+
+    def return_sent(self, ranges: list, channel: str, sequence: int, reason: str) -> None:
+        """The partner refused packet `sequence` (or it timed out there): its units come back to
+        the sender, active again."""
+        self._in_transit(ranges, channel, sequence)
+        self._returned(ranges, channel, sequence, reason)
+
+    @event("Returned")
+    def _returned(self, ranges: list, channel: str, sequence: int, reason: str) -> None:
+        self._set(ranges, state=ACTIVE)
 
     def expire(self, as_of: date) -> list[list[int]]:
         """Expire every active or frozen unit once the batch is past its validity. Idempotent:
