@@ -28,7 +28,13 @@ async def readmodel(request: Request) -> ReadModel:
     return request.app.state.readmodel
 
 
+async def origin(request: Request) -> str:
+    """This registry's log origin (its checkpoints' first line)."""
+    return request.app.state.origin
+
+
 LedgerDep = Annotated[Ledger, Depends(ledger)]
+OriginDep = Annotated[str, Depends(origin)]
 ReadModelDep = Annotated[ReadModel, Depends(readmodel)]
 
 

@@ -85,6 +85,40 @@ EXAMPLES: dict[str, tuple[int, str]] = {
     "CASE_ALREADY_RESOLVED": (409, "case DC-BE82449A988F is resolved already"),
     "EXTERNAL_NOT_DISPUTED": (409, "the other registry's claim is not disputed"),
     "STATUS_INVALID": (422, "status 'closed' is not one of open, resolved"),
+    "AGREEMENT_NOT_FOUND": (404, "unknown agreement SIP-CZ-NONE"),
+    "AGREEMENT_EXISTS": (409, "agreement SIP-CZ-2026 is already recorded with other terms"),
+    "TERMS_INVALID": (422, "an agreement has exactly two parties"),
+    "NOT_A_PARTY": (422, "this registry (suzhou.example/log) is not a party to SIP-CZ-2026"),
+    "AGREEMENT_NOT_CONFIRMED": (
+        409,
+        "agreement SIP-CZ-2026 is not in force: the partner has not been shown to record the same terms",
+    ),
+    "AGREEMENT_NOT_VALID": (409, "agreement SIP-CZ-2026 is valid from 2026-01-01 to 2028-12-31, not on 2029-01-02"),
+    "TERMS_DIFFER": (409, "chuzhou.example/log recorded other terms for SIP-CZ-2026"),
+    "NOT_RECOGNISED": (409, "chuzhou.example/log does not recognise GEC under SIP-CZ-2026"),
+    "TIMEOUT_INVALID": (409, "a timeout of 2026-05-01 is before the transfer's date 2026-06-01"),
+    "UNITS_IN_TRANSIT": (409, "cannot transfer SIP-PHCER-1:1-100: those units are in_transit"),
+    "PACKET_NOT_FOUND": (404, "SIP-CZ-2026 has sent no packet #9"),
+    "PACKET_UNKNOWN": (409, "SIP-CZ-2026 never sent packet #9"),
+    "PACKET_MISMATCH": (409, "the acknowledgement is for another packet #1 than the one sent"),
+    "PACKET_NOT_FOR_CHANNEL": (409, "the packet is not for channel SIP-CZ-2026 from suzhou.example/log"),
+    "PACKET_OUT_OF_ORDER": (409, "channel SIP-CZ-2026 is ordered: packet #1 is next, not #2"),
+    "PARTNER_EQUIVOCATION": (409, "packet #1 was already exported; the partner now shows it refused"),
+    "ALREADY_IMPORTED": (409, "suzhou.example/log event 41 was already imported"),
+    "PARTNER_LOG_INCONSISTENT": (
+        409,
+        "the checkpoint of suzhou.example/log at size 90 is not consistent with the one of size 80 relied on before",
+    ),
+    "PARTNER_EVENT_INVALID": (409, "the proved entry is not a OneClaim event"),
+    "PARTNER_EVENT_WRONG_KIND": (409, "the proved event is a TransferReceived, not a TransferOut"),
+    "PROOF_WRONG_LOG": (409, "the proof is of log other.example/log, not suzhou.example/log"),
+    "PROOF_MALFORMED": (422, "the consistency proof is a list of base64 SHA-256 hashes"),
+    "TLOG_PROOF_MALFORMED": (409, "the proof from suzhou.example/log does not verify: not a tlog-proof"),
+    "TLOG_PROOF_SIGNATURE": (409, "the checkpoint is not signed by a policy's log"),
+    "TLOG_PROOF_ORIGIN": (409, "the checkpoint's origin is no log's key name"),
+    "TLOG_PROOF_NO_EVENT": (409, "the proof carries no event (extra)"),
+    "QUORUM_NOT_MET": (409, "the checkpoint is cosigned by none; the policy wants jx"),
+    "INCLUSION_PROOF_INVALID": (409, "the event is not at index 41"),
 }
 """An example problem for each code a route documents: its HTTP status and a detail."""
 
@@ -93,7 +127,46 @@ _MOVE = ["BATCH_NOT_FOUND", "ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_YOURS", "SELECTION
          "DATE_BEFORE_LAST_RECORDED", "REQUEST_ID_REUSED", "CONCURRENT_UPDATE"]  # fmt: skip
 _ROWS = ["IMPORT_REJECTED", "DEVICE_NOT_FOUND", "CONCURRENT_UPDATE"]
 
+_PROOF = [
+    "AGREEMENT_NOT_FOUND",
+    "PROOF_MALFORMED",
+    "TLOG_PROOF_MALFORMED",
+    "TLOG_PROOF_SIGNATURE",
+    "TLOG_PROOF_ORIGIN",
+    "TLOG_PROOF_NO_EVENT",
+    "QUORUM_NOT_MET",
+    "INCLUSION_PROOF_INVALID",
+    "PROOF_WRONG_LOG",
+    "PARTNER_LOG_INCONSISTENT",
+    "PARTNER_EVENT_INVALID",
+    "PARTNER_EVENT_WRONG_KIND",
+    "CONCURRENT_UPDATE",
+]
+"""What a route that takes a partner's proof answers when the proof does not hold."""
+
 ROUTE_CODES: dict[str, list[str]] = {
+    "record_agreement": ["TERMS_INVALID", "NOT_A_PARTY", "AGREEMENT_EXISTS"],
+    "confirm_agreement": [*_PROOF, "TERMS_DIFFER"],
+    "send_transfer": [
+        *_MOVE,
+        "AGREEMENT_NOT_FOUND",
+        "AGREEMENT_NOT_CONFIRMED",
+        "AGREEMENT_NOT_VALID",
+        "NOT_RECOGNISED",
+        "TIMEOUT_INVALID",
+        "UNITS_IN_TRANSIT",
+    ],
+    "packets": ["AGREEMENT_NOT_FOUND"],
+    "decisions": ["AGREEMENT_NOT_FOUND"],
+    "receive_transfer": [
+        *_PROOF,
+        "PACKET_NOT_FOR_CHANNEL",
+        "PACKET_OUT_OF_ORDER",
+        "PARTNER_EQUIVOCATION",
+        "ALREADY_IMPORTED",
+        "AGREEMENT_NOT_CONFIRMED",
+    ],
+    "acknowledge_transfer": [*_PROOF, "PACKET_UNKNOWN", "PACKET_MISMATCH", "PARTNER_EQUIVOCATION"],
     "checkpoint": ["NO_CHECKPOINT"],
     "inclusion_proof": [
         "SEQ_OUT_OF_RANGE",

@@ -48,6 +48,7 @@ from api.schemas import (
     SettlementBody,
     TransferBody,
 )
+from api.transfers import agreements
 from ledger import inventory
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE, dialect
@@ -621,7 +622,7 @@ def hash_tile(ledger: LedgerDep, level: Annotated[int, Path(ge=0, le=63)], index
     return _tile(tile_format.hash_tile(ledger.log, level, n, width), width)
 
 
-ROUTERS = (log, registry, register, tiles)
+ROUTERS = (log, registry, register, tiles, agreements)
 
 
 def _document_refusals() -> None:

@@ -149,3 +149,26 @@ class CCERBody(Body):
     period_end: StrictStr = Field(examples=["2025-03-31"])
     kg_co2e: StrictInt = Field(gt=0, examples=[100_000_000])
     account: StrictStr = Field(examples=["acct:js-dsow-01"])
+
+
+class AgreementBody(Body):
+    """Recognition terms (docs/transfers.md); both registries record the same."""
+
+    terms: dict = Field(description="code, parties (origin, verifier_key, policy), recognises, valid_from/until.")
+
+
+class PartnerProofBody(Body):
+    """An event of the partner's log: its C2SP tlog-proof, and the RFC 9162 consistency proof
+    between the checkpoint it rests on and the partner checkpoint this registry relied on last
+    (GET /v1/agreements/{code} says which: `partner_seen`)."""
+
+    proof: StrictStr = Field(description="c2sp.org/tlog-proof@v1 text with the event as its extra line.")
+    consistency: list[StrictStr] = Field(default_factory=list, description="base64 hashes")
+
+
+class SendBody(Selection):
+    batch: StrictStr
+    from_account: StrictStr
+    to_account: StrictStr = Field(description="The receiving account at the partner registry.")
+    timeout_after: date = Field(description="The last day the partner may receive the units.")
+    on: date | None = None
