@@ -31,6 +31,7 @@ TOPIC_RECORDED = get_topic(Agreement.Recorded)
 TOPIC_OUT = get_topic(Agreement.TransferOut)
 TOPIC_RECEIVED = get_topic(Agreement.TransferReceived)
 TOPIC_REFUSED = get_topic(Agreement.TransferRefused)
+TOPIC_SETTLED = get_topic(Agreement.TransferSettled)
 
 
 def _provenance(batch: Batch, ranges: list) -> list[dict]:
@@ -145,6 +146,26 @@ class CrossRegion:
                 return self.log.seq_of(agreement.id, stored.originator_version)
         return None
 
+    def transfer_receipt(self: Ledger, code: str, sequence: int) -> dict[str, str]:
+        """A settled transfer's receipt (ledger/receipt.py): the proofs of our TransferOut and
+        TransferSettled under the current checkpoint, the partner's proof of its decision that
+        the settlement relied on, and both parties' policies as the terms give them."""
+        agreement = self.agreement(code)
+        sent = agreement.sent.get(sequence)
+        if sent is None or sent["state"] == "in_transit":
+            raise Conflict(f"packet #{sequence} of {code} is not settled yet", code="TRANSFER_NOT_SETTLED")
+        settled_seq = self._event_seq(agreement, TOPIC_SETTLED, sequence)
+        evidence = next(e.evidence for e in self.events.get(agreement.id)
+                        if get_topic(type(e)) == TOPIC_SETTLED and e.sequence == sequence)  # fmt: skip
+        ours = next(p for p in agreement.terms["parties"] if p["origin"] == agreement.us)
+        return {
+            "sent.tlog-proof": self.log.tlog_proof(self.packet(code, sequence)["log_seq"]),
+            "decided.tlog-proof": evidence,
+            "settled.tlog-proof": self.log.tlog_proof(settled_seq),
+            "policy-source.txt": ours["policy"],
+            "policy-destination.txt": agreement.partner_party["policy"],
+        }
+
     def acknowledge_transfer(self: Ledger, code: str, tlog_proof: str, consistency: list[str] | None = None) -> dict:
         """Settle a packet with a proof of the partner's decision: exported if it received the
         units, returned to the sender if it refused them (or they timed out there)."""
@@ -158,7 +179,7 @@ class CrossRegion:
             outcome = RECEIVED if topic == TOPIC_RECEIVED else REFUSED
             sequence = state["sequence"]
             if not agreement.settle(sequence, outcome, state["packet_sha256"], event.index, state.get("code"),
-                                    event.seen):  # fmt: skip
+                                    event.seen, tlog_proof):  # fmt: skip
                 return self.packet(code, sequence)
             sent = agreement.sent[sequence]
             batch = self.batch(sent["batch"])

@@ -204,7 +204,8 @@ def audit_verify(
             )
             out.print(
                 f"[green]OK[/] witnessed: the checkpoint of size {report.events} meets the quorum"
-                f" {witnessed['quorum']}: cosigned by {cosigners or 'no witness (quorum none)'}", markup=True
+                f" {witnessed['quorum']}: cosigned by {cosigners or 'no witness (quorum none)'}",
+                markup=True,
             )
         if anchors is not None:
             out.print(
@@ -265,6 +266,24 @@ def audit_verify_proof(
     cosigners = ", ".join(f"{c['witness']} (time {c['timestamp']})" for c in result["cosigners"]) or "none needed"
     emit(as_json, result, f"OK event {proved.index} of {proved.origin} is in its tree of size {proved.tree_size},"
          f" witnessed by {cosigners}\n{result['event']}")  # fmt: skip
+
+
+@audit_app.command("verify-transfer")
+def audit_verify_transfer(
+    directory: Annotated[Path, typer.Argument(help="A transfer's receipt (oneclaim agreement receipt).")],
+    source_policy: Annotated[Path, typer.Option(help="The tlog-policy you trust for the source registry.")],
+    destination_policy: Annotated[Path, typer.Option(help="The tlog-policy you trust for the destination.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a cross-region transfer's receipt offline: the packet sent, the destination's
+    decision on it, and the source's settlement, each proved under the policy you bring."""
+    from ledger.receipt import verify_receipt
+
+    with failures(as_json):
+        summary = verify_receipt(directory, _load_policy(source_policy), _load_policy(destination_policy))
+    emit(as_json, summary, f"OK {summary['channel']} #{summary['sequence']}: {summary['quantity']}"
+         f" {summary['instrument']} from {summary['source']} ({summary['sender']}) to {summary['destination']}"
+         f" ({summary['receiver']}): {summary['outcome']} there, {summary['settled_as']} here")  # fmt: skip
 
 
 @audit_app.command("compare")

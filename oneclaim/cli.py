@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ledger.errors import LedgerError
-from oneclaim import anchor_cli, audit_cli, claims_cli, log_cli, registry_cli, serve_cli, witness_cli
+from oneclaim import agreement_cli, anchor_cli, audit_cli, claims_cli, log_cli, registry_cli, serve_cli, witness_cli
 from oneclaim.home import DEFAULT_ORIGIN, Home
 from oneclaim.output import HomeOpt, JsonOpt, OneClaimGroup, emit, failures, out
 
@@ -31,6 +31,8 @@ app.add_typer(claims_cli.claims_app, name="claims")
 app.add_typer(claims_cli.cases_app, name="cases")
 app.add_typer(serve_cli.token_app, name="token")
 app.add_typer(witness_cli.witness_app, name="witness")
+app.add_typer(agreement_cli.agreement_app, name="agreement")
+app.command()(agreement_cli.relay)
 app.command()(serve_cli.serve)
 app.add_typer(registry_cli.commands)  # the registry's commands (transfer, retire, ...) and groups, at the top
 

@@ -44,6 +44,13 @@ def serving_witness(directory: Path) -> Iterator[str]:
 def serving_command(*command: str) -> Iterator[str]:
     """A `oneclaim ... --port 0` server in a child process, for as long as the block runs; yields
     its URL once uvicorn says where it listens."""
+    with serving_process(*command) as (url, _):
+        yield url
+
+
+@contextmanager
+def serving_process(*command: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As `serving_command`, and the child process too (fault tests kill it)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "oneclaim", *command, "--port", "0", "--no-access-log"],
         stderr=subprocess.PIPE,
@@ -53,7 +60,7 @@ def serving_command(*command: str) -> Iterator[str]:
         for line in proc.stderr:
             if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
                 threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
-                yield m.group(1)
+                yield m.group(1), proc
                 return
         raise LedgerError("the API server stopped before it was listening", code="SERVER_DID_NOT_START")
     finally:

@@ -262,3 +262,35 @@ def test_a_source_log_that_forks_after_sending_is_refused(pair, tmp_path: Path) 
         assert chuzhou.ledger.batch(f"{CODE}-1").quantity == 100
     finally:
         fork.ledger.close()
+
+
+def test_a_receipt_verifies_offline_and_a_tampered_one_does_not(pair, tmp_path: Path) -> None:
+    from ledger.receipt import verify_receipt
+    from ledger.tlog.policy import parse_policy
+
+    suzhou, chuzhou, batch = pair
+    send(suzhou, batch)
+    carry(suzhou, chuzhou, 1)
+    carry_back(suzhou, chuzhou, 1)
+    suzhou.sign()
+    files = suzhou.ledger.transfer_receipt(CODE, 1)
+    out = tmp_path / "receipt"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    policies = parse_policy(files["policy-source.txt"]), parse_policy(files["policy-destination.txt"])
+    summary = verify_receipt(out, *policies)
+    assert (summary["outcome"], summary["settled_as"], summary["quantity"]) == ("received", "exported", 10_000)
+    assert (summary["source"], summary["destination"], summary["received_as"]) == (SUZHOU, CHUZHOU, f"{CODE}-1")
+    # the policies are the checker's: swapped, nothing verifies
+    with pytest.raises(LedgerError):
+        verify_receipt(out, *reversed(policies))
+    # a decision of another packet does not complete this receipt
+    send(suzhou, batch, quantity=5)
+    carry(suzhou, chuzhou, 2)
+    from tests.transfer_support import decision_proof
+
+    (out / "decided.tlog-proof").write_text(decision_proof(chuzhou, 2))
+    with pytest.raises(LedgerError) as e:
+        verify_receipt(out, *policies)
+    assert e.value.code == "RECEIPT_INVALID"

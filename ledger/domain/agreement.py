@@ -195,7 +195,7 @@ class Agreement(Aggregate):
         self.next_send = packet["sequence"] + 1
 
     def settle(self, sequence: int, outcome: str, packet_sha256: str, partner_index: int, code: str | None,
-               seen: dict) -> bool:  # fmt: skip
+               seen: dict, evidence: str) -> bool:  # fmt: skip
         """The destination decided packet `sequence` (proved by the caller): exported if it was
         received, refunded if refused. False if this was already settled the same way."""
         sent = self.sent.get(sequence)
@@ -211,11 +211,15 @@ class Agreement(Aggregate):
             raise Conflict(f"packet #{sequence} of {self.code} was already {sent['state']}; {self.partner} now shows it"
                            f" {outcome}: its log contradicts itself (keep both proofs)",
                            code="PARTNER_EQUIVOCATION")  # fmt: skip
-        self._settled(sequence, state, partner_index, code, seen)
+        self._settled(sequence, state, partner_index, code, seen, evidence)
         return True
 
     @event("TransferSettled")
-    def _settled(self, sequence: int, state: str, partner_index: int, code: str | None, seen: dict) -> None:
+    def _settled(
+        self, sequence: int, state: str, partner_index: int, code: str | None, seen: dict, evidence: str
+    ) -> None:
+        """`evidence`: the partner's tlog-proof of its decision, kept so that the settlement
+        carries what it relied on (a transfer's receipt, docs/transfers.md)."""
         self.sent[sequence] = {**self.sent[sequence], "state": state, "partner_index": partner_index, "code": code}
         self._see(seen)
 
