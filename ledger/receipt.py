@@ -98,8 +98,12 @@ def verify_receipt(directory: Path, source: Policy, destination: Policy) -> dict
         "received_as": d.get("batch"),
         "settled_as": s["state"],
         "proofs": {
-            name: {"origin": p.origin, "index": p.index, "tree_size": p.tree_size,
-                   "cosigners": [{"witness": c.witness, "timestamp": c.timestamp} for c in p.cosigners]}
+            name: {
+                "origin": p.origin,
+                "index": p.index,
+                "tree_size": p.tree_size,
+                "cosigners": [{"witness": c.witness, "timestamp": c.timestamp} for c in p.cosigners],
+            }
             for name, p in zip(FILES, (sent, decided, settled), strict=True)
         },  # fmt: skip
     }
