@@ -202,6 +202,10 @@ def provenance(ledger: LedgerDep, model: ReadModelDep, serial: str, who: CallerD
     event that touched it, with its seq for an inclusion proof. Without a token, a retirement's
     beneficiary and location are given as SHA-256 only."""
     answer = model.provenance(serial)
+    if imported := ledger.imported(
+        ledger.batch(answer["batch"]), with_event=who is not None and who.role in EVENT_READERS
+    ):
+        answer["imported"] = imported  # the source registry's TransferOut, with the proof relied on
     return {**(answer if who is not None else redacted(answer)), "read_against": read_against(ledger)}
 
 

@@ -146,6 +146,21 @@ class CrossRegion:
                 return self.log.seq_of(agreement.id, stored.originator_version)
         return None
 
+    def imported(self: Ledger, batch: Batch, with_event: bool = True) -> dict | None:
+        """For a batch received from a partner: the source registry's TransferOut behind it, with
+        the tlog-proof this registry relied on (without the event's bytes unless `with_event`),
+        and the source batch and serials to ask the source registry's provenance of."""
+        transfer = batch.origin.get("transfer")
+        if not transfer:
+            return None
+        agreement = self.agreement(transfer["channel"])
+        proof = next(e.evidence for e in self.events.get(agreement.id)
+                     if get_topic(type(e)) == TOPIC_RECEIVED and e.sequence == transfer["sequence"])  # fmt: skip
+        if not with_event:
+            proof = "".join(line for line in proof.splitlines(keepends=True) if not line.startswith("extra "))
+        received_seq = self._event_seq(agreement, TOPIC_RECEIVED, transfer["sequence"])
+        return {**transfer, "received_seq": received_seq, "tlog_proof": proof}
+
     def transfer_receipt(self: Ledger, code: str, sequence: int) -> dict[str, str]:
         """A settled transfer's receipt (ledger/receipt.py): the proofs of our TransferOut and
         TransferSettled under the current checkpoint, the partner's proof of its decision that
@@ -208,19 +223,19 @@ class CrossRegion:
             first = agreement.check_packet(packet, event.index)
             if first is not None:
                 return {"channel": code, **first, "replayed": True}
-            changed = self._decide(agreement, packet, event)
+            changed = self._decide(agreement, packet, event, tlog_proof)
             self._save_or_conflict(agreement, *changed)
             return {"channel": code, **agreement.decided[packet["sequence"]], "replayed": False}
 
         return self._idempotent("receive", attempt)
 
-    def _decide(self: Ledger, agreement: Agreement, packet: dict, event: Any) -> list[Any]:
+    def _decide(self: Ledger, agreement: Agreement, packet: dict, event: Any, evidence: str) -> list[Any]:
         """Receive the packet or refuse it (recorded): returns the other records changed."""
         today, sequence = self.clock(), packet["sequence"]
 
         def refuse(e: LedgerError) -> list[Any]:
             details = {k: v for k, v in e.details.items() if k in ("earlier_claims", "device", "overlap_kwh")}
-            agreement.refuse(packet, event.index, e.code, e.message, details, event.seen)
+            agreement.refuse(packet, event.index, e.code, e.message, details, event.seen, evidence)
             return []
 
         try:
@@ -241,7 +256,7 @@ class CrossRegion:
                                  "packet_sha256": digest(packet)},
                     **packet["origin"], "vintage": packet["vintage"], "provenance": packet["provenance"]},
         )  # fmt: skip
-        agreement.receive(packet, event.index, batch.code, quantity, event.seen)
+        agreement.receive(packet, event.index, batch.code, quantity, event.seen, evidence)
         return [batch, *devices]
 
     def _recognise(self: Ledger, agreement: Agreement, packet: dict) -> tuple[str, int]:

@@ -311,6 +311,15 @@ class ReadModel:
             yield conn
 
     def _create_tables(self) -> None:
+        from sqlalchemy import inspect
+
+        with self._schema_transaction() as conn:
+            existing = inspect(conn)
+            if existing.has_table(rm_batches.name):  # read models of an older version: rebuilt from the log
+                columns = {c["name"] for c in existing.get_columns(rm_batches.name)}
+                if not {c.name for c in rm_batches.columns} <= columns:
+                    metadata.drop_all(conn)
+                    self._cache.clear()
         with self._schema_transaction() as conn:
             for rm_table in metadata.sorted_tables:
                 conn.execute(CreateTable(rm_table, if_not_exists=True))

@@ -493,6 +493,8 @@ def provenance(
 
     with opened(home, as_json) as ledger:
         result = ReadModel(ledger).provenance(serial)
+        if imported := ledger.imported(ledger.batch(result["batch"])):
+            result["imported"] = imported
     if as_json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return
@@ -500,6 +502,10 @@ def provenance(
         f"[bold]{result['serial']}[/] ({result['instrument']}) from {json.dumps(result['origin'], ensure_ascii=False)}"
     )
     out.print(f"now: {result['current']['state']} with {result['current']['holder']}")
+    if imported := result.get("imported"):
+        out.print(f"received from {imported['source']}: its event {imported['source_index']} (TransferOut of"
+                  f" {', '.join(imported['source_serials'])}), proved in its tree of size"
+                  f" {imported['source_tree_size']}; the tlog-proof is in --json", markup=False)  # fmt: skip
     table = Table("seq", "event", "when", "serials", "detail")
     for e in result["events"]:
         table.add_row(

@@ -483,11 +483,31 @@ POLICY = {
     ("GET", "/checkpoint"): {PUB},
     ("GET", "/tile/entries/{index}"): {OPS, AUD, "partner"},
     ("GET", "/tile/{level}/{index}"): {PUB},
+    ("POST", "/v1/agreements"): {OPS},
+    ("GET", "/v1/agreements/{code}"): {OPS, AUD, "partner"},
+    ("POST", "/v1/agreements/{code}/confirmation"): {OPS, "partner"},
+    ("POST", "/v1/agreements/{code}/transfers"): {HOL},
+    ("GET", "/v1/agreements/{code}/packets"): {OPS, AUD, "partner"},
+    ("GET", "/v1/agreements/{code}/decisions"): {OPS, AUD, "partner"},
+    ("POST", "/v1/agreements/{code}/receipts"): {OPS, "partner"},
+    ("POST", "/v1/agreements/{code}/acknowledgements"): {OPS, "partner"},
 }
 """Who may call what (issue 14): the public reads provenance, checkpoints and proofs; auditors
 read everything and write nothing; holders move and retire; the operator issues and cancels."""
 
+PROOF_SAMPLE = {"proof": "c2sp.org/tlog-proof@v1\nindex 0\n\nno.such/log\n1\nAAAA\n"}
 SAMPLES = {
+    ("POST", "/v1/agreements"): ("/v1/agreements", {"terms": {"code": "NO-SUCH"}}),
+    ("GET", "/v1/agreements/{code}"): ("/v1/agreements/NO-SUCH", None),
+    ("POST", "/v1/agreements/{code}/confirmation"): ("/v1/agreements/NO-SUCH/confirmation", PROOF_SAMPLE),
+    ("POST", "/v1/agreements/{code}/transfers"): (
+        "/v1/agreements/NO-SUCH/transfers",
+        {"batch": "{batch}", "from_account": GEN, "to_account": "acct:x", "quantity": 1, "timeout_after": "2099-01-01"},
+    ),
+    ("GET", "/v1/agreements/{code}/packets"): ("/v1/agreements/NO-SUCH/packets", None),
+    ("GET", "/v1/agreements/{code}/decisions"): ("/v1/agreements/NO-SUCH/decisions", None),
+    ("POST", "/v1/agreements/{code}/receipts"): ("/v1/agreements/NO-SUCH/receipts", PROOF_SAMPLE),
+    ("POST", "/v1/agreements/{code}/acknowledgements"): ("/v1/agreements/NO-SUCH/acknowledgements", PROOF_SAMPLE),
     ("GET", "/healthz"): ("/healthz", None),
     ("GET", "/v1/checkpoint"): ("/v1/checkpoint", None),
     ("GET", "/v1/proofs/inclusion/{seq}"): ("/v1/proofs/inclusion/0", None),

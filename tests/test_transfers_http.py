@@ -133,6 +133,19 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
         decisions = httpx.get(f"{cz}/v1/agreements/{CODE}/decisions",
                               headers={"Authorization": f"Bearer {tokens[chuzhou]}"}).json()["decisions"]  # fmt: skip
         assert [(d["sequence"], d["outcome"]) for d in decisions] == [(1, "received"), (2, "refused"), (3, "received")]
+        # the provenance of a received serial names the source's TransferOut, with the proof relied on
+        public = httpx.get(f"{cz}/v1/serials/{CODE}-1:1/provenance").json()["imported"]
+        partner = httpx.get(f"{cz}/v1/serials/{CODE}-1:1/provenance",
+                            headers={"Authorization": f"Bearer {tokens[chuzhou]}"}).json()["imported"]  # fmt: skip
+        assert (public["source"], public["source_batch"]) == (SUZHOU, batch)
+        assert "extra " not in public["tlog_proof"] and "extra " in partner["tlog_proof"]
+        from ledger.tlog.policy import parse_policy
+        from ledger.tlog.tlogproof import verify_tlog_proof
+
+        proved = verify_tlog_proof(
+            partner["tlog_proof"], parse_policy(f"log {Home.at(suzhou).verifier_key()}\nquorum none\n")
+        )
+        assert proved.index == public["source_index"] and b"TransferOut" in proved.event
 
     # conservation on both sides, and the receipt checked offline under the auditor's own policies
     ledger = Home.at(suzhou).ledger()

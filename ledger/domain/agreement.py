@@ -249,23 +249,25 @@ class Agreement(Aggregate):
                            code="PACKET_OUT_OF_ORDER", expected=self.next_receive)  # fmt: skip
         return None
 
-    def receive(self, packet: dict, source_index: int, batch: str, quantity: int, seen: dict) -> dict:
-        self._received(packet["sequence"], digest(packet), source_index, batch, quantity, seen)
+    def receive(self, packet: dict, source_index: int, batch: str, quantity: int, seen: dict, evidence: str) -> dict:
+        self._received(packet["sequence"], digest(packet), source_index, batch, quantity, seen, evidence)
         return self.decided[packet["sequence"]]
 
     @event("TransferReceived")
     def _received(self, sequence: int, packet_sha256: str, source_index: int, batch: str, quantity: int,
-                  seen: dict) -> None:  # fmt: skip
+                  seen: dict, evidence: str) -> None:  # fmt: skip
+        """`evidence`: the tlog-proof of the source's TransferOut this decision relied on."""
         self._decide(sequence, {"outcome": RECEIVED, "packet_sha256": packet_sha256, "source_index": source_index,
                                 "batch": batch, "quantity": quantity}, seen)  # fmt: skip
 
-    def refuse(self, packet: dict, source_index: int, code: str, message: str, details: dict, seen: dict) -> dict:
-        self._refused(packet["sequence"], digest(packet), source_index, code, message, details, seen)
+    def refuse(self, packet: dict, source_index: int, code: str, message: str, details: dict, seen: dict,
+               evidence: str) -> dict:  # fmt: skip
+        self._refused(packet["sequence"], digest(packet), source_index, code, message, details, seen, evidence)
         return self.decided[packet["sequence"]]
 
     @event("TransferRefused")
     def _refused(self, sequence: int, packet_sha256: str, source_index: int, code: str, message: str,
-                 details: dict, seen: dict) -> None:  # fmt: skip
+                 details: dict, seen: dict, evidence: str) -> None:  # fmt: skip
         self._decide(sequence, {"outcome": REFUSED, "packet_sha256": packet_sha256, "source_index": source_index,
                                 "code": code, "message": message, "details": details}, seen)  # fmt: skip
 
