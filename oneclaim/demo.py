@@ -122,6 +122,7 @@ def _run(home: Home, devices: int, console: Console, rng: random.Random, witness
         _inventory(ledger, fleet, console)
         _show_provenance(ledger, console)
         _over_http(home, ledger, console)
+        _cross_region(home, ledger, console, witnesses)
         anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
         witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))
         size, _, root = ledger.log.head()
@@ -554,6 +555,110 @@ def _over_http(home: Home, ledger: Ledger, console: Console) -> None:
         refused = http.post(path, json=move, headers={"Authorization": f"Bearer {auditor}"})
         console.print(f"  the same with an auditor's token: {refused.status_code} {refused.json()['code']}"
                       f" ({refused.headers['content-type']})", markup=False)  # fmt: skip
+
+
+CHUZHOU = "oneclaim.local/chuzhou"
+CHANNEL = "SIP-CZ-2026"
+
+
+def _cross_region(home: Home, ledger: Ledger, console: Console, witnesses: _Witnesses) -> None:
+    """Suzhou sends carbon-inclusion credits to a Chuzhou registry (its own home, database, key
+    and `oneclaim serve`), carried by the untrusted relayer (oneclaim.relay) between the two
+    APIs: recognition recorded on both sides, one transfer received and acknowledged, one that
+    reaches Chuzhou after its timeout refused there and refunded here, and a receipt checked
+    offline under the auditor's policies (docs/transfers.md)."""
+    import time
+    from datetime import timedelta
+
+    from api.auth import TokenStore
+    from ledger.app import today
+    from ledger.receipt import verify_receipt
+    from ledger.tlog.policy import load_policy
+    from oneclaim.relay import Registry, Relayer
+    from oneclaim.serve_cli import serving_command, token_now
+
+    chuzhou = Home.at(home.path / "partners" / "chuzhou")
+    chuzhou.init(CHUZHOU)
+    buyer, gen = "acct:cz-green-buyer", account_of(CONSUMERS[2][0])
+    cz = chuzhou.ledger()
+    try:
+        cz.add_participant("CZ-BUYER", "滁州绿色制造企业", "consumer", "安徽", "滁州")
+        cz.open_account(buyer, "CZ-BUYER")
+        cz.add_participant("SIP-REGISTRY", "苏州工业园区碳普惠平台", "registry", "江苏", "苏州")
+        chuzhou.policy_path.write_text(f"log {chuzhou.verifier_key()}\nquorum none\n")
+        recognised = {"instruments": ["INCLUSION"], "methodologies": ["distributed_pv", "ev_charging"]}
+        terms = {
+            "code": CHANNEL,
+            "parties": sorted([
+                {"origin": ORIGIN, "verifier_key": home.verifier_key(), "policy": witnesses.policy_file.read_text()},
+                {"origin": CHUZHOU, "verifier_key": chuzhou.verifier_key(), "policy": chuzhou.policy_path.read_text()},
+            ], key=lambda p: p["origin"]),
+            "recognises": {ORIGIN: recognised, CHUZHOU: recognised},
+            "valid_from": "2025-01-01", "valid_until": "2030-12-31",
+        }  # fmt: skip
+        ledger.record_agreement(terms, ORIGIN)
+        cz.record_agreement(terms, CHUZHOU)
+        tokens = []
+        for db_url, participant in ((ledger.db_url, "SIP-REGISTRY"), (cz.db_url, "SIP-REGISTRY")):
+            store = TokenStore(db_url)
+            try:
+                tokens.append(store.issue(participant, "partner", token_now())["token"])
+            finally:
+                store.close()
+    finally:
+        cz.close()
+    batch = next(b for b in ledger.registered("batch") if b.code.startswith("SIP-PHCER-EV_CHARGING"))
+    serve = ("serve", "--publish-every", "0.2", "--home")
+    with serving_command(*serve, str(home.path)) as sz_url, serving_command(*serve, str(chuzhou.path)) as cz_url:
+        console.print(f"[bold]Cross-region[/] (Suzhou {sz_url} ↔ Chuzhou {cz_url}, `oneclaim relay` between them):")
+        relayer = Relayer(Registry(sz_url, tokens[0]), Registry(cz_url, tokens[1]), CHANNEL)
+
+        def relay_until(done, what: str) -> None:
+            deadline = time.monotonic() + 120
+            while not done():
+                if time.monotonic() > deadline:
+                    raise LedgerError(f"the demo's relayer did not get {what}", code="DEMO_FAILED")
+                relayer.run_pass()
+                time.sleep(0.2)  # the APIs publish their heads every 0.2 s
+
+        try:
+            relay_until(lambda: relayer.view(relayer.a)["confirmed"] and relayer.view(relayer.b)["confirmed"],
+                        "the agreement in force")  # fmt: skip
+            sent = [
+                ledger.send_transfer(CHANNEL, batch.code, gen, buyer, quantity=500_000, on=YEAR_CLOSED,
+                                     timeout_after=today() + timedelta(days=30)),
+                ledger.send_transfer(CHANNEL, batch.code, gen, buyer, quantity=95_000, on=YEAR_CLOSED,
+                                     timeout_after=YEAR_CLOSED + timedelta(days=7)),  # the relayer comes too late
+            ]  # fmt: skip
+            relay_until(lambda: all(ledger.packet(CHANNEL, p["sequence"])["state"] != "in_transit" for p in sent),
+                        "both transfers settled")  # fmt: skip
+        finally:
+            relayer.close()
+    cz = chuzhou.ledger()
+    try:
+        decided = cz.agreement(CHANNEL).decided
+        received = cz.batch(decided[1]["batch"])
+        console.print(f"  agreement {CHANNEL} in force on both sides (each proved the other's record);"
+                      f" Suzhou's checkpoints accepted under its 2-of-2 witness policy", markup=False)  # fmt: skip
+        console.print(f"  #1: {sent[0]['ranges'][0][1] - sent[0]['ranges'][0][0]:,} kgCO2e received in Chuzhou as"
+                      f" {received.code} ({received.held_by(buyer)}), exported here", markup=False)  # fmt: skip
+        console.print(f"  #2: refused there ({decided[2]['code']}), refunded here", markup=False)
+    finally:
+        cz.close()
+    supply = ledger.batch(batch.code).supply()
+    console.print(f"  {batch.code}: issued {batch.quantity:,} = active {supply['active']:,} + retired"
+                  f" {supply['retired']:,} + exported {supply['exported']:,} + in transit {supply['in_transit']}",
+                  markup=False)  # fmt: skip
+    witnesses.published(ledger.publish_checkpoint(home.signer(), ORIGIN, home.policy()))
+    receipt = home.path / "receipts" / f"{CHANNEL}-1"
+    receipt.mkdir(parents=True, exist_ok=True)
+    for name, text in ledger.transfer_receipt(CHANNEL, 1).items():
+        (receipt / name).write_text(text)
+    summary = verify_receipt(receipt, load_policy(witnesses.policy_file), load_policy(chuzhou.policy_path))
+    console.print(f"  receipt {receipt.relative_to(home.path)}: `oneclaim audit verify-transfer` OK,"
+                  f" {summary['outcome']} there and {summary['settled_as']} here, witnessed by"
+                  f" {', '.join(c['witness'] for c in summary['proofs']['sent.tlog-proof']['cosigners'])}",
+                  markup=False)  # fmt: skip
 
 
 def _verify(home: Home, console: Console) -> bool:
