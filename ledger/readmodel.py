@@ -54,7 +54,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.app import Ledger
-from ledger.domain.batch import MAX_UNITS, STATES, Batch
+from ledger.domain.batch import MAX_UNITS, STATES, Batch, visible
 from ledger.domain.case import Case
 from ledger.domain.device import Device
 from ledger.domain.participant import Account, Participant
@@ -475,7 +475,7 @@ class ReadModel:
                 {"batch": code, "start": r.start, "end": r.end, "holder": r.holder, "state": r.state, "sales": r.sales}
                 for r in after - before
             )
-            totals = {**batch.supply(), "version": batch.version}
+            totals = {**batch.totals(), "version": batch.version}
             if code in chunk.issued:
                 issued.append(
                     {
@@ -595,7 +595,7 @@ class ReadModel:
             "batch": batch_code,
             "instrument": row.instrument,
             "issued": row.quantity,
-            **{state: getattr(row, state) for state in STATES},
+            **visible({state: getattr(row, state) for state in STATES}),
         }
 
     def batches(

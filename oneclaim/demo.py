@@ -647,7 +647,8 @@ def _cross_region(home: Home, ledger: Ledger, console: Console, witnesses: _Witn
         cz.close()
     supply = ledger.batch(batch.code).supply()
     console.print(f"  {batch.code}: issued {batch.quantity:,} = active {supply['active']:,} + retired"
-                  f" {supply['retired']:,} + exported {supply['exported']:,} + in transit {supply['in_transit']}",
+                  f" {supply['retired']:,} + exported {supply['exported']:,}"
+                  f" + in transit {supply.get('in_transit', 0)}",
                   markup=False)  # fmt: skip
     witnesses.published(ledger.publish_checkpoint(home.signer(), ORIGIN, home.policy()))
     receipt = home.path / "receipts" / f"{CHANNEL}-1"

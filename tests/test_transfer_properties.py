@@ -105,7 +105,7 @@ class Channel(RuleBasedStateMachine):
                 assert state in ("exported", "in_transit")
         in_transit = sum(q for n, q in self.sent.items() if source.sent[n]["state"] == "in_transit")
         exported = sum(q for n, q in self.sent.items() if source.sent[n]["state"] == "exported")
-        assert (supply["in_transit"], supply["exported"]) == (in_transit, exported)
+        assert (supply.get("in_transit", 0), supply["exported"]) == (in_transit, exported)
         received = sum(d["quantity"] for d in dest.decided.values() if d["outcome"] == "received")
         pending = sum(q for n, q in self.sent.items() if source.sent[n]["state"] == "in_transit"
                       and dest.decided.get(n, {}).get("outcome") == "received")  # fmt: skip

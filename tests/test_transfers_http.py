@@ -151,7 +151,7 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
     ledger = Home.at(suzhou).ledger()
     try:
         supply = ledger.batch(batch).supply()
-        assert (supply["exported"], supply["in_transit"]) == (10_007, 0)
+        assert (supply["exported"], supply.get("in_transit", 0)) == (10_007, 0)
         assert sum(supply.values()) == ledger.batch(batch).quantity
         ledger.sign_checkpoint(Home.at(suzhou).signer(), SUZHOU)
     finally:

@@ -35,6 +35,11 @@ STATES = (ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED, IN_TRANSIT)
 MAX_UNITS = 10**15  # far above any real batch; keeps quantities within exact JSON integers
 
 
+def visible(totals: dict[str, int]) -> dict[str, int]:
+    """Per-state totals as answers give them: `in_transit` only when nonzero (it came later)."""
+    return {k: v for k, v in totals.items() if k != IN_TRANSIT or v}
+
+
 def batch_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"oneclaim:batch:{code}")
 
@@ -130,13 +135,19 @@ class Batch(Aggregate):
 
     # ------------------------------------------------------------------ queries
 
-    def supply(self) -> dict[str, int]:
-        """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported
-        + in transit (sent to a partner registry, not yet acknowledged or refunded)."""
+    def totals(self) -> dict[str, int]:
+        """Units in each of the STATES, every state named."""
         totals = dict.fromkeys(STATES, 0)
         for r in self.ranges:
             totals[r.state] += r.units
         return totals
+
+    def supply(self) -> dict[str, int]:
+        """Units per state: issued = held (active + frozen) + retired + cancelled + expired + exported
+        + in transit (sent to a partner registry, not yet acknowledged or refunded). `in_transit`
+        is named only while some units are, so answers about batches that never crossed a
+        region are what they always were."""
+        return visible(self.totals())
 
     def held_by(self, account: str) -> dict[str, int]:
         totals: dict[str, int] = {}

@@ -1,0 +1,191 @@
+"""Cross-region transfers end to end: two registries, each a real `oneclaim serve` process on
+loopback publishing its head every second, and the relayer (oneclaim.relay) making a pass every
+second between their APIs.
+
+    python -m bench.transfers [--quick] [--json]
+
+- **Latency**: one transfer at a time, from `send_transfer` returning on the source to the
+  source's packet being `exported` (the destination received it and its receipt was proved
+  back). Sampled every 10 ms. Target (issue 16): p95 <= 2 checkpoint intervals plus the witness
+  round trips. The policies here need no witness (quorum none), so the target is 2 s.
+- **Throughput**: a burst of transfers sent at once on one channel, and the time until every one
+  is exported: transfers per second through one ordered channel.
+
+The baseline is the checkpoint interval itself (1 s): the latency is reported as a ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.report import percentile
+from ledger.app import today
+from oneclaim.home import Home
+from oneclaim.relay import Registry, Relayer
+from oneclaim.serve_cli import serving_command
+
+INTERVAL = 1.0
+TARGET_CHECKPOINT_INTERVALS = 2.0
+SUZHOU, CHUZHOU, CODE = "bench.oneclaim.local/suzhou", "bench.oneclaim.local/chuzhou", "BENCH-SZ-CZ"
+GEN, BUYER = "acct:bench-gen", "acct:bench-buyer"
+
+
+def _homes(tmp: Path) -> tuple[Home, Home, str, list[str]]:
+    """Two homes: Suzhou with an EV-charging credit batch, Chuzhou with a buyer; the agreement
+    recorded on both; partner tokens. Returns (suzhou, chuzhou, batch code, tokens)."""
+    from api.auth import TokenStore
+
+    homes = []
+    for origin in (SUZHOU, CHUZHOU):
+        home = Home.at(tmp / origin.split("/")[-1])
+        home.init(origin)
+        home.policy_path.write_text(f"log {home.verifier_key()}\nquorum none\n")
+        homes.append(home)
+    suzhou, chuzhou = homes
+    recognised = {"instruments": ["INCLUSION"]}
+    terms = {
+        "code": CODE,
+        "parties": sorted(
+            (
+                {"origin": h.origin, "verifier_key": h.verifier_key(), "policy": h.policy_path.read_text()}
+                for h in homes
+            ),
+            key=lambda p: p["origin"],
+        ),  # fmt: skip
+        "recognises": {SUZHOU: recognised, CHUZHOU: recognised},
+        "valid_from": "2020-01-01",
+        "valid_until": "2099-12-31",
+    }
+    tokens = []
+    for home, owner, account in ((suzhou, "BENCH-GEN", GEN), (chuzhou, "BENCH-BUYER", BUYER)):
+        ledger = home.ledger()
+        try:
+            ledger.add_participant(owner, owner, "consumer", "-", "-")
+            ledger.add_participant("PARTNER", "partner registry", "registry", "-", "-")
+            ledger.open_account(account, owner)
+            if home is suzhou:
+                ledger.establish_programme("BENCH-PHCER", "bench", "-", ["ev_charging"], "SIP-2020-PURCHASED")
+                batch = ledger.issue_inclusion("BENCH-PHCER", "ev_charging", GEN, subject="HUB", period="2025",
+                                               kg_co2e=10**9).code  # fmt: skip
+            ledger.record_agreement(terms, home.origin)
+            store = TokenStore(ledger.db_url)
+            try:
+                tokens.append(store.issue("PARTNER", "partner", datetime.now(UTC))["token"])
+            finally:
+                store.close()
+        finally:
+            ledger.close()
+    return suzhou, chuzhou, batch, tokens
+
+
+def _relaying(relayer: Relayer, stop: threading.Event) -> None:
+    while not stop.is_set():
+        started = time.monotonic()
+        relayer.run_pass()
+        rest = INTERVAL - (time.monotonic() - started)
+        if rest > 0:
+            time.sleep(rest)
+
+
+def run(quick: bool = False) -> dict:
+    samples, burst = (5, 10) if quick else (30, 50)
+    with tempfile.TemporaryDirectory(prefix="oneclaim-bench-transfers-") as tmp_name, ExitStack() as stack:
+        suzhou, chuzhou, batch, tokens = _homes(Path(tmp_name))
+        serve = ("serve", "--publish-every", str(INTERVAL), "--home")
+        urls = [stack.enter_context(serving_command(*serve, str(h.path))) for h in (suzhou, chuzhou)]
+        relayer = Relayer(Registry(urls[0], tokens[0]), Registry(urls[1], tokens[1]), CODE)
+        stack.callback(relayer.close)
+        stop = threading.Event()
+        thread = threading.Thread(target=_relaying, args=(relayer, stop), daemon=True)
+        thread.start()
+        stack.callback(thread.join, 30)
+        stack.callback(stop.set)
+        ledger = suzhou.ledger()
+        stack.callback(ledger.close)
+        deadline = time.monotonic() + 60
+        while not (relayer.view(relayer.a)["confirmed"] and relayer.view(relayer.b)["confirmed"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the agreement never came into force")
+            time.sleep(0.05)
+        timeout = today() + timedelta(days=30)
+
+        def settled(sequences: list[int]) -> bool:
+            agreement = ledger.agreement(CODE)
+            return all(agreement.sent[n]["state"] == "exported" for n in sequences)
+
+        latencies = []
+        for _ in range(samples):
+            started = time.monotonic()
+            sent = ledger.send_transfer(CODE, batch, GEN, BUYER, quantity=1_000, timeout_after=timeout)
+            while not settled([sent["sequence"]]):
+                if time.monotonic() - started > 60:
+                    raise RuntimeError(f"packet {sent['sequence']} did not settle in 60 s")
+                time.sleep(0.01)
+            latencies.append(time.monotonic() - started)
+        started = time.monotonic()
+        sequences = [ledger.send_transfer(CODE, batch, GEN, BUYER, quantity=10, timeout_after=timeout)["sequence"]
+                     for _ in range(burst)]  # fmt: skip
+        while not settled(sequences):
+            if time.monotonic() - started > 300:
+                raise RuntimeError("the burst did not settle in 300 s")
+            time.sleep(0.05)
+        burst_seconds = time.monotonic() - started
+    ms = sorted(s * 1e3 for s in latencies)
+    p95 = percentile(ms, 95)
+    target_ms = TARGET_CHECKPOINT_INTERVALS * INTERVAL * 1e3
+    return {
+        "interval_s": INTERVAL,
+        "latency": {
+            "p50_ms": percentile(ms, 50),
+            "p95_ms": p95,
+            "max_ms": ms[-1],
+            "samples": len(ms),
+            "p95_in_intervals": p95 / (INTERVAL * 1e3),
+        },  # fmt: skip
+        "burst": {"transfers": burst, "seconds": burst_seconds, "per_s": burst / burst_seconds},
+        "target_p95_ms": target_ms,
+        "met": p95 <= target_ms,
+    }
+
+
+def targets(result: dict) -> list[dict]:
+    return [{"name": "transfer send -> exported p95", "target": f"<= {result['target_p95_ms']:.0f} ms (2 intervals)",
+             "measured": f"{result['latency']['p95_ms']:.0f} ms", "met": result["met"]}]  # fmt: skip
+
+
+def render(result: dict) -> str:
+    lat, burst = result["latency"], result["burst"]
+    lines = [
+        f"Cross-region transfers, two `oneclaim serve` on loopback, checkpoints and relayer every {INTERVAL:.0f} s:",
+        f"  send -> exported: p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms"
+        f" ({lat['p95_in_intervals']:.2f} intervals), max {lat['max_ms']:.0f} ms ({lat['samples']} transfers)",
+        f"  one channel: {burst['transfers']} transfers sent at once, all exported in {burst['seconds']:.1f} s"
+        f" ({burst['per_s']:.1f}/s)",
+    ]
+    for t in targets(result):
+        lines.append(
+            f"  target {t['name']}: {t['target']}, measured {t['measured']}: {'met' if t['met'] else 'MISSED'}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transfers", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
