@@ -57,18 +57,30 @@ def _projector(app: FastAPI, stop: threading.Event, every: float) -> None:
             continue
 
 
-def _publisher(app: FastAPI, stop: threading.Event, every: float, key_file: str, policy_file: str) -> None:
+class Publishing:
+    """The log's key and witness policy, for the background publisher and for the routes that
+    publish before they answer (a partner's receipt: api/transfers.py). One at a time."""
+
+    def __init__(self, key_file: str, policy_file: str) -> None:
+        from ledger.tlog.note import Signer
+        from ledger.tlog.policy import load_policy
+
+        self.signer = Signer.from_private_key_string(Path(key_file).read_text().strip())
+        self.policy = load_policy(policy_file)
+        self.lock = threading.Lock()
+
+    def publish(self, app: FastAPI, **options: object):
+        with self.lock:
+            return app.state.ledger.publish_checkpoint(self.signer, app.state.origin, self.policy, **options)
+
+
+def _publisher(app: FastAPI, stop: threading.Event, every: float) -> None:
     """Have the head witnessed in the background: sign it, ask the policy's witnesses to cosign
     it, publish it when they meet the quorum. A witness down or slow delays publishing, never a
     request; the next pass asks again."""
-    from ledger.tlog.note import Signer
-    from ledger.tlog.policy import load_policy
-
-    signer = Signer.from_private_key_string(Path(key_file).read_text().strip())
-    policy = load_policy(policy_file)
-    while pause(stop, every):
+    while pause(stop, every, app.state.publish_soon):
         try:
-            app.state.ledger.publish_checkpoint(signer, app.state.origin, policy, recheck=False)
+            app.state.publishing.publish(app, recheck=False)
         except Exception:  # noqa: BLE001 - a failed pass is retried on the next
             continue
 
@@ -90,11 +102,12 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
         app.state.origin = origin
         app.state.verifier_key = os.environ.get("ONECLAIM_VERIFIER_KEY")
         app.state.now = lambda: datetime.now(UTC)
+        app.state.publish_soon = threading.Event()  # set by writes a partner waits on (api/transfers.py)
         stop = threading.Event()
         workers = [threading.Thread(target=_projector, args=(app, stop, projector_every), daemon=True)]
-        if all(publishing):
-            args = (app, stop, publish_every, *publishing)
-            workers.append(threading.Thread(target=_publisher, args=args, daemon=True))
+        app.state.publishing = Publishing(*publishing) if all(publishing) else None
+        if app.state.publishing is not None:
+            workers.append(threading.Thread(target=_publisher, args=(app, stop, publish_every), daemon=True))
         for worker in workers:
             worker.start()
         try:

@@ -14,10 +14,14 @@ STEP = 0.05
 """The longest a stop request waits for a loop to notice it, in seconds."""
 
 
-def pause(stop: threading.Event, seconds: float) -> bool:
-    """Sleep `seconds` unless `stop` is set first; True if the loop should go on."""
+def pause(stop: threading.Event, seconds: float, wake: threading.Event | None = None) -> bool:
+    """Sleep `seconds` unless `stop` (or `wake`, which is then cleared) is set first; True if
+    the loop should go on."""
     slept = 0.0
     while not stop.is_set() and slept < seconds:
+        if wake is not None and wake.is_set():
+            wake.clear()
+            break
         time.sleep(min(STEP, seconds - slept))
         slept += STEP
     return not stop.is_set()

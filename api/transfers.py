@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.auth import Role
 from api.deps import LedgerDep, OriginDep, WriteDep, allow, own_account
@@ -18,12 +18,21 @@ from ledger.app import Ledger
 from ledger.crossing import TOPIC_RECEIVED, TOPIC_REFUSED
 from ledger.domain.agreement import Agreement
 from ledger.domain.serials import spans_for
+from ledger.errors import LedgerError
 
 OPERATOR, HOLDER, AUDITOR, PARTNER = Role.OPERATOR, Role.HOLDER, Role.AUDITOR, Role.PARTNER
 CARRIERS = (OPERATOR, PARTNER)
 READERS = (OPERATOR, AUDITOR, PARTNER)
 
 agreements = APIRouter(tags=["cross-region"])
+
+
+def publish_soon(request: Request) -> None:
+    """A partner waits for this write to be under a published checkpoint (the packet sent, the
+    decision taken, the settlement): the background publisher runs now, not at its next turn."""
+    wake = getattr(request.app.state, "publish_soon", None)
+    if wake is not None:
+        wake.set()
 
 
 def view(ledger: Ledger, agreement: Agreement) -> dict:
@@ -42,9 +51,11 @@ def view(ledger: Ledger, agreement: Agreement) -> dict:
 
 
 @agreements.post("/v1/agreements", status_code=201, **allow(OPERATOR))
-def record_agreement(ledger: LedgerDep, origin: OriginDep, body: AgreementBody) -> dict:
+def record_agreement(ledger: LedgerDep, origin: OriginDep, body: AgreementBody, request: Request) -> dict:
     """Record recognition terms this registry agrees to (the same terms again change nothing)."""
-    return view(ledger, ledger.record_agreement(body.terms, origin))
+    answer = view(ledger, ledger.record_agreement(body.terms, origin))
+    publish_soon(request)
+    return answer
 
 
 @agreements.get("/v1/agreements/{code}", **allow(*READERS))
@@ -60,13 +71,15 @@ def confirm_agreement(ledger: LedgerDep, code: str, body: PartnerProofBody) -> d
 
 
 @agreements.post("/v1/agreements/{code}/transfers", status_code=201, **allow(HOLDER))
-def send_transfer(ledger: LedgerDep, code: str, body: SendBody, w: WriteDep) -> dict:
+def send_transfer(ledger: LedgerDep, code: str, body: SendBody, w: WriteDep, request: Request) -> dict:
     """Send units to the partner registry: they are in transit here until it decides."""
     own_account(ledger, w.who, body.from_account)
-    return ledger.send_transfer(
+    answer = ledger.send_transfer(
         code, body.batch, body.from_account, body.to_account, timeout_after=body.timeout_after,
         quantity=body.quantity, spans=spans_for(body.batch, body.serials), on=body.on,
     )  # fmt: skip
+    publish_soon(request)
+    return answer
 
 
 @agreements.get("/v1/agreements/{code}/packets", **allow(*READERS))
@@ -92,13 +105,34 @@ def decisions(ledger: LedgerDep, code: str, after: Annotated[int, Query(ge=0)] =
 
 
 @agreements.post("/v1/agreements/{code}/receipts", **allow(*CARRIERS))
-def receive_transfer(ledger: LedgerDep, code: str, body: PartnerProofBody) -> dict:
+def receive_transfer(ledger: LedgerDep, code: str, body: PartnerProofBody, request: Request) -> dict:
     """Decide a packet of the partner, proved by its TransferOut event: received or refused,
     once; a replay answers the first decision."""
-    return ledger.receive_transfer(code, body.proof, body.consistency)
+    answer = ledger.receive_transfer(code, body.proof, body.consistency)
+    return answer | decision_proof(request, ledger, code, answer["sequence"])
+
+
+def decision_proof(request: Request, ledger: Ledger, code: str, sequence: int) -> dict:
+    """Publish the head now (the witnesses asked at once), so that the answer can carry the
+    tlog-proof of the decision the partner needs: `tlog_proof` and its `log_seq`. Without a
+    policy, or if the quorum is not met now, the background publisher covers it later."""
+    publishing = getattr(request.app.state, "publishing", None)
+    agreement = ledger.agreement(code)
+    topic = TOPIC_RECEIVED if agreement.decided[sequence]["outcome"] == "received" else TOPIC_REFUSED
+    seq = ledger._event_seq(agreement, topic, sequence)
+    if publishing is None:
+        return {"log_seq": seq}
+    try:
+        publishing.publish(request.app, recheck=False)
+        return {"log_seq": seq, "tlog_proof": ledger.log.tlog_proof(seq)}
+    except LedgerError:  # e.g. SEQ_NOT_COVERED: the quorum was not met this time
+        publish_soon(request)
+        return {"log_seq": seq}
 
 
 @agreements.post("/v1/agreements/{code}/acknowledgements", **allow(*CARRIERS))
-def acknowledge_transfer(ledger: LedgerDep, code: str, body: PartnerProofBody) -> dict:
+def acknowledge_transfer(ledger: LedgerDep, code: str, body: PartnerProofBody, request: Request) -> dict:
     """Settle a packet sent, with a proof of the partner's decision: exported or refunded."""
-    return ledger.acknowledge_transfer(code, body.proof, body.consistency)
+    answer = ledger.acknowledge_transfer(code, body.proof, body.consistency)
+    publish_soon(request)
+    return answer

@@ -26,6 +26,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from bench.report import percentile
 from ledger.app import today
 from oneclaim.home import Home
@@ -79,11 +81,13 @@ def _homes(tmp: Path) -> tuple[Home, Home, str, list[str]]:
             store = TokenStore(ledger.db_url)
             try:
                 tokens.append(store.issue("PARTNER", "partner", datetime.now(UTC))["token"])
+                if home is suzhou:
+                    tokens.append(store.issue(owner, "holder", datetime.now(UTC))["token"])
             finally:
                 store.close()
         finally:
             ledger.close()
-    return suzhou, chuzhou, batch, tokens
+    return suzhou, chuzhou, batch, [tokens[0], tokens[2], tokens[1]]  # Suzhou partner, Chuzhou partner, holder
 
 
 def _relaying(relayer: Relayer, stop: threading.Event) -> None:
@@ -115,7 +119,18 @@ def run(quick: bool = False) -> dict:
             if time.monotonic() > deadline:
                 raise RuntimeError("the agreement never came into force")
             time.sleep(0.05)
-        timeout = today() + timedelta(days=30)
+        timeout = (today() + timedelta(days=30)).isoformat()
+        holder = stack.enter_context(httpx.Client(base_url=urls[0], timeout=30,
+                                                  headers={"Authorization": f"Bearer {tokens[2]}"}))  # fmt: skip
+
+        def send(quantity: int) -> int:
+            """Through the API, as a holder sends: the source publishes its head at once."""
+            answer = holder.post(f"/v1/agreements/{CODE}/transfers", json={
+                "batch": batch, "from_account": GEN, "to_account": BUYER, "quantity": quantity,
+                "timeout_after": timeout})  # fmt: skip
+            if answer.status_code != 201:
+                raise RuntimeError(answer.text)
+            return answer.json()["sequence"]
 
         def settled(sequences: list[int]) -> bool:
             agreement = ledger.agreement(CODE)
@@ -124,15 +139,14 @@ def run(quick: bool = False) -> dict:
         latencies = []
         for _ in range(samples):
             started = time.monotonic()
-            sent = ledger.send_transfer(CODE, batch, GEN, BUYER, quantity=1_000, timeout_after=timeout)
-            while not settled([sent["sequence"]]):
+            sequence = send(1_000)
+            while not settled([sequence]):
                 if time.monotonic() - started > 60:
-                    raise RuntimeError(f"packet {sent['sequence']} did not settle in 60 s")
+                    raise RuntimeError(f"packet {sequence} did not settle in 60 s")
                 time.sleep(0.01)
             latencies.append(time.monotonic() - started)
         started = time.monotonic()
-        sequences = [ledger.send_transfer(CODE, batch, GEN, BUYER, quantity=10, timeout_after=timeout)["sequence"]
-                     for _ in range(burst)]  # fmt: skip
+        sequences = [send(10) for _ in range(burst)]
         while not settled(sequences):
             if time.monotonic() - started > 300:
                 raise RuntimeError("the burst did not settle in 300 s")

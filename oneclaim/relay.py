@@ -94,13 +94,19 @@ class Relayer:
     def deliver(self, src: Registry, dst: Registry, seq: int, what: str) -> tuple[dict, str]:
         """Prove src's entry `seq` to dst's `what` route; dst's answer and the proof."""
         proof = self.proof(src, seq)
+        return self.post_proof(src, dst, proof, what), proof
+
+    def post_proof(self, src: Registry, dst: Registry, proof: str, what: str) -> dict:
+        """Post a tlog-proof of src's log to dst's `what` route, with the consistency proof from
+        the checkpoint of src that dst relied on last."""
         seen = self.view(dst)["partner_seen"]
         body = {"proof": proof, "consistency": self.consistency(src, seen, proof)}
-        return _answer(dst.post(f"/v1/agreements/{self.channel}/{what}", body)), proof
+        return _answer(dst.post(f"/v1/agreements/{self.channel}/{what}", body))
 
     def step(self, src: Registry, dst: Registry) -> list[dict]:
         """One direction of a pass; what it did."""
         done: list[dict] = []
+        proved: dict[int, str] = {}  # sequence -> the decision's tlog-proof, when a receipt answered with it
         src_view, dst_view = self.view(src), self.view(dst)
         try:
             if dst_view["confirmed"] is None:
@@ -112,6 +118,8 @@ class Relayer:
                 if packet["sequence"] < next_receive:
                     continue
                 answer, _ = self.deliver(src, dst, packet["log_seq"], "receipts")
+                if answer.get("tlog_proof"):
+                    proved[packet["sequence"]] = answer.pop("tlog_proof")
                 done.append({"deliver": packet["sequence"], **answer})
                 if answer["status"] != 200:
                     break  # the channel is ordered: the next packets wait for this one
@@ -120,7 +128,11 @@ class Relayer:
             for decision in decided:
                 if decision["sequence"] not in in_transit:
                     continue
-                answer, _ = self.deliver(dst, src, decision["log_seq"], "acknowledgements")
+                proof = proved.get(decision["sequence"])
+                if proof is None:
+                    answer, _ = self.deliver(dst, src, decision["log_seq"], "acknowledgements")
+                else:  # the receipt's answer carried the decision's proof: no wait for a checkpoint
+                    answer = self.post_proof(dst, src, proof, "acknowledgements")
                 done.append({"acknowledge": decision["sequence"], **answer})
         except NotYet as e:
             done.append({"waiting": f"entry {e.args[0]} is not under a published checkpoint yet"})
