@@ -13,11 +13,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, verify, witness
+from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, transfers, verify, witness
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-ALL = ("startup", "append", "memory", "verify", "proofs", "registry", "claims", "anchoring", "api_load", "witness")
+ALL = (
+    "startup",
+    "append",
+    "memory",
+    "verify",
+    "proofs",
+    "registry",
+    "claims",
+    "anchoring",
+    "api_load",
+    "witness",
+    "transfers",
+)
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
 #  time budget per proof kind in seconds)
@@ -227,6 +239,7 @@ def targets(results: dict) -> list[dict]:
     t = startup.targets(results["startup"]) if results.get("startup") else []
     t += api_load.targets(results["api_load"]) if results.get("api_load") else []
     t += witness.targets(results["witness"]) if results.get("witness") else []
+    t += transfers.targets(results["transfers"]) if results.get("transfers") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -363,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     if "witness" in only:
         _log("witnessing on loopback ...")
         results["witness"] = witness.run(args.quick)
+    if "transfers" in only:
+        _log("cross-region transfers on loopback ...")
+        results["transfers"] = transfers.run(args.quick)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -376,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + api_load.render(results["api_load"]))
     if "witness" in results:
         print("\n" + witness.render(results["witness"]))
+    if "transfers" in results:
+        print("\n" + transfers.render(results["transfers"]))
     for name in ("claims", "anchoring"):
         if name in results:
             print(f"\n{name}: " + json.dumps(results[name], indent=2))
