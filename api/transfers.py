@@ -19,6 +19,7 @@ from ledger.crossing import TOPIC_RECEIVED, TOPIC_REFUSED
 from ledger.domain.agreement import Agreement
 from ledger.domain.serials import spans_for
 from ledger.errors import LedgerError
+from ledger.failpoint import failpoint
 
 OPERATOR, HOLDER, AUDITOR, PARTNER = Role.OPERATOR, Role.HOLDER, Role.AUDITOR, Role.PARTNER
 CARRIERS = (OPERATOR, PARTNER)
@@ -76,7 +77,7 @@ def send_transfer(ledger: LedgerDep, code: str, body: SendBody, w: WriteDep, req
     own_account(ledger, w.who, body.from_account)
     answer = ledger.send_transfer(
         code, body.batch, body.from_account, body.to_account, timeout_after=body.timeout_after,
-        quantity=body.quantity, spans=spans_for(body.batch, body.serials), on=body.on,
+        quantity=body.quantity, spans=spans_for(body.batch, body.serials), on=body.on, request_id=w.request_id,
     )  # fmt: skip
     publish_soon(request)
     return answer
@@ -124,6 +125,7 @@ def decision_proof(request: Request, ledger: Ledger, code: str, sequence: int) -
         return {"log_seq": seq}
     try:
         publishing.publish(request.app, recheck=False)
+        failpoint("transfer.published")
         return {"log_seq": seq, "tlog_proof": ledger.log.tlog_proof(seq)}
     except LedgerError:  # e.g. SEQ_NOT_COVERED: the quorum was not met this time
         publish_soon(request)

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.utils import get_topic
 
-from ledger.domain.agreement import RECEIVED, REFUSED, Agreement, agreement_id, digest
+from ledger.domain.agreement import RECEIVED, REFUSED, Agreement, agreement_id, digest, send_request
 from ledger.domain.batch import Batch, check_units
 from ledger.domain.rules import SCHEMES
 from ledger.domain.serials import format_range
 from ledger.domain.values import month_start, next_month
 from ledger.errors import Conflict, LedgerError, NotFound
+from ledger.failpoint import failpoint
 from ledger.partner import expect, party_policy, prove
 
 if TYPE_CHECKING:
@@ -100,13 +101,25 @@ class CrossRegion:
         quantity: int | None = None,
         spans: list[tuple[int, int]] | None = None,
         on: date | None = None,
+        request_id: str | None = None,
     ) -> dict:
-        """Send units to the partner: in transit here, and a TransferOut packet in the log."""
+        """Send units to the partner: in transit here, and a TransferOut packet in the log. With
+        a client request id, a retry (after a lost answer, a crash) answers the first packet."""
         self.owner_of(sender)
         day = self.business_day(on)
         if not isinstance(timeout_after, date) or timeout_after < day:
             raise Conflict(f"a timeout of {timeout_after} is before the transfer's date {day}", code="TIMEOUT_INVALID")
-        agreement, batch = self.agreement(code), self.batch(batch_code)
+        request = send_request(request_id, [batch_code, sender, receiver, timeout_after.isoformat(), quantity,
+                                            spans and [list(s) for s in spans], on and on.isoformat()])  # fmt: skip
+        return self._idempotent(request_id, lambda: self._send(code, batch_code, sender, receiver, timeout_after,
+                                                               quantity, spans, day, request))  # fmt: skip
+
+    def _send(self: Ledger, code: str, batch_code: str, sender: str, receiver: str, timeout_after: date,
+              quantity: int | None, spans: list | None, day: date, request: dict | None) -> dict:  # fmt: skip
+        agreement = self.agreement(code)
+        if (first := agreement.replayed_send(request)) is not None:
+            return self.packet(code, first)
+        batch = self.batch(batch_code)
         agreement.check_in_force(day)
         ranges = batch.send_out(sender, day, code, agreement.next_send, quantity, spans)
         packet = {
@@ -123,8 +136,9 @@ class CrossRegion:
             "sent_on": day.isoformat(),
             "timeout_after": timeout_after.isoformat(),
         }
-        sequence = agreement.send(packet, batch.code, ranges, day)
+        sequence = agreement.send(packet, batch.code, ranges, day, request)
         self._save_or_conflict(agreement, batch)
+        failpoint("transfer.sent")
         return self.packet(code, sequence)
 
     def packet(self: Ledger, code: str, sequence: int) -> dict:
@@ -203,6 +217,7 @@ class CrossRegion:
             else:
                 batch.return_sent(sent["ranges"], code, sequence, f"{state['code']}: {state['message']}")
             self._save_or_conflict(agreement, batch)
+            failpoint("transfer.settled")
             return self.packet(code, sequence)
 
         return self._idempotent("acknowledge", attempt)
@@ -225,6 +240,7 @@ class CrossRegion:
                 return {"channel": code, **first, "replayed": True}
             changed = self._decide(agreement, packet, event, tlog_proof)
             self._save_or_conflict(agreement, *changed)
+            failpoint("transfer.decided")
             return {"channel": code, **agreement.decided[packet["sequence"]], "replayed": False}
 
         return self._idempotent("receive", attempt)

@@ -13,7 +13,7 @@ from ledger.domain.serials import spans_for
 from ledger.errors import InvalidInput
 from oneclaim.home import Home
 from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, failures, opened
-from oneclaim.registry_cli import QuantityOpt, SerialsOpt
+from oneclaim.registry_cli import QuantityOpt, RequestOpt, SerialsOpt
 
 agreement_app = typer.Typer(help="Recognition agreements with partner registries, and transfers.",
                             no_args_is_help=True)  # fmt: skip
@@ -111,6 +111,7 @@ def agreement_send(
     quantity: QuantityOpt = None,
     serials: SerialsOpt = None,
     on: OnOpt = None,
+    request_id: RequestOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -118,7 +119,7 @@ def agreement_send(
     with opened(home, as_json) as ledger:
         sent = ledger.send_transfer(
             code, batch, from_account, to_account, timeout_after=day(timeout_after), quantity=quantity,
-            spans=spans_for(batch, serials), on=day(on),
+            spans=spans_for(batch, serials), on=day(on), request_id=request_id,
         )  # fmt: skip
     emit(as_json, sent, f"Sent packet #{sent['sequence']} of {code}: {sum(e - s for s, e in sent['ranges'])} unit(s)"
                         f" of {batch}, in transit (log entry {sent['log_seq']})")  # fmt: skip

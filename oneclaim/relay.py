@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ledger.failpoint import failpoint
 from ledger.tlog.note import _split_note, parse_checkpoint
 from ledger.tlog.tlogproof import parse_tlog_proof
 
@@ -117,7 +118,10 @@ class Relayer:
             for packet in pending:
                 if packet["sequence"] < next_receive:
                     continue
-                answer, _ = self.deliver(src, dst, packet["log_seq"], "receipts")
+                proof = self.proof(src, packet["log_seq"])
+                failpoint("relay.fetched")
+                answer = self.post_proof(src, dst, proof, "receipts")
+                failpoint("relay.delivered")
                 if answer.get("tlog_proof"):
                     proved[packet["sequence"]] = answer.pop("tlog_proof")
                 done.append({"deliver": packet["sequence"], **answer})

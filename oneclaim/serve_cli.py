@@ -49,12 +49,14 @@ def serving_command(*command: str) -> Iterator[str]:
 
 
 @contextmanager
-def serving_process(*command: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """As `serving_command`, and the child process too (fault tests kill it)."""
+def serving_process(*command: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As `serving_command`, and the child process too (fault tests kill it, or start it with
+    a failpoint in `env`: ledger/failpoint.py)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "oneclaim", *command, "--port", "0", "--no-access-log"],
         stderr=subprocess.PIPE,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     try:
         for line in proc.stderr:

@@ -294,3 +294,24 @@ def test_a_receipt_verifies_offline_and_a_tampered_one_does_not(pair, tmp_path: 
     with pytest.raises(LedgerError) as e:
         verify_receipt(out, *policies)
     assert e.value.code == "RECEIPT_INVALID"
+
+
+def test_a_retried_send_with_the_same_request_id_sends_one_packet(pair) -> None:
+    suzhou, chuzhou, batch = pair
+
+    def send_once(quantity: int, request_id: str) -> dict:
+        return suzhou.ledger.send_transfer(CODE, batch, GEN, BUYER, timeout_after=date(2026, 6, 30),
+                                           quantity=quantity, request_id=request_id)  # fmt: skip
+
+    first = send_once(300, "holder-1/a")
+    with ThreadPoolExecutor(4) as pool:  # retries, some at once: each answers the first packet
+        again = list(pool.map(lambda _: send_once(300, "holder-1/a"), range(4)))
+    assert [a["sequence"] for a in again] == [first["sequence"]] * 4
+    assert suzhou.ledger.agreement(CODE).next_send == 2
+    assert conservation(suzhou, batch)["in_transit"] == 300
+    with pytest.raises(LedgerError) as e:  # the same id for another send is refused, and sends nothing
+        send_once(301, "holder-1/a")
+    assert e.value.code == "REQUEST_ID_REUSED" and suzhou.ledger.agreement(CODE).next_send == 2
+    assert send_once(300, "holder-1/b")["sequence"] == 2  # another id is another transfer
+    # the log keeps only digests of the request: nothing names the participant
+    assert b"holder-1" not in b"".join(suzhou.ledger.log.entries(0, suzhou.ledger.log.size()))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -52,8 +55,8 @@ def _token(home: Path, participant: str, role: str) -> str:
     return as_json("token", "issue", "--participant", participant, "--role", role, "--home", str(home))["token"]
 
 
-def _serve(home: Path):
-    return serving_process("serve", "--home", str(home), "--publish-every", "0.1")
+def _serve(home: Path, env: dict[str, str] | None = None):
+    return serving_process("serve", "--home", str(home), "--publish-every", "0.1", env=env)
 
 
 def _relay(a: str, ta: str, b: str, tb: str) -> list[dict]:
@@ -173,3 +176,108 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
     refused = as_json("audit", "verify-transfer", str(tmp_path / "receipt"), "--source-policy",
                       str(auditor["destination"]), "--destination-policy", str(auditor["source"]), code=2)  # fmt: skip
     assert refused["error"]["code"] in ("TLOG_PROOF_SIGNATURE", "TLOG_PROOF_ORIGIN")
+
+
+# Each step of a transfer, the process a SIGKILL there takes down (ledger/failpoint.py).
+CRASHES = {
+    "transfer.sent": "source",
+    "transfer.decided": "destination",
+    "transfer.published": "destination",
+    "transfer.settled": "source",
+    "relay.fetched": "relayer",
+    "relay.delivered": "relayer",
+}
+
+
+def _covered(url: str, seq: int) -> bool:
+    """Whether the registry's published checkpoint covers its log entry `seq`."""
+    checkpoint = httpx.get(f"{url}/v1/checkpoint")
+    return checkpoint.status_code == 200 and seq < int(checkpoint.text.split("\n")[1])
+
+
+def _relayer_process(sz: str, tz: str, cz: str, tc: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`oneclaim relay` as its own process, so that a failpoint can SIGKILL it."""
+    return subprocess.run(
+        [sys.executable, "-m", "oneclaim", "relay", "--a", sz, "--a-token", tz, "--b", cz, "--b-token", tc,
+         "--channel", CODE, "--passes", "1", "--json"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(CRASHES))
+def test_a_sigkill_at_any_step_of_a_transfer_loses_nothing_and_does_nothing_twice(tmp_path: Path, point: str) -> None:
+    """The source, the destination or the relayer dies with SIGKILL at one step of a transfer
+    (a failpoint makes the step deterministic); restarted, the transfer completes exactly once:
+    one packet, one decision, the units exported there and held here, both logs verify."""
+    suzhou, batch = _home(tmp_path, SUZHOU, suzhou_with_credits)
+    chuzhou, _ = _home(tmp_path, CHUZHOU, chuzhou_with_buyer)
+    terms = tmp_path / "terms.json"
+    terms.write_text(run("agreement", "terms", "--code", CODE, "--partner-origin", CHUZHOU, "--partner-key",
+                         Home.at(chuzhou).verifier_key(), "--partner-policy", str(tmp_path / "chuzhou-policy.txt"),
+                         "--instruments", "INCLUSION", "--valid-until", "2099-12-31",
+                         "--home", str(suzhou)).stdout)  # fmt: skip
+    for home in (suzhou, chuzhou):
+        run("agreement", "record", str(terms), "--home", str(home))
+    tokens = {home: _token(home, "PARTNER", "partner") for home in (suzhou, chuzhou)}
+    holder = _token(suzhou, "SIP-PV-OPS", "holder")
+    body = {"batch": batch, "from_account": GEN, "to_account": BUYER, "quantity": 1_234,
+            "timeout_after": (today() + timedelta(days=30)).isoformat()}  # fmt: skip
+    sender = {"Authorization": f"Bearer {holder}", "Idempotency-Key": "crash-test-1"}
+    victim, fault = CRASHES[point], {"ONECLAIM_FAILPOINT": point}
+
+    def packets(url: str) -> list[dict]:
+        got = httpx.get(f"{url}/v1/agreements/{CODE}/packets", headers={"Authorization": f"Bearer {tokens[suzhou]}"})
+        return got.json()["packets"]
+
+    with (
+        _serve(suzhou, fault if victim == "source" else None) as (sz, sz_proc),
+        _serve(chuzhou, fault if victim == "destination" else None) as (cz, cz_proc),
+    ):
+        relay = lambda: _relay(sz, tokens[suzhou], cz, tokens[chuzhou])  # noqa: E731
+        wait_for(lambda: relay() and _agreement(cz, tokens[chuzhou])["confirmed"], "the agreement in force")
+        if point == "transfer.sent":  # the holder never hears back: the source died after saving
+            with pytest.raises(httpx.TransportError):
+                httpx.post(f"{sz}/v1/agreements/{CODE}/transfers", headers=sender, json=body)
+        else:
+            assert httpx.post(f"{sz}/v1/agreements/{CODE}/transfers", headers=sender, json=body).status_code == 201
+        if victim == "relayer":
+            wait_for(lambda: _covered(sz, packets(sz)[0]["log_seq"]), "the TransferOut under a published checkpoint")
+            died = _relayer_process(sz, tokens[suzhou], cz, tokens[chuzhou], fault)
+            assert died.returncode == -signal.SIGKILL, (died.stdout, died.stderr)
+        elif victim == "destination":
+            wait_for(lambda: relay() and cz_proc.poll() is not None, "the destination killed at its failpoint")
+        elif point == "transfer.settled":
+            wait_for(lambda: relay() and sz_proc.poll() is not None, "the source killed at its failpoint")
+        killed = {"source": sz_proc, "destination": cz_proc}.get(victim)
+        if killed is not None:
+            assert killed.wait(timeout=30) == -signal.SIGKILL
+
+    with _serve(suzhou) as (sz, _), _serve(chuzhou) as (cz, _):
+        # the holder retries its send with the same Idempotency-Key: the first packet, not a second
+        retried = httpx.post(f"{sz}/v1/agreements/{CODE}/transfers", headers=sender, json=body)
+        assert (retried.status_code, retried.json()["sequence"]) == (201, 1), retried.text
+        relay = lambda: _relay(sz, tokens[suzhou], cz, tokens[chuzhou])  # noqa: E731
+        wait_for(lambda: relay() is not None and packets(sz)[0]["state"] == "exported", "the packet exported")
+        for _ in range(2):  # more passes change nothing
+            relay()
+        assert [(p["sequence"], p["state"]) for p in packets(sz)] == [(1, "exported")]
+        decisions = httpx.get(f"{cz}/v1/agreements/{CODE}/decisions",
+                              headers={"Authorization": f"Bearer {tokens[chuzhou]}"}).json()["decisions"]  # fmt: skip
+        assert [(d["sequence"], d["outcome"], d["quantity"]) for d in decisions] == [(1, "received", 1_234)]
+
+    ledger = Home.at(suzhou).ledger()
+    try:
+        source = ledger.batch(batch)
+        assert (source.supply()["exported"], source.supply().get("in_transit", 0)) == (1_234, 0)
+        assert sum(source.supply().values()) == source.quantity
+    finally:
+        ledger.close()
+    ledger = Home.at(chuzhou).ledger()
+    try:
+        assert ledger.batch(f"{CODE}-1").held_by(BUYER) == {"active": 1_234}
+    finally:
+        ledger.close()
+    for home in (suzhou, chuzhou):
+        report = as_json("audit", "verify", "--home", str(home))
+        assert report["ok"], report

@@ -40,6 +40,17 @@ IN_TRANSIT, EXPORTED, REFUNDED = "in_transit", "exported", "refunded"
 KINDS = ("instruments", "methodologies", "projects", "account_purposes", "conversions")
 
 
+def send_request(request_id: str | None, params: list) -> dict | None:
+    """A send's client request, as the log keeps it: digests of its id (which names the
+    participant) and of its parameters, so that a retry is recognised and nothing personal is
+    in the event."""
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or not 1 <= len(request_id) <= 128:
+        raise InvalidInput("a request id is 1 to 128 characters", code="REQUEST_ID_INVALID")
+    return {"id_sha256": hashlib.sha256(request_id.encode()).hexdigest(), "params_sha256": digest(params)}
+
+
 def agreement_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"oneclaim:agreement:{code}")
 
@@ -129,6 +140,7 @@ class Agreement(Aggregate):
         self.next_receive = 1
         self.decided: dict[int, dict] = {}  # sequence -> {outcome, packet_sha256, source_index, ...}
         self.imported: dict[int, int] = {}  # partner log index of a TransferOut decided -> its sequence
+        self.requests: dict[str, dict] = {}  # sha256 of a client request id -> {params_sha256, sequence}
 
     # ------------------------------------------------------------------ terms
 
@@ -172,8 +184,20 @@ class Agreement(Aggregate):
 
     # ------------------------------------------------------------------ the source side
 
-    def send(self, packet: dict, batch: str, ranges: list, day: date) -> int:
-        """Give a packet the channel's next sequence and record it (TransferOut)."""
+    def replayed_send(self, request: dict | None) -> int | None:
+        """The sequence a retried send (same client request id, same parameters) sent first;
+        None for a new request. The same id with other parameters is refused."""
+        first = self.requests.get(request["id_sha256"]) if request else None
+        if first is None:
+            return None
+        if first["params_sha256"] != request["params_sha256"]:
+            raise Conflict(f"this request id was already used on {self.code} for another send (packet"
+                           f" #{first['sequence']}); nothing was sent", code="REQUEST_ID_REUSED")  # fmt: skip
+        return first["sequence"]
+
+    def send(self, packet: dict, batch: str, ranges: list, day: date, request: dict | None = None) -> int:
+        """Give a packet the channel's next sequence and record it (TransferOut), with the
+        client request that asked for it, if any (`send_request`)."""
         self.check_in_force(day)
         recognised = self.recognised_there()
         instrument = packet["instrument"]
@@ -183,16 +207,20 @@ class Agreement(Aggregate):
         sequence = self.next_send
         packet = {**packet, "channel": self.code, "sequence": sequence, "source": self.us,
                   "destination": self.partner}  # fmt: skip
-        self._transfer_out(packet, digest(packet), batch, ranges)
+        self._transfer_out(packet, digest(packet), batch, ranges, request)
         return sequence
 
     @event("TransferOut")
-    def _transfer_out(self, packet: dict, packet_sha256: str, batch: str, ranges: list) -> None:
+    def _transfer_out(
+        self, packet: dict, packet_sha256: str, batch: str, ranges: list, request: dict | None = None
+    ) -> None:
         self.sent[packet["sequence"]] = {
             "packet_sha256": packet_sha256, "batch": batch, "ranges": ranges, "sender": packet["sender"],
             "timeout_after": packet["timeout_after"], "state": IN_TRANSIT,
         }  # fmt: skip
         self.next_send = packet["sequence"] + 1
+        if request:
+            self.requests[request["id_sha256"]] = {**request, "sequence": packet["sequence"]}
 
     def settle(self, sequence: int, outcome: str, packet_sha256: str, partner_index: int, code: str | None,
                seen: dict, evidence: str) -> bool:  # fmt: skip
