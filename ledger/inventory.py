@@ -67,7 +67,7 @@ def row(kind: str, a: Any) -> dict[str, Any]:
             "code": a.code,
             "instrument": a.instrument,
             "quantity": a.quantity,
-            **a.supply(),
+            **a.totals(),  # every state: the table has a column for each
             "tradable": a.tradable,
             "valid_through": a.valid_through,
             "serials": format_range(a.code, 0, a.quantity),

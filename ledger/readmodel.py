@@ -586,7 +586,8 @@ class ReadModel:
         }
 
     def supply(self, batch_code: str) -> dict:
-        """Units issued and per state: issued = active + frozen + retired + cancelled + expired + exported."""
+        """Units issued and per state: issued = active + frozen + retired + cancelled + expired + exported
+        (+ in_transit, named while units are in transit)."""
         with self._reading() as conn:
             row = conn.execute(select(rm_batches).where(rm_batches.c.code == batch_code)).first()
         if row is None:
