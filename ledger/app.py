@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import queries
+from ledger.claiming import EnterpriseClaims
 from ledger.crossing import CrossRegion
 from ledger.database import persistence_env
 from ledger.domain.agreement import Agreement
@@ -74,7 +75,7 @@ _REQUEST: ContextVar[Callable[[list[str]], Request] | None] = ContextVar("onecla
 """The Request a command being run by `Ledger.once` records with its first save."""
 
 
-class Ledger(CrossRegion, Application[UUID]):
+class Ledger(CrossRegion, EnterpriseClaims, Application[UUID]):
     """The registry ledger."""
 
     name = APP_NAME

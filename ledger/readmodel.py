@@ -159,6 +159,24 @@ rm_cases = Table(
     Column("opened_seq", BigInteger, nullable=False),
 )
 
+rm_retirements = Table(  # every retirement (核销), by beneficiary: what an enterprise's carbon account reads
+    "rm_retirements",
+    metadata,
+    Column("retirement_id", String, primary_key=True),
+    Column("batch", String, nullable=False),
+    Column("instrument", String, nullable=False),
+    Column("beneficiary", String, nullable=False),
+    Column("purpose", String, nullable=False),
+    Column("reporting_period", String, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("retired_on", String, nullable=False),
+    Column("account", String, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the Retired event's leaf index
+    Column("used_by", Text),  # JSON {kind, ref} of the claim or surrender it backs, once it does
+    Column("used_seq", BigInteger),
+    Index("rm_retirements_beneficiary", "beneficiary", "reporting_period"),
+)
+
 BATCH_TOPICS = f"{Batch.__module__}:{Batch.__qualname__}."  # every Batch event's topic starts so
 CREATED_ROWS = {  # created event -> (table, event attributes copied to its row)
     Participant.Registered: (rm_participants, ("code", "name", "role", "province", "city")),
@@ -200,6 +218,8 @@ UPDATE_BATCH = (
     .where(rm_batches.c.code == bindparam("b_code"))
     .values(span_classes=rm_batches.c.span_classes.op("|")(bindparam("b_classes")))
 )
+# Executed with many rows: used_by and used_seq become SET clauses.
+USE_RETIREMENT = update(rm_retirements).where(rm_retirements.c.retirement_id == bindparam("r_id"))
 # The range holding a serial: the last range of its batch starting at or before it (primary key).
 LOCATE = (
     select(
@@ -267,6 +287,8 @@ class _Chunk:
         self.before: dict[str, set[SerialRange]] = {}  # code -> its ranges before the chunk
         self.classes: dict[str, int] = {}  # code -> span classes of its new provenance rows (bit set)
         self.issued: dict[str, int] = {}  # code -> seq of its Issued event, for batches new in this chunk
+        self.retired: list[dict] = []  # rm_retirements rows of Retired events
+        self.used: list[dict] = []  # RetirementUsed: the rows' new used_by
 
     def touch(self, batch: Batch, before: list[SerialRange]) -> None:
         if batch.code not in self.before:
@@ -316,8 +338,12 @@ class ReadModel:
         with self._schema_transaction() as conn:
             existing = inspect(conn)
             if existing.has_table(rm_batches.name):  # read models of an older version: rebuilt from the log
-                columns = {c["name"] for c in existing.get_columns(rm_batches.name)}
-                if not {c.name for c in rm_batches.columns} <= columns:
+                older = any(
+                    not existing.has_table(t.name)
+                    or not {c.name for c in t.columns} <= {c["name"] for c in existing.get_columns(t.name)}
+                    for t in metadata.sorted_tables
+                )
+                if older:
                     metadata.drop_all(conn)
                     self._cache.clear()
         with self._schema_transaction() as conn:
@@ -435,6 +461,16 @@ class ReadModel:
             self._cache.popitem(last=False)
 
         kind = type(event).__name__
+        if kind == "Retired":
+            record = batch.retirements[event.retirement_id]
+            chunk.retired.append({
+                "retirement_id": event.retirement_id, "batch": batch.code, "instrument": batch.instrument,
+                "beneficiary": record["beneficiary"], "purpose": record["purpose"],
+                "reporting_period": record["reporting_period"], "units": sum(e - s for s, e in record["ranges"]),
+                "retired_on": record["on"], "account": record["account"], "seq": seq,
+            })  # fmt: skip
+        elif kind == "RetirementUsed":
+            chunk.used.append({"r_id": event.retirement_id, "used_by": dumps(event.use), "used_seq": seq})
         if isinstance(event, Batch.Issued):
             spans, common = [[0, batch.quantity]], {"holder": event.holder}
             chunk.issued[batch.code] = seq
@@ -498,6 +534,8 @@ class ReadModel:
             (rm_ranges.insert(), new),
             (rm_batches.insert(), issued),
             (UPDATE_BATCH, changed),
+            (rm_retirements.insert(), chunk.retired),
+            (USE_RETIREMENT, chunk.used),
         ):
             if rows:
                 conn.execute(statement, rows)
@@ -622,6 +660,16 @@ class ReadModel:
             query = query.where(or_(*(rm_batches.c[state] > 0 for state in with_units_in)))
         with self._reading() as conn:
             return list(conn.execute(query).scalars())
+
+    def retirements(self, beneficiary: str, period: str | None = None) -> list[dict]:
+        """The retirements made for `beneficiary` (in `period`, if given), oldest first, each with
+        the log seq of its Retired event and what it backs (`used_by`), if anything."""
+        query = select(rm_retirements).where(rm_retirements.c.beneficiary == beneficiary)
+        if period is not None:
+            query = query.where(rm_retirements.c.reporting_period == period)
+        with self._reading() as conn:
+            rows = conn.execute(query.order_by(rm_retirements.c.seq)).mappings().all()
+        return [{**row, "used_by": row["used_by"] and json.loads(row["used_by"])} for row in rows]
 
     def cases(self, status: str | None = None) -> list[dict]:
         """Double-counting cases in the order they opened, optionally only open or resolved ones."""

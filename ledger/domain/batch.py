@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.domain.rules import GEC_TRANSITION, GEC_VALIDITY_MONTHS, RETIREMENT_PURPOSES, SCHEMES
 from ledger.domain.serials import format_range
 from ledger.domain.values import SerialRange, check_reason, first_day_after, month_start, next_month, one_of
-from ledger.errors import Conflict, InvalidInput
+from ledger.errors import Conflict, InvalidInput, NotFound
 
 ACTIVE, FROZEN, RETIRED, CANCELLED, EXPIRED, EXPORTED, IN_TRANSIT = (
     "active",
@@ -435,6 +435,26 @@ class Batch(Aggregate):
             "on": on,
         }
         self._remember(request, ranges, retirement_id=retirement_id)
+
+    def retirement(self, retirement_id: str) -> dict:
+        record = self.retirements.get(retirement_id)
+        if record is None:
+            raise NotFound(f"unknown retirement {retirement_id}", code="RETIREMENT_NOT_FOUND", retirement=retirement_id)
+        return record
+
+    def use_retirement(self, retirement_id: str, use: dict) -> None:
+        """A retirement backs one claim or one ETS surrender (`use`: {kind, ref}), once: the
+        same units may not back a second, and a unit surrendered for compliance backs no
+        voluntary claim."""
+        first = self.retirement(retirement_id).get("used_by")
+        if first is not None:
+            raise Conflict(f"{retirement_id} already backs {first['kind']} {first['ref']}; a retirement backs one"
+                           " claim", code="RETIREMENT_ALREADY_USED", retirement=retirement_id, first=first)  # fmt: skip
+        self._retirement_used(retirement_id, use)
+
+    @event("RetirementUsed")
+    def _retirement_used(self, retirement_id: str, use: dict) -> None:
+        self.retirements[retirement_id] = {**self.retirements[retirement_id], "used_by": use}
 
     def cancel(
         self, reason: str, spans: list[tuple[int, int]] | None = None, request_id: str | None = None

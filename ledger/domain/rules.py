@@ -178,3 +178,76 @@ def kwh_for(kg: int, factor_g_per_mwh: int) -> int:
     """The generation a carbon credit of `kg` kgCO2e claims at a factor, in whole kWh, rounded up
     (a credit is never backed by less electricity than it needs)."""
     return -(-kg * 1_000_000 // factor_g_per_mwh)
+
+
+# ------------------------------------------------------------------ enterprise claims (docs/claims.md)
+
+
+@dataclass(frozen=True)
+class NeutralityRules:
+    """The rule set a carbon-neutrality claim is checked against, as dated data with its source.
+
+    `offset_window_months`: how long after the claim period ends its units may still be retired.
+    `electricity`: the instruments that cover consumed electricity (market-based Scope 2), never
+    emissions. `offsets`: the instruments that offset residual emissions. `purposes`: the
+    retirement purposes a claim may cite, per kind."""
+
+    code: str
+    offset_window_months: int
+    electricity: frozenset[str]
+    offsets: frozenset[str]
+    purposes: dict[str, frozenset[str]]
+    valid_from: date
+    source: str
+
+
+NEUTRALITY_RULES = {
+    r.code: r
+    for r in (
+        NeutralityRules(
+            "ISO14068-1:2023",
+            12,
+            frozenset({"GEC"}),
+            frozenset({"CCER", "INCLUSION"}),
+            {
+                "electricity": frozenset({"green_consumption_claim", "carbon_neutrality", "re100"}),
+                "offsets": frozenset({"carbon_neutrality", "voluntary"}),
+            },
+            date(2023, 11, 1),
+            "ISO 14068-1:2023 Climate change management - Transition to net zero - Part 1: Carbon neutrality"
+            " (replaced PAS 2060, which BSI withdrew at the end of November 2025): a verified ISO 14064-1"
+            " inventory, offsets retired for the claimant and the period; the 12-month retirement window is"
+            " this registry's parameter of the rule set (check the certifier's programme)",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EtsOffsetRule:
+    """How much of a covered emitter's annual surrender may be CCER, from `valid_from`."""
+
+    max_percent: int
+    valid_from: date
+    source: str
+
+
+ETS_OFFSET_RULES = (
+    EtsOffsetRule(
+        5,
+        date(2021, 2, 1),
+        "MEE 《碳排放权交易管理办法（试行）》 (2020), art. 29: CCER may offset up to 5% of the allowances a key"
+        " emitter must surrender; check the State Council's 2024 《碳排放权交易管理暂行条例》 and MEE notices"
+        " before relying on the figure",
+    ),
+)
+
+
+def ets_offset_rule(on: date) -> EtsOffsetRule:
+    """The ETS offset rule in force on `on`."""
+    from ledger.errors import Conflict
+
+    rules = [r for r in ETS_OFFSET_RULES if r.valid_from <= on]
+    if not rules:
+        raise Conflict(f"no ETS offset rule is in force on {on}", code="ETS_RULE_NOT_IN_FORCE")
+    return max(rules, key=lambda r: r.valid_from)
