@@ -6,7 +6,9 @@ obligation within the 5 % cap and refused above it, and a surrendered unit backi
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -199,3 +201,85 @@ def test_ccer_surrendered_against_an_ets_obligation_is_capped_at_5_percent(regis
     refused("ETS_UNIT_NOT_ELIGIBLE", ledger.surrender_for_ets, EMITTER, "2025", [gecs])
     voluntary = registry.retire(registry.ccer, 10_000, beneficiary=EMITTER, purpose="voluntary", account=EMIT)
     refused("RETIREMENT_NOT_FOR_SURRENDER", ledger.surrender_for_ets, EMITTER, "2025", [voluntary])
+
+
+ORIGIN = "suzhou.oneclaim.example/log"
+
+
+def _certified(registry: Registry):
+    from ledger.certificate import certificate
+    from ledger.tlog.note import generate_signer
+    from ledger.tlog.policy import parse_policy
+
+    claim = registry.claim(registry.retire(registry.gec, 52), registry.retire(registry.credits, 400_000))
+    signer = generate_signer(ORIGIN)
+    registry.ledger.sign_checkpoint(signer, ORIGIN)
+    policy = parse_policy(f"log {signer.verifier_key()}\nquorum none\n")
+    return claim, certificate(registry.ledger, claim.code, ORIGIN), policy
+
+
+def test_a_certificate_verifies_offline_from_its_proofs_alone(registry: Registry) -> None:
+    from ledger.certificate import certificate_html, verify_certificate
+
+    claim, document, policy = _certified(registry)
+    registry.ledger.close()  # nothing of the registry is needed any more
+    checked = verify_certificate(json.loads(json.dumps(document)), policy)
+    assert (checked["claim"], checked["coverage"], checked["retirements"]) == (claim.code, claim.coverage, 2)
+    page = certificate_html(document)
+    assert "碳中和声明证明" in page and "Carbon Neutrality Claim" in page and claim.code in page
+
+
+def _tampered(document: dict, change) -> dict:
+    copy = json.loads(json.dumps(document))
+    change(copy)
+    return copy
+
+
+def _swap_extra(proof: str, old: bytes, new: bytes) -> str:
+    lines = proof.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("extra "))
+    lines[at] = "extra " + base64.b64encode(base64.b64decode(lines[at][6:]).replace(old, new)).decode()
+    return "\n".join(lines)
+
+
+TAMPERS = {
+    # the certificate says more than the proved claim
+    "coverage inflated": (lambda d: d["certificate"]["coverage"].update(offsets_kg=999_999), "CERTIFICATE_INVALID"),
+    "subject changed": (lambda d: d["certificate"].update(subject="另一家企业"), "CERTIFICATE_INVALID"),
+    # a proved event altered: its bytes no longer hash to the signed tree
+    "retirement's beneficiary altered": (
+        lambda d: d["proofs"]["retirements"].update(
+            {
+                k: _swap_extra(v, b'"beneficiary":"SIP-FAB-01"', b'"beneficiary":"SIP-FAB-02"')
+                for k, v in d["proofs"]["retirements"].items()
+            }
+        ),
+        "INCLUSION_PROOF_INVALID",
+    ),  # fmt: skip
+    # a genuine proof of another event in its place
+    "use proof swapped for the report's": (
+        lambda d: d["proofs"]["uses"].update({k: d["proofs"]["report"] for k in d["proofs"]["uses"]}),
+        "CERTIFICATE_INVALID",
+    ),  # fmt: skip
+    "a proof removed": (lambda d: d["proofs"]["uses"].clear(), "CERTIFICATE_INCOMPLETE"),
+    "a retirement dropped from the list": (lambda d: d["certificate"]["retirements"].pop(), "CERTIFICATE_INVALID"),
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_a_tampered_certificate_is_refused_naming_what_failed(registry: Registry, tamper: str) -> None:
+    from ledger.certificate import verify_certificate
+
+    _, document, policy = _certified(registry)
+    change, code = TAMPERS[tamper]
+    assert refused(code, verify_certificate, _tampered(document, change), policy)
+
+
+def test_a_certificate_under_another_log_key_is_refused(registry: Registry) -> None:
+    from ledger.certificate import verify_certificate
+    from ledger.tlog.note import generate_signer
+    from ledger.tlog.policy import parse_policy
+
+    _, document, _ = _certified(registry)
+    stranger = parse_policy(f"log {generate_signer(ORIGIN).verifier_key()}\nquorum none\n")
+    refused("TLOG_PROOF_SIGNATURE", verify_certificate, document, stranger)
