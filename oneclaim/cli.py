@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 
 from ledger.errors import LedgerError
-from oneclaim import agreement_cli, anchor_cli, audit_cli, claims_cli, log_cli, registry_cli, serve_cli, witness_cli
+from oneclaim import (
+    agreement_cli,
+    anchor_cli,
+    audit_cli,
+    claims_cli,
+    enterprise_cli,
+    log_cli,
+    registry_cli,
+    serve_cli,
+    witness_cli,
+)
 from oneclaim.home import DEFAULT_ORIGIN, Home
 from oneclaim.output import HomeOpt, JsonOpt, OneClaimGroup, emit, failures, out
 
@@ -32,6 +42,8 @@ app.add_typer(claims_cli.cases_app, name="cases")
 app.add_typer(serve_cli.token_app, name="token")
 app.add_typer(witness_cli.witness_app, name="witness")
 app.add_typer(agreement_cli.agreement_app, name="agreement")
+app.add_typer(enterprise_cli.carbon_app, name="carbon-account")
+app.add_typer(enterprise_cli.claim_app, name="claim")
 app.command()(agreement_cli.relay)
 app.command()(serve_cli.serve)
 app.add_typer(registry_cli.commands)  # the registry's commands (transfer, retire, ...) and groups, at the top

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ CONFIG = "config.json"
 KEY = "log.key"
 VERIFIER_KEY = "log.vkey"
 DB_FILE = "ledger.sqlite"
+USCC_SALT = "uscc.salt"
 POLICY = "witness-policy.txt"
 
 
@@ -112,6 +114,20 @@ class Home:
         from ledger.tlog.note import Signer
 
         return Signer.from_private_key_string((self.path / KEY).read_text().strip())
+
+    def uscc_salt(self) -> bytes:
+        """The registry's secret salt for unified social credit codes (uscc.salt, 0600, made on
+        first use): the log keeps SHA-256(salt || code), never the code."""
+        path = self.path / USCC_SALT
+        if not path.exists():
+            self.config  # noqa: B018  (raises NotInitialised)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32) + "\n")
+            except FileExistsError:
+                pass  # another command made it first
+        return bytes.fromhex(path.read_text().strip())
 
     def verifier_key(self) -> str:
         self.config  # noqa: B018  (raises NotInitialised)

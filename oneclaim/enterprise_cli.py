@@ -1,0 +1,213 @@
+"""`oneclaim carbon-account ...` and `oneclaim claim ...`: the enterprise's side (docs/claims.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.errors import InvalidInput
+from oneclaim.home import Home
+from oneclaim.output import HomeOpt, JsonOpt, OnOpt, day, emit, failures, opened
+
+carbon_app = typer.Typer(help="Enterprise carbon accounts (碳账户): reports, ETS obligations, surrenders.",
+                         no_args_is_help=True)  # fmt: skip
+claim_app = typer.Typer(help="Carbon-neutral claims: make, show, certificate, verify offline.", no_args_is_help=True)
+
+RetirementsOpt = Annotated[str, typer.Option("--retirements", help="Retirement ids (<batch>/R<n>), comma-separated.")]
+
+
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def account_view(ledger, participant: str) -> dict:
+    """An enterprise's carbon account per reporting year: the verified report, the green
+    electricity and the credits retired for it (from the read model), ETS use, and claims."""
+    from ledger.readmodel import ReadModel
+
+    account = ledger.carbon_account(participant)
+    with ReadModel(ledger) as model:
+        model.catch_up()
+        retired = model.retirements(participant)
+    years = sorted({*account.reports, *account.obligations, *(r["reporting_period"] for r in retired)})
+    out = {}
+    for year in years:
+        rows = [r for r in retired if r["reporting_period"] == year]
+        out[year] = {
+            "report": account.reports.get(year),
+            "green_electricity_mwh": sum(r["units"] for r in rows if r["instrument"] == "GEC"),
+            "credits_retired_kg": {
+                i: sum(r["units"] for r in rows if r["instrument"] == i) for i in ("CCER", "INCLUSION")
+            },
+            "ets": account.obligations.get(year),
+            "claims": [c for c in account.claims if f"-{year}-" in c],
+            "retirements": [
+                {k: r[k] for k in ("retirement_id", "instrument", "units", "purpose", "retired_on", "seq", "used_by")}
+                for r in rows
+            ],  # fmt: skip
+        }
+    return {"participant": participant, "sector": account.sector, "uscc_sha256": account.uscc_sha256, "years": out}
+
+
+@carbon_app.command("open")
+def carbon_open(
+    participant: Annotated[str, typer.Argument(help="The enterprise (a registered participant).")],
+    uscc: Annotated[str, typer.Option(help="Its unified social credit code; kept only as a salted hash.")],
+    sector: Annotated[str, typer.Option(help="Its sector, for the rating benchmark.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open an enterprise's carbon account."""
+    with opened(home, as_json) as ledger:
+        account = ledger.open_carbon_account(participant, uscc, Home.at(home).uscc_salt(), sector)
+    emit(as_json, {"participant": participant, "uscc_sha256": account.uscc_sha256, "sector": sector},
+         f"Opened the carbon account of {participant} ({sector}); credit code kept as"
+         f" {account.uscc_sha256}")  # fmt: skip
+
+
+@carbon_app.command("report")
+def carbon_report(
+    participant: str,
+    year: Annotated[str, typer.Option(help="The reporting year.")],
+    inventory: Annotated[Path, typer.Option(help="The inventory document (ISO 14064-1); only its SHA-256 is kept.")],
+    statement: Annotated[Path, typer.Option(help="The verifier's statement; only its SHA-256 is kept.")],
+    verifier: Annotated[str, typer.Option(help="The verifier (a registered participant).")],
+    scope1: Annotated[int, typer.Option(help="Scope 1, kgCO2e.")],
+    scope2: Annotated[int, typer.Option(help="Scope 2 (location-based), kgCO2e.")],
+    scope3: Annotated[int, typer.Option(help="Scope 3, kgCO2e.")] = 0,
+    electricity_mwh: Annotated[int, typer.Option(help="Electricity consumed, MWh.")] = 0,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a year's verified emissions report."""
+    import hashlib
+
+    digests = {}
+    for name, path in (("inventory", inventory), ("statement", statement)):
+        try:
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as e:
+            with failures(as_json):
+                raise InvalidInput(f"{path}: {e.strerror}", code="FILE_UNREADABLE") from None
+    with opened(home, as_json) as ledger:
+        account = ledger.report_emissions(participant, year, inventory_sha256=digests["inventory"], verifier=verifier,
+                                          statement_sha256=digests["statement"], electricity_mwh=electricity_mwh,
+                                          scopes_kg={"scope1": scope1, "scope2": scope2, "scope3": scope3})  # fmt: skip
+    emit(as_json, account.reports[year], f"Recorded {participant}'s {year} report: scope 1 {scope1:,},"
+         f" scope 2 {scope2:,}, scope 3 {scope3:,} kgCO2e; {electricity_mwh:,} MWh consumed")  # fmt: skip
+
+
+@carbon_app.command("obligation")
+def carbon_obligation(
+    participant: str,
+    year: Annotated[str, typer.Option()],
+    allowances_kg: Annotated[int, typer.Option(help="Allowances it must surrender for the year, kgCO2.")],
+    source: Annotated[str, typer.Option(help="The allocation notice it comes from.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a covered emitter's ETS obligation for a year."""
+    with opened(home, as_json) as ledger:
+        obligation = ledger.record_ets_obligation(participant, year, allowances_kg, source)
+    emit(as_json, obligation, f"{participant} must surrender {allowances_kg:,} kg of allowances for {year}")
+
+
+@carbon_app.command("surrender")
+def carbon_surrender(
+    participant: str,
+    year: Annotated[str, typer.Option()],
+    retirements: RetirementsOpt,
+    on: OnOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Surrender CCER retired for ETS compliance against the year's obligation (capped)."""
+    with opened(home, as_json) as ledger:
+        done = ledger.surrender_for_ets(participant, year, _ids(retirements), on=day(on))
+    emit(as_json, done, f"Surrendered {done['kg']:,} kg of CCER against {participant}'s {year} obligation;"
+                        f" {done['headroom_kg']:,} kg of headroom left")  # fmt: skip
+
+
+@carbon_app.command("show")
+def carbon_show(participant: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """An enterprise's carbon account, year by year, with the retirements behind each figure."""
+    with opened(home, as_json) as ledger:
+        view = account_view(ledger, participant)
+    lines = [f"Carbon account of {participant} ({view['sector']})"]
+    for year, y in view["years"].items():
+        report = y["report"]
+        emitted = f"{sum(report['scopes_kg'].values()):,} kgCO2e reported" if report else "no verified report"
+        lines.append(f"  {year}: {emitted}; green electricity {y['green_electricity_mwh']:,} MWh retired; credits"
+                     f" retired {y['credits_retired_kg']}; claims {', '.join(y['claims']) or 'none'}")  # fmt: skip
+    emit(as_json, view, "\n".join(lines))
+
+
+@claim_app.command("make")
+def claim_make(
+    participant: str,
+    period: Annotated[str, typer.Option(help="The reporting year claimed.")],
+    subject: Annotated[str, typer.Option(help="What is claimed carbon-neutral (the organisation, a site).")],
+    retirements: RetirementsOpt,
+    boundary: Annotated[str, typer.Option(help="Scopes in the boundary, comma-separated.")] = "scope1,scope2",
+    rule_set: Annotated[str, typer.Option(help="The rule set (ledger/domain/rules.py).")] = "ISO14068-1:2023",
+    on: OnOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a carbon-neutral claim from retirements; refused with the reason (and any shortfall)."""
+    with opened(home, as_json) as ledger:
+        claim = ledger.make_neutrality_claim(participant, subject=subject, boundary=_ids(boundary), period=period,
+                                             retirements=_ids(retirements), rule_set=rule_set, on=day(on))  # fmt: skip
+    c = claim.coverage
+    emit(as_json, {"code": claim.code, "coverage": c},
+         f"Claim {claim.code}: {c['electricity_covered_mwh']:,} of {c['electricity_mwh']:,} MWh covered by GECs;"
+         f" residual {c['residual_kg']:,} kgCO2e offset by {c['offsets_kg']:,}")  # fmt: skip
+
+
+@claim_app.command("certificate")
+def claim_certificate(
+    code: str,
+    out: Annotated[Path, typer.Option("--out", help="Where to write CODE.json and CODE.html.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a claim's certificate: its JSON with the proofs, and a bilingual page to print."""
+    from ledger.certificate import certificate, certificate_html
+
+    where = Home.at(home)
+    with opened(home, as_json) as ledger:
+        ledger.sign_checkpoint(where.signer(), where.origin)
+        document = certificate(ledger, code, where.origin)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{code}.json").write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    (out / f"{code}.html").write_text(certificate_html(document))
+    proofs = sum(len(v) if isinstance(v, dict) else 1 for v in document["proofs"].values())
+    emit(as_json, {"json": str(out / f"{code}.json"), "html": str(out / f"{code}.html"), "proofs": proofs},
+         f"Wrote {out / (code + '.json')} (with {proofs} proofs) and {out / (code + '.html')}")  # fmt: skip
+
+
+@claim_app.command("verify")
+def claim_verify(
+    file: Annotated[Path, typer.Argument(help="A certificate's JSON file.")],
+    policy_file: Annotated[Path, typer.Option("--policy", help="The tlog-policy you trust for the registry's log.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a certificate offline: every proof under your policy, every figure recomputed."""
+    from ledger.certificate import verify_certificate
+    from ledger.tlog.policy import PolicyError, load_policy
+
+    with failures(as_json):
+        try:
+            policy = load_policy(policy_file)
+            document = json.loads(file.read_text())
+        except (OSError, ValueError, PolicyError) as e:
+            raise InvalidInput(f"cannot read {file} or {policy_file}: {e}", code="CERTIFICATE_UNREADABLE") from None
+        summary = verify_certificate(document, policy)
+    c = summary["coverage"]
+    emit(as_json, {"ok": True, **summary},
+         f"✔ {summary['claim']}: {summary['subject']} ({summary['claimant']}, {summary['period']}) under"
+         f" {summary['rule_set']}; {summary['retirements']} retirements proved in {summary['registry']} at tree size"
+         f" {summary['tree_size']}; residual {c['residual_kg']:,} kgCO2e offset by {c['offsets_kg']:,}")  # fmt: skip
