@@ -61,6 +61,14 @@ def refused(code: str, act, *args, **kwargs) -> LedgerError:
 
 @pytest.fixture
 def registry(tmp_path: Path):
+    made = market(tmp_path)
+    yield made
+    made.ledger.close()
+
+
+def market(tmp_path: Path) -> Registry:
+    """An enterprise holding 52 GECs and 400,000 kg of carbon-inclusion credits with its 2025
+    report recorded, and an ETS emitter holding 2,100,000 kg of CCER."""
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock=lambda: TODAY)
     for code, role in ((GENERATOR, "generator"), (ENTERPRISE, "consumer"), (VERIFIER, "verifier"),
                        (EMITTER, "consumer")):  # fmt: skip
@@ -81,8 +89,7 @@ def registry(tmp_path: Path):
     ledger.transfer(ccer.code, GEN, EMIT, quantity=2_100_000, on=date(2026, 1, 10))
     ledger.open_carbon_account(ENTERPRISE, USCC, SALT, "electronics")
     ledger.report_emissions(ENTERPRISE, "2025", **REPORT)
-    yield Registry(ledger, gec.code, credits.code, ccer.code)
-    ledger.close()
+    return Registry(ledger, gec.code, credits.code, ccer.code)
 
 
 def test_the_credit_code_is_checked_and_kept_only_as_a_salted_hash(registry: Registry) -> None:
