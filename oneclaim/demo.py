@@ -13,6 +13,7 @@ verified.
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from datetime import date
@@ -123,6 +124,7 @@ def _run(home: Home, devices: int, console: Console, rng: random.Random, witness
         _show_provenance(ledger, console)
         _over_http(home, ledger, console)
         _cross_region(home, ledger, console, witnesses)
+        _enterprise(home, ledger, console, witnesses)
         anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
         witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))
         size, _, root = ledger.log.head()
@@ -660,6 +662,64 @@ def _cross_region(home: Home, ledger: Ledger, console: Console, witnesses: _Witn
                   f" {summary['outcome']} there and {summary['settled_as']} here, witnessed by"
                   f" {', '.join(c['witness'] for c in summary['proofs']['sent.tlog-proof']['cosigners'])}",
                   markup=False)  # fmt: skip
+
+
+def _enterprise(home: Home, ledger: Ledger, console: Console, witnesses: _Witnesses) -> None:
+    """The data centre's 2025 (docs/enterprise.md): a carbon account, its verified report, a
+    carbon-neutral claim from the GECs it retired for its electricity and the carbon-inclusion
+    credits it retired for the residual; the same retirement refused in a second claim; the
+    certificate written and checked offline under the auditor's 2-of-2 witness policy."""
+    import hashlib
+
+    from ledger.certificate import certificate, certificate_html, verify_certificate
+    from ledger.readmodel import ReadModel
+    from ledger.tlog.policy import load_policy
+    from oneclaim.enterprise_cli import account_view
+
+    who, year = CONSUMERS[2][0], str(YEAR)
+    ledger.add_participant("CQC-SZ", "中国质量认证中心苏州分中心", "verifier", "江苏", "苏州")
+    ledger.open_carbon_account(who, "91320594MA1MCNQ065", home.uscc_salt(), "data_centre")
+    with ReadModel(ledger) as model:
+        model.catch_up()
+        retired = model.retirements(who, year)
+    gec_mwh = sum(r["units"] for r in retired if r["instrument"] == "GEC")
+    uncovered = min(gec_mwh, 1_200)  # MWh its GECs leave uncovered: their Scope 2 is offset
+    consumed = gec_mwh + uncovered
+    ledger.report_emissions(who, year, inventory_sha256=hashlib.sha256(b"SIP-DC-03 inventory 2025").hexdigest(),
+                            verifier="CQC-SZ", statement_sha256=hashlib.sha256(b"CQC statement 2025").hexdigest(),
+                            scopes_kg={"scope1": 50_000, "scope2": consumed * 610, "scope3": 0},
+                            electricity_mwh=consumed)  # fmt: skip
+    cited = [r["retirement_id"] for r in retired]
+    claim = ledger.make_neutrality_claim(who, subject="园区数据中心 2025 年度运营 / data centre operations 2025",
+                                         boundary=["scope1", "scope2"], period=year, retirements=cited,
+                                         on=YEAR_CLOSED)  # fmt: skip
+    c = claim.coverage
+    console.print(f"Carbon neutrality: {who} claims {year} as {claim.code} under {claim.rule_set}:"
+                  f" {c['electricity_covered_mwh']:,} of {c['electricity_mwh']:,} MWh covered by GECs, residual"
+                  f" {c['residual_kg']:,} kgCO2e offset by {c['offsets_kg']:,} kgCO2e of carbon-inclusion credits"
+                  f" ({len(cited)} retirements)", markup=False)  # fmt: skip
+    try:
+        ledger.make_neutrality_claim(who, subject="again", boundary=["scope1", "scope2"], period=year,
+                                     retirements=cited[-1:], on=YEAR_CLOSED)  # fmt: skip
+    except LedgerError as e:
+        console.print(f"  a second claim on {cited[-1]} is refused: {e.code}, it backs {e.details['first']['ref']}",
+                      markup=False)  # fmt: skip
+    witnesses.published(ledger.publish_checkpoint(home.signer(), ORIGIN, home.policy()))
+    document = certificate(ledger, claim.code, ORIGIN)
+    out = home.path / "certificates"
+    out.mkdir(exist_ok=True)
+    (out / f"{claim.code}.json").write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    (out / f"{claim.code}.html").write_text(certificate_html(document))
+    checked = verify_certificate(json.loads((out / f"{claim.code}.json").read_text()),
+                                 load_policy(witnesses.policy_file))  # fmt: skip
+    console.print(f"  certificate {out.relative_to(home.path)}/{claim.code}.json (and .html, 中文/English):"
+                  f" `oneclaim claim verify` OK offline, {checked['retirements']} retirements proved, cosigned by"
+                  f" {', '.join(checked['cosigners'])}", markup=False)  # fmt: skip
+    figures = account_view(ledger, who)["years"][year]
+    console.print(f"  oneclaim carbon-account show {who}: {year}: {sum(figures['report']['scopes_kg'].values()):,}"
+                  f" kgCO2e reported, {figures['green_electricity_mwh']:,} MWh of green electricity retired,"
+                  f" {figures['credits_retired_kg']['INCLUSION']:,} kgCO2e of credits retired, claims"
+                  f" {', '.join(figures['claims'])}", markup=False)  # fmt: skip
 
 
 def _verify(home: Home, console: Console) -> bool:

@@ -186,6 +186,13 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     issued, states = re.search(r"batches, ([\d,]+) units issued = (.*?) exported", out).groups()
     per_state = [int(n.replace(",", "")) for n in re.findall(r"[\d,]+", states)]  # active ... exported
     assert len(per_state) == 6 and int(issued.replace(",", "")) == sum(per_state) > 0
+    # the enterprise's year: a carbon-neutral claim, its certificate checked offline, a reuse refused
+    assert re.search(r"Carbon neutrality: SIP-DC-03 claims 2025 as NC-SIP-DC-03-2025-1 under ISO14068-1:2023", out)
+    assert "is refused: RETIREMENT_ALREADY_USED, it backs NC-SIP-DC-03-2025-1" in out
+    assert "`oneclaim claim verify` OK offline" in out and "cosigned by chuzhou, jiaxing" in out
+    certificate = tmp_path / "demo" / "certificates" / "NC-SIP-DC-03-2025-1.json"
+    policy = tmp_path / "demo" / "policy-for-auditors.txt"
+    assert json.loads(run("claim", "verify", str(certificate), "--policy", str(policy), "--json").stdout)["ok"]
     again = run("demo", "--devices", "12", code=2)
     assert "DEMO_HOME_NOT_EMPTY" in again.stderr
     run("demo", "--devices", "3", "--reset")
