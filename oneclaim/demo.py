@@ -671,10 +671,10 @@ def _enterprise(home: Home, ledger: Ledger, console: Console, witnesses: _Witnes
     certificate written and checked offline under the auditor's 2-of-2 witness policy."""
     import hashlib
 
+    from ledger.carbon import account_view
     from ledger.certificate import certificate, certificate_html, verify_certificate
     from ledger.readmodel import ReadModel
     from ledger.tlog.policy import load_policy
-    from oneclaim.enterprise_cli import account_view
 
     who, year = CONSUMERS[2][0], str(YEAR)
     ledger.add_participant("CQC-SZ", "中国质量认证中心苏州分中心", "verifier", "江苏", "苏州")

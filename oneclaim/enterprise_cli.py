@@ -23,35 +23,6 @@ def _ids(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def account_view(ledger, participant: str) -> dict:
-    """An enterprise's carbon account per reporting year: the verified report, the green
-    electricity and the credits retired for it (from the read model), ETS use, and claims."""
-    from ledger.readmodel import ReadModel
-
-    account = ledger.carbon_account(participant)
-    with ReadModel(ledger) as model:
-        model.catch_up()
-        retired = model.retirements(participant)
-    years = sorted({*account.reports, *account.obligations, *(r["reporting_period"] for r in retired)})
-    out = {}
-    for year in years:
-        rows = [r for r in retired if r["reporting_period"] == year]
-        out[year] = {
-            "report": account.reports.get(year),
-            "green_electricity_mwh": sum(r["units"] for r in rows if r["instrument"] == "GEC"),
-            "credits_retired_kg": {
-                i: sum(r["units"] for r in rows if r["instrument"] == i) for i in ("CCER", "INCLUSION")
-            },
-            "ets": account.obligations.get(year),
-            "claims": [c for c in account.claims if f"-{year}-" in c],
-            "retirements": [
-                {k: r[k] for k in ("retirement_id", "instrument", "units", "purpose", "retired_on", "seq", "used_by")}
-                for r in rows
-            ],  # fmt: skip
-        }
-    return {"participant": participant, "sector": account.sector, "uscc_sha256": account.uscc_sha256, "years": out}
-
-
 @carbon_app.command("open")
 def carbon_open(
     participant: Annotated[str, typer.Argument(help="The enterprise (a registered participant).")],
@@ -134,6 +105,8 @@ def carbon_surrender(
 @carbon_app.command("show")
 def carbon_show(participant: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """An enterprise's carbon account, year by year, with the retirements behind each figure."""
+    from ledger.carbon import account_view
+
     with opened(home, as_json) as ledger:
         view = account_view(ledger, participant)
     lines = [f"Carbon account of {participant} ({view['sector']})"]
@@ -143,6 +116,26 @@ def carbon_show(participant: str, home: HomeOpt = None, as_json: JsonOpt = False
         lines.append(f"  {year}: {emitted}; green electricity {y['green_electricity_mwh']:,} MWh retired; credits"
                      f" retired {y['credits_retired_kg']}; claims {', '.join(y['claims']) or 'none'}")  # fmt: skip
     emit(as_json, view, "\n".join(lines))
+
+
+@carbon_app.command("avoided")
+def carbon_avoided(
+    participant: str,
+    year: Annotated[str, typer.Option()],
+    factor: Annotated[str, typer.Option(help="The emission factor (ledger/domain/rules.py).")] = "SIP-2020-PURCHASED",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """绿证折算碳减排量: the avoided emissions of the GECs retired for the enterprise in a year.
+    Reported as avoided emissions, never as an offset."""
+    from ledger.carbon import avoided_emissions
+
+    with opened(home, as_json) as ledger:
+        got = avoided_emissions(ledger, participant, year, factor)
+    f = got["factor"]
+    emit(as_json, got, f"{participant} {year}: {got['gec_mwh']:,} MWh of GECs retired x {f['g_per_mwh'] / 1e6:.4f}"
+                       f" tCO2/MWh ({f['code']}: {f['source']}) = {got['avoided_kg_co2e']:,} kgCO2e avoided."
+                       f" {got['note']}")  # fmt: skip
 
 
 @claim_app.command("make")

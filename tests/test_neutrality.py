@@ -290,3 +290,22 @@ def test_a_certificate_under_another_log_key_is_refused(registry: Registry) -> N
     _, document, _ = _certified(registry)
     stranger = parse_policy(f"log {generate_signer(ORIGIN).verifier_key()}\nquorum none\n")
     refused("TLOG_PROOF_SIGNATURE", verify_certificate, document, stranger)
+
+
+def test_retired_gecs_convert_to_avoided_emissions_by_a_versioned_factor_never_to_an_offset(registry) -> None:
+    from ledger.carbon import avoided_emissions
+
+    gecs = registry.retire(registry.gec, 52)
+    got = avoided_emissions(registry.ledger, ENTERPRISE, "2025")
+    assert (got["gec_mwh"], got["avoided_kg_co2e"]) == (52, 52 * 610_100 // 1_000)  # 0.6101 tCO2/MWh, rounded down
+    assert got["factor"]["code"] == "SIP-2020-PURCHASED" and "seed 004" in got["factor"]["source"]
+    assert [r["retirement_id"] for r in got["retirements"]] == [gecs] and "not an offset" in got["note"]
+    assert (
+        avoided_emissions(registry.ledger, ENTERPRISE, "2025", "CN-PV-0.7787")["avoided_kg_co2e"]
+        == 52 * 778_700 // 1_000
+    )
+    refused("FACTOR_NOT_VALID", avoided_emissions, registry.ledger, ENTERPRISE, "2019")
+    refused("FACTOR_UNKNOWN", avoided_emissions, registry.ledger, ENTERPRISE, "2025", "NO-SUCH-FACTOR")
+    # the conversion is a report: the GECs still count only as electricity in a claim
+    e = refused("CLAIM_SHORTFALL", registry.claim, gecs)
+    assert e.details["offsets_kg"] == 0

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from ledger.carbon import account_view
 from ledger.domain.enterprise import coverage
 from ledger.domain.rules import NEUTRALITY_RULES
 from ledger.errors import LedgerError
-from oneclaim.enterprise_cli import account_view
 from tests.test_neutrality import EMIT, EMITTER, ENTERPRISE, FAB, REPORT, SALT, market
 
 PURPOSES = ("carbon_neutrality", "carbon_neutrality", "voluntary", "ets_offset", "ets_offset",

@@ -73,6 +73,13 @@ class EmissionFactor:
     g_per_mwh: int
     valid_from: date
     source: str
+    valid_until: date | None = None  # None: until a later factor replaces it
+
+    def valid_for(self, year: int) -> bool:
+        """Whether the factor applies to some day of `year`."""
+        return self.valid_from <= date(year, 12, 31) and (
+            self.valid_until is None or self.valid_until >= date(year, 1, 1)
+        )
 
 
 EMISSION_FACTORS = {
