@@ -258,3 +258,54 @@ def ets_offset_rule(on: date) -> EtsOffsetRule:
     if not rules:
         raise Conflict(f"no ETS offset rule is in force on {on}", code="ETS_RULE_NOT_IN_FORCE")
     return max(rules, key=lambda r: r.valid_from)
+
+
+# ------------------------------------------------------------------ market surveillance (docs/enterprise.md)
+
+
+@dataclass(frozen=True)
+class SurveillanceRule:
+    """A pattern the registry watches for in its log, with its parameters and source."""
+
+    code: str
+    watches: str
+    params: dict
+    valid_from: date
+    source: str
+
+
+_SEED_001 = "seed 001, §4.1 and §5.5: platforms must monitor abnormal trading"
+SURVEILLANCE_RULES = {
+    r.code: r
+    for r in (
+        SurveillanceRule(
+            "WASH_TRANSFER",
+            "units of one batch passing from A to B and back from B to A",
+            {"window_days": 30},
+            date(2024, 1, 1),
+            _SEED_001 + "; domain.md: wash transfers between related accounts",
+        ),
+        SurveillanceRule(
+            "TRANSFER_FAR_ABOVE_HISTORY",
+            "a transfer of more units than `factor` times the sender's largest earlier transfer of the same"
+            " instrument, once it has `min_history` of them",
+            {"factor": 10, "min_history": 5},
+            date(2024, 1, 1),
+            _SEED_001 + "; domain.md: volumes far above an account's history",
+        ),
+        SurveillanceRule(
+            "SOLD_ON_TWO_PLATFORMS",
+            "a GEC another platform reports sold that was sold here (a GEC_SOLD_TWICE case)",
+            {},
+            date(2024, 1, 1),
+            "NEA 2024 GEC rules: a GEC is sold once (同一绿证不重复成交); domain.md §3.4",
+        ),
+        SurveillanceRule(
+            "CLAIMED_KWH_CORRECTED_DOWN",
+            "a meter reading corrected downward after kWh of it were claimed",
+            {},
+            date(2024, 1, 1),
+            _SEED_001 + "; a claim's electricity later found smaller",
+        ),
+    )
+}

@@ -1,0 +1,202 @@
+"""Market surveillance: the rules of `ledger.domain.rules.SURVEILLANCE_RULES`, evaluated as the
+log grows by a projection (never in a command's write path), and the operator's review of each
+alert (docs/enterprise.md).
+
+The projection reads the notification log from its own position, in chunks, and keeps two
+tables in the ledger's database: `sv_transfers` (the transfers it has seen, for the patterns
+that look back) and `sv_alerts`. Each alert names the log seqs of the events it was raised
+on; its id is the SHA-256 of its rule and those seqs, so a rebuilt projection raises the same
+alerts with the same ids. Acknowledging one is an `AlertReview.Acknowledged` event, which the
+projection then records as the alert's status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy.engine import Connection, make_url
+
+from ledger.app import Ledger
+from ledger.domain.alert import AlertReview
+from ledger.domain.batch import Batch
+from ledger.domain.case import Case
+from ledger.domain.device import Device
+from ledger.domain.rules import SURVEILLANCE_RULES
+from ledger.errors import Conflict, NotFound
+from ledger.readmodel import sqlalchemy_url
+
+metadata = MetaData()
+sv_tracking = Table("sv_tracking", metadata, Column("name", String, primary_key=True),
+                    Column("position", BigInteger, nullable=False))  # fmt: skip
+sv_transfers = Table(
+    "sv_transfers",
+    metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("batch", String, nullable=False, index=True),
+    Column("instrument", String, nullable=False),
+    Column("sender", String, nullable=False, index=True),
+    Column("receiver", String, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("on", String, nullable=False),
+)
+sv_alerts = Table(
+    "sv_alerts",
+    metadata,
+    Column("alert_id", String, primary_key=True),
+    Column("rule", String, nullable=False, index=True),
+    Column("subject", String, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("seqs", Text, nullable=False),  # JSON list of the log seqs it was raised on
+    Column("raised_seq", BigInteger, nullable=False),
+    Column("status", String, nullable=False, index=True),  # open | acknowledged
+    Column("acknowledged_seq", BigInteger),
+    Column("n", Integer, nullable=False),  # the order alerts were raised in
+)
+TOPICS = {get_topic(t): t for t in (Batch.Transferred, Case.Opened, Device.ReadingCorrected, AlertReview.Acknowledged)}
+NAME = "surveillance"
+
+
+def alert_id(rule: str, seqs: list[int]) -> str:
+    return hashlib.sha256(json.dumps([rule, sorted(seqs)]).encode()).hexdigest()[:16]
+
+
+class Surveillance:
+    """The surveillance projection of one ledger."""
+
+    def __init__(self, ledger: Ledger, chunk_size: int = 500) -> None:
+        self.ledger, self.chunk_size = ledger, chunk_size
+        url = make_url(sqlalchemy_url(ledger.db_url))
+        self.engine = create_engine(url, connect_args={"timeout": 60} if url.get_backend_name() == "sqlite" else {})
+        metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            if conn.execute(select(sv_tracking.c.position).where(sv_tracking.c.name == NAME)).first() is None:
+                conn.execute(sv_tracking.insert().values(name=NAME, position=0))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Surveillance:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the projection
+
+    def catch_up(self) -> int:
+        """Evaluate every event committed since the last call; the alerts raised."""
+        raised = 0
+        while True:
+            with self.engine.begin() as conn:
+                claim = sv_tracking.c.name == NAME
+                conn.execute(update(sv_tracking).where(claim).values(position=sv_tracking.c.position))  # lock it
+                position = conn.execute(select(sv_tracking.c.position).where(claim)).scalar_one()
+                notifications = self.ledger.recorder.select_notifications(position, self.chunk_size,
+                                                                          inclusive_of_start=False)  # fmt: skip
+                if not notifications:
+                    return raised
+                wanted = [n for n in notifications if n.topic in TOPICS]
+                seqs = self.ledger.log.seqs_for_notifications([n.id for n in wanted])
+                for n in wanted:
+                    raised += self._apply(conn, self.ledger.mapper.to_domain_event(n), seqs[n.id])
+                conn.execute(update(sv_tracking).where(claim).values(position=notifications[-1].id))
+
+    def _raise(self, conn: Connection, rule: str, subject: str, message: str, seqs: list[int]) -> int:
+        key = alert_id(rule, seqs)
+        if conn.execute(select(sv_alerts.c.alert_id).where(sv_alerts.c.alert_id == key)).first() is not None:
+            return 0
+        n = conn.execute(select(sv_alerts.c.n).order_by(sv_alerts.c.n.desc()).limit(1)).scalar() or 0
+        conn.execute(sv_alerts.insert().values(alert_id=key, rule=rule, subject=subject, message=message,
+                                               seqs=json.dumps(sorted(seqs)), raised_seq=max(seqs), status="open",
+                                               n=n + 1))  # fmt: skip
+        return 1
+
+    def _apply(self, conn: Connection, event: Any, seq: int) -> int:
+        if isinstance(event, Batch.Transferred):
+            return self._transferred(conn, event, seq)
+        if isinstance(event, Case.Opened) and event.kind == "GEC_SOLD_TWICE":
+            return self._raise(conn, "SOLD_ON_TWO_PLATFORMS", event.subject,
+                               f"{event.subject}: {event.theirs.get('source', 'another platform')} reports units sold"
+                               f" that were sold here (case {event.code})", [seq])  # fmt: skip
+        if isinstance(event, Device.ReadingCorrected):
+            before = self.ledger.repository.get(event.originator_id, version=event.originator_version - 1)
+            reading, claimed = (
+                before.readings.get(event.corrects_version),
+                before.claimed.get(event.corrects_version, 0),
+            )
+            if reading is not None and claimed and event.on_grid_kwh < reading.on_grid_kwh:
+                return self._raise(conn, "CLAIMED_KWH_CORRECTED_DOWN", before.code,
+                                   f"{before.code}: a reading of which {claimed:,} kWh are claimed was corrected from"
+                                   f" {reading.on_grid_kwh:,} to {event.on_grid_kwh:,} kWh ({event.reason})",
+                                   [seq])  # fmt: skip
+            return 0
+        if isinstance(event, AlertReview.Acknowledged):
+            conn.execute(update(sv_alerts).where(sv_alerts.c.alert_id == event.alert_id)
+                         .values(status="acknowledged", acknowledged_seq=seq))  # fmt: skip
+        return 0
+
+    def _transferred(self, conn: Connection, event: Batch.Transferred, seq: int) -> int:
+        issued = self.ledger.repository.get(event.originator_id, version=1)
+        batch, instrument = issued.code, issued.instrument
+        units = sum(e - s for s, e in event.ranges)
+        sender, receiver, on = event.from_account, event.to_account, event.on
+        raised = 0
+        wash = SURVEILLANCE_RULES["WASH_TRANSFER"].params
+        since = (date.fromisoformat(on) - timedelta(days=wash["window_days"])).isoformat()
+        back = conn.execute(select(sv_transfers.c.seq, sv_transfers.c.on).where(
+            sv_transfers.c.batch == batch, sv_transfers.c.sender == receiver, sv_transfers.c.receiver == sender,
+            sv_transfers.c.on >= since).order_by(sv_transfers.c.seq.desc()).limit(1)).first()  # fmt: skip
+        if back is not None:
+            pair = " <-> ".join(sorted((sender, receiver)))
+            raised += self._raise(conn, "WASH_TRANSFER", pair,
+                                  f"{batch}: units went {receiver} -> {sender} on {back.on} and {sender} -> {receiver}"
+                                  f" on {on}, within {wash['window_days']} days", [back.seq, seq])  # fmt: skip
+        far = SURVEILLANCE_RULES["TRANSFER_FAR_ABOVE_HISTORY"].params
+        history = conn.execute(select(sv_transfers.c.units).where(  # units of one instrument are comparable
+            sv_transfers.c.sender == sender, sv_transfers.c.instrument == instrument)).scalars().all()  # fmt: skip
+        if len(history) >= far["min_history"] and units > far["factor"] * max(history):
+            raised += self._raise(conn, "TRANSFER_FAR_ABOVE_HISTORY", sender,
+                                  f"{sender} transferred {units:,} units of {batch}, more than {far['factor']} times"
+                                  f" its largest of {len(history)} earlier {instrument} transfers"
+                                  f" ({max(history):,})",
+                                  [seq])  # fmt: skip
+        conn.execute(sv_transfers.insert().values(seq=seq, batch=batch, instrument=instrument, sender=sender,
+                                                  receiver=receiver, units=units, on=on))  # fmt: skip
+        return raised
+
+    # ------------------------------------------------------------------ queries and the review
+
+    def alerts(self, status: str | None = None) -> list[dict]:
+        self.catch_up()
+        query = select(sv_alerts).order_by(sv_alerts.c.n)
+        if status is not None:
+            query = query.where(sv_alerts.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [{**{k: v for k, v in row.items() if k != "n"}, "seqs": json.loads(row["seqs"])} for row in rows]
+
+    def alert(self, key: str, with_proofs: bool = True) -> dict:
+        """One alert, with a tlog-proof (without the event's bytes) of each event it names."""
+        found = [a for a in self.alerts() if a["alert_id"] == key]
+        if not found:
+            raise NotFound(f"unknown alert {key}", code="ALERT_NOT_FOUND", alert=key)
+        alert = found[0]
+        if with_proofs:
+            alert["proofs"] = {str(s): self.ledger.log.tlog_proof(s) for s in alert["seqs"]}
+        return alert
+
+    def acknowledge(self, key: str, by: str, note: str) -> dict:
+        """The operator's acknowledgement of an alert, as an event; once per alert."""
+        alert = self.alert(key, with_proofs=False)
+        review = AlertReview.acknowledge(key, alert["rule"], alert["seqs"], by, note)
+        try:
+            self.ledger.save(review)
+        except IntegrityError:
+            raise Conflict(f"alert {key} is already acknowledged", code="ALERT_ALREADY_ACKNOWLEDGED") from None
+        return self.alert(key, with_proofs=False)
