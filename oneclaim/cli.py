@@ -44,6 +44,7 @@ app.add_typer(witness_cli.witness_app, name="witness")
 app.add_typer(agreement_cli.agreement_app, name="agreement")
 app.add_typer(enterprise_cli.carbon_app, name="carbon-account")
 app.add_typer(enterprise_cli.claim_app, name="claim")
+app.add_typer(enterprise_cli.alerts_app, name="alerts")
 app.command()(agreement_cli.relay)
 app.command()(serve_cli.serve)
 app.add_typer(registry_cli.commands)  # the registry's commands (transfer, retire, ...) and groups, at the top

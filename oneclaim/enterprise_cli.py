@@ -204,3 +204,50 @@ def claim_verify(
          f"✔ {summary['claim']}: {summary['subject']} ({summary['claimant']}, {summary['period']}) under"
          f" {summary['rule_set']}; {summary['retirements']} retirements proved in {summary['registry']} at tree size"
          f" {summary['tree_size']}; residual {c['residual_kg']:,} kgCO2e offset by {c['offsets_kg']:,}")  # fmt: skip
+
+
+alerts_app = typer.Typer(help="Market surveillance: alerts raised on the log, and the operator's review.",
+                         no_args_is_help=True)  # fmt: skip
+
+
+@alerts_app.command("list")
+def alerts_list(
+    status: Annotated[str | None, typer.Option(help="open or acknowledged (default: both).")] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate the rules on every event not yet seen, and list the alerts."""
+    from ledger.surveillance import Surveillance
+
+    with opened(home, as_json) as ledger, Surveillance(ledger) as watch:
+        found = watch.alerts(status)
+    lines = [f"{a['alert_id']}  {a['status']:<12} {a['rule']:<27} {a['message']} (log seqs {a['seqs']})"
+             for a in found] or ["no alerts"]  # fmt: skip
+    emit(as_json, {"alerts": found}, "\n".join(lines))
+
+
+@alerts_app.command("show")
+def alerts_show(alert: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """One alert, with a tlog-proof of each event it names (under the current checkpoint)."""
+    from ledger.surveillance import Surveillance
+
+    with opened(home, as_json) as ledger, Surveillance(ledger) as watch:
+        found = watch.alert(alert)
+    emit(as_json, found, f"{found['alert_id']} {found['rule']} ({found['status']}): {found['message']}\n"
+                         + "\n".join(f"--- log seq {s}\n{p}" for s, p in found["proofs"].items()))  # fmt: skip
+
+
+@alerts_app.command("acknowledge")
+def alerts_acknowledge(
+    alert: str,
+    by: Annotated[str, typer.Option(help="Who reviewed it (the operator's pseudonymous id).")],
+    note: Annotated[str, typer.Option(help="What the review found.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Acknowledge an alert after review: an event in the log, once per alert."""
+    from ledger.surveillance import Surveillance
+
+    with opened(home, as_json) as ledger, Surveillance(ledger) as watch:
+        done = watch.acknowledge(alert, by, note)
+    emit(as_json, done, f"Acknowledged {alert} ({done['rule']}) by {by}")

@@ -87,3 +87,22 @@ def test_an_enterprise_claims_carbon_neutrality_and_a_bank_checks_the_certificat
     assert {r["retirement_id"]: r["used_by"]["ref"] for r in account["retirements"]} == dict.fromkeys(
         (gecs, offsets, more), code
     )
+
+
+def test_the_operator_lists_shows_and_acknowledges_a_wash_transfer_alert(cli_home: Path) -> None:
+    run("programme", "add", "SIP-PHCER", "--name", "苏州工业园区碳普惠", "--region", "江苏苏州",
+        "--factor", "SIP-2020-PURCHASED", "--methodology", "ev_charging")  # fmt: skip
+    credits = as_json("issue", "inclusion", "--programme", "SIP-PHCER", "--methodology", "ev_charging", "--account",
+                      GEN, "--subject", "SIP-EV-HUB", "--period", "2025", "--kgco2e", "500000")["batch"]  # fmt: skip
+    assert as_json("alerts", "list")["alerts"] == []
+    run("transfer", credits, "--from", GEN, "--to", BUYER, "--quantity", "1000", "--on", "2026-01-10")
+    run("transfer", credits, "--from", BUYER, "--to", GEN, "--quantity", "1000", "--on", "2026-01-12")
+    (alert,) = as_json("alerts", "list")["alerts"]
+    assert alert["rule"] == "WASH_TRANSFER" and alert["status"] == "open"
+    run("log", "sign")  # the proofs are under a signed checkpoint over the events
+    shown = as_json("alerts", "show", alert["alert_id"])
+    assert sorted(shown["proofs"]) == sorted(str(s) for s in alert["seqs"])
+    done = as_json("alerts", "acknowledge", alert["alert_id"], "--by", "SIP-OPS-1", "--note", "same group")
+    assert done["status"] == "acknowledged" and as_json("alerts", "list", "--status", "open")["alerts"] == []
+    again = as_json("alerts", "acknowledge", alert["alert_id"], "--by", "SIP-OPS-1", "--note", "x", code=2)
+    assert again["error"]["code"] == "ALERT_ALREADY_ACKNOWLEDGED"
