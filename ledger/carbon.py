@@ -5,7 +5,7 @@ green electricity it retired (GEC → tCO2e, by a versioned emission factor)."""
 from __future__ import annotations
 
 from ledger.app import Ledger
-from ledger.domain.rules import EMISSION_FACTORS, kg_co2e
+from ledger.domain.rules import EMISSION_FACTORS, RATING_SCHEMES, SECTOR_BENCHMARKS, kg_co2e
 from ledger.domain.values import one_of
 from ledger.errors import Conflict
 from ledger.readmodel import ReadModel
@@ -63,4 +63,30 @@ def avoided_emissions(ledger: Ledger, participant: str, year: str, factor: str =
                    "valid_until": f.valid_until and f.valid_until.isoformat(), "source": f.source},
         "retirements": [{k: r[k] for k in ("retirement_id", "units", "retired_on", "seq")} for r in rows],
         "note": AVOIDED_NOTE,
+    }  # fmt: skip
+
+
+def rating(ledger: Ledger, participant: str, year: str, scheme: str = "FOUR-COLOUR") -> dict:
+    """The carbon-efficiency rating of an enterprise for a year: its verified emissions per
+    10,000 yuan of value added, against its sector's benchmark, coloured by the scheme's bands.
+    The benchmark and the bands are dated data with their sources, named in the answer."""
+    rules = RATING_SCHEMES[one_of("scheme", scheme, RATING_SCHEMES, "RATING_SCHEME_UNKNOWN")]
+    account = ledger.carbon_account(participant)
+    report = account.report_of(year)
+    if not report.get("value_added_10k_yuan"):
+        raise Conflict(f"{participant}'s {year} report gives no value added: no carbon efficiency to rate",
+                       code="RATING_NEEDS_VALUE_ADDED")  # fmt: skip
+    benchmark = SECTOR_BENCHMARKS.get((account.sector, year))
+    if benchmark is None:
+        raise Conflict(f"no {year} benchmark for the sector {account.sector}", code="BENCHMARK_NOT_FOUND",
+                       sector=account.sector)  # fmt: skip
+    emitted = sum(report["scopes_kg"].values())
+    efficiency = emitted // report["value_added_10k_yuan"]
+    percent = emitted * 100 / (report["value_added_10k_yuan"] * benchmark.kg_per_10k_yuan)
+    colour = next(c for top, c in rules.bands if top is None or percent <= top)
+    return {
+        "participant": participant, "year": year, "sector": account.sector, "colour": colour,
+        "kg_per_10k_yuan": efficiency, "percent_of_benchmark": round(percent, 1),
+        "benchmark": {"kg_per_10k_yuan": benchmark.kg_per_10k_yuan, "source": benchmark.source},
+        "scheme": {"code": rules.code, "bands": [list(b) for b in rules.bands], "source": rules.source},
     }  # fmt: skip

@@ -64,11 +64,15 @@ class EnterpriseClaims:
         return account
 
     def report_emissions(self: Ledger, participant: str, year: str, *, inventory_sha256: str, verifier: str,
-                         statement_sha256: str, scopes_kg: dict, electricity_mwh: int) -> CarbonAccount:  # fmt: skip
-        """Record a year's verified emissions inventory (its digest, the verifier, totals)."""
+                         statement_sha256: str, scopes_kg: dict, electricity_mwh: int,
+                         value_added_10k_yuan: int | None = None) -> CarbonAccount:  # fmt: skip
+        """Record a year's verified emissions inventory (its digest, the verifier, totals, and the
+        value added the carbon-efficiency rating divides by)."""
         self.participant(verifier)
         account = self.carbon_account(participant)
-        account.report(year, inventory_sha256, verifier, statement_sha256, scopes_kg, electricity_mwh)
+        account.report(
+            year, inventory_sha256, verifier, statement_sha256, scopes_kg, electricity_mwh, value_added_10k_yuan
+        )
         self._save_or_conflict(account)
         return account
 

@@ -50,6 +50,7 @@ def carbon_report(
     scope2: Annotated[int, typer.Option(help="Scope 2 (location-based), kgCO2e.")],
     scope3: Annotated[int, typer.Option(help="Scope 3, kgCO2e.")] = 0,
     electricity_mwh: Annotated[int, typer.Option(help="Electricity consumed, MWh.")] = 0,
+    value_added: Annotated[int | None, typer.Option(help="Value added, in 10,000 yuan (for the rating).")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,6 +67,7 @@ def carbon_report(
     with opened(home, as_json) as ledger:
         account = ledger.report_emissions(participant, year, inventory_sha256=digests["inventory"], verifier=verifier,
                                           statement_sha256=digests["statement"], electricity_mwh=electricity_mwh,
+                                          value_added_10k_yuan=value_added,
                                           scopes_kg={"scope1": scope1, "scope2": scope2, "scope3": scope3})  # fmt: skip
     emit(as_json, account.reports[year], f"Recorded {participant}'s {year} report: scope 1 {scope1:,},"
          f" scope 2 {scope2:,}, scope 3 {scope3:,} kgCO2e; {electricity_mwh:,} MWh consumed")  # fmt: skip
@@ -136,6 +138,24 @@ def carbon_avoided(
     emit(as_json, got, f"{participant} {year}: {got['gec_mwh']:,} MWh of GECs retired x {f['g_per_mwh'] / 1e6:.4f}"
                        f" tCO2/MWh ({f['code']}: {f['source']}) = {got['avoided_kg_co2e']:,} kgCO2e avoided."
                        f" {got['note']}")  # fmt: skip
+
+
+@carbon_app.command("rating")
+def carbon_rating(
+    participant: str,
+    year: Annotated[str, typer.Option()],
+    scheme: Annotated[str, typer.Option(help="The rating scheme (ledger/domain/rules.py).")] = "FOUR-COLOUR",
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """碳效: the enterprise's carbon efficiency against its sector's benchmark, as a colour."""
+    from ledger.carbon import rating
+
+    with opened(home, as_json) as ledger:
+        got = rating(ledger, participant, year, scheme)
+    emit(as_json, got, f"{participant} {year}: {got['colour']} ({got['kg_per_10k_yuan']:,} kgCO2e per 10,000 yuan,"
+                       f" {got['percent_of_benchmark']}% of the {got['sector']} benchmark"
+                       f" {got['benchmark']['kg_per_10k_yuan']:,})")  # fmt: skip
 
 
 @claim_app.command("make")

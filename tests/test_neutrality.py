@@ -309,3 +309,18 @@ def test_retired_gecs_convert_to_avoided_emissions_by_a_versioned_factor_never_t
     # the conversion is a report: the GECs still count only as electricity in a claim
     e = refused("CLAIM_SHORTFALL", registry.claim, gecs)
     assert e.details["offsets_kg"] == 0
+
+
+@pytest.mark.parametrize(("value_added", "colour"), [(1_500, "dark_green"), (1_200, "light_green"),
+                                                     (1_000, "yellow"), (500, "red")])  # fmt: skip
+def test_the_carbon_efficiency_rating_colours_an_enterprise_against_its_sector(registry, value_added, colour) -> None:
+    from ledger.carbon import rating
+
+    refused("RATING_NEEDS_VALUE_ADDED", rating, registry.ledger, ENTERPRISE, "2025")
+    registry.ledger.report_emissions(ENTERPRISE, "2025", **REPORT, value_added_10k_yuan=value_added)
+    got = rating(registry.ledger, ENTERPRISE, "2025")
+    emitted = sum(SCOPES.values())  # 476,000 kg against the electronics benchmark of 420 kg per 10,000 yuan
+    assert (got["colour"], got["kg_per_10k_yuan"]) == (colour, emitted // value_added)
+    assert got["percent_of_benchmark"] == round(emitted * 100 / (value_added * 420), 1)
+    assert "sample benchmark" in got["benchmark"]["source"] and "碳效码" in got["scheme"]["source"]
+    refused("REPORT_NOT_FOUND", rating, registry.ledger, ENTERPRISE, "2024")

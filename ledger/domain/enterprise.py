@@ -101,7 +101,7 @@ class CarbonAccount(Aggregate):
         return cls(participant=participant, uscc_sha256=uscc_sha256(uscc, salt), sector=sector)
 
     def report(self, year: str, inventory_sha256: str, verifier: str, statement_sha256: str,
-               scopes_kg: dict, electricity_mwh: int) -> None:  # fmt: skip
+               scopes_kg: dict, electricity_mwh: int, value_added_10k_yuan: int | None = None) -> None:  # fmt: skip
         """Record the year's verified emissions report (ISO 14064-1 inventory, third-party
         verified). A corrected report replaces it with a new event; claims already made keep
         the report they were checked against."""
@@ -113,15 +113,23 @@ class CarbonAccount(Aggregate):
         scopes = {scope: _kg(scope, scopes_kg[scope]) for scope in SCOPES}
         if not isinstance(electricity_mwh, int) or isinstance(electricity_mwh, bool) or electricity_mwh < 0:
             raise InvalidInput("electricity consumed is a whole number of MWh", code="QUANTITY_OUT_OF_RANGE")
+        if value_added_10k_yuan is not None and (
+            not isinstance(value_added_10k_yuan, int)
+            or isinstance(value_added_10k_yuan, bool)
+            or value_added_10k_yuan < 1
+        ):
+            raise InvalidInput("value added is a whole number of 10,000 yuan, at least 1", code="QUANTITY_OUT_OF_RANGE")
         self._reported(year, _sha256_hex("inventory_sha256", inventory_sha256), verifier,
-                       _sha256_hex("statement_sha256", statement_sha256), scopes, electricity_mwh)  # fmt: skip
+                       _sha256_hex("statement_sha256", statement_sha256), scopes, electricity_mwh,
+                       value_added_10k_yuan)  # fmt: skip
 
     @event("EmissionsReported")
     def _reported(self, year: str, inventory_sha256: str, verifier: str, statement_sha256: str, scopes_kg: dict,
-                  electricity_mwh: int) -> None:  # fmt: skip
+                  electricity_mwh: int, value_added_10k_yuan: int | None = None) -> None:  # fmt: skip
         self.reports[year] = {
             "year": year, "inventory_sha256": inventory_sha256, "verifier": verifier,
             "statement_sha256": statement_sha256, "scopes_kg": scopes_kg, "electricity_mwh": electricity_mwh,
+            "value_added_10k_yuan": value_added_10k_yuan,
         }  # fmt: skip
 
     def report_of(self, year: str) -> dict:

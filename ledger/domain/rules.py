@@ -309,3 +309,56 @@ SURVEILLANCE_RULES = {
         ),
     )
 }
+
+
+# ------------------------------------------------------------------ carbon-efficiency ratings (docs/enterprise.md)
+
+
+@dataclass(frozen=True)
+class SectorBenchmark:
+    """A sector's average carbon efficiency for a year: kgCO2e per 10,000 yuan of value added."""
+
+    sector: str
+    year: str
+    kg_per_10k_yuan: int
+    source: str
+
+
+SECTOR_BENCHMARKS = {
+    (b.sector, b.year): b
+    for b in (
+        SectorBenchmark(
+            "electronics", "2025", 420, "sample benchmark for the tests and the demo, not a published figure"
+        ),
+        SectorBenchmark(
+            "data_centre", "2025", 1_900, "sample benchmark for the tests and the demo, not a published figure"
+        ),
+        SectorBenchmark("steel", "2025", 18_000, "sample benchmark for the tests and the demo, not a published figure"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RatingScheme:
+    """Colours by the ratio of an enterprise's carbon efficiency to its sector's benchmark: the
+    first band whose upper ratio (percent) the enterprise's is at or under."""
+
+    code: str
+    bands: tuple[tuple[int | None, str], ...]  # (max percent of the benchmark, colour); None: no upper bound
+    valid_from: date
+    source: str
+
+
+RATING_SCHEMES = {
+    s.code: s
+    for s in (
+        RatingScheme(
+            "FOUR-COLOUR",
+            ((80, "dark_green"), (100, "light_green"), (120, "yellow"), (None, "red")),
+            date(2022, 1, 1),
+            "seed 003: Hangzhou's 碳效码 rates an enterprise by its CO2 per unit of value added against its"
+            " sector's average; Quzhou rates 600+ firms in four colours (domain.md). The band edges are this"
+            " registry's parameters: replace them with the programme's published ones",
+        ),
+    )
+}
