@@ -48,13 +48,20 @@ def problem(status: int, code: str, detail: str, details: dict | None = None) ->
 
 
 def _projector(app: FastAPI, stop: threading.Event, every: float) -> None:
-    """Keep the read models caught up in the background: reads find them current, and the
-    request path only checks (one indexed read) that nothing is new."""
+    """Keep the read models and the surveillance projection caught up in the background: reads
+    find them current, and the request path only checks (one indexed read) that nothing is new."""
+    from ledger.surveillance import Surveillance
+
+    watch = None
     while pause(stop, every):
         try:
             app.state.readmodel.catch_up()
+            watch = watch or Surveillance(app.state.ledger)
+            watch.catch_up()  # market-surveillance alerts raised as the log grows (ledger/surveillance.py)
         except Exception:  # noqa: BLE001 - a failed pass is retried; reads catch up themselves
             continue
+    if watch is not None:
+        watch.close()
 
 
 class Publishing:
@@ -100,6 +107,7 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
         app.state.readmodel = ReadModel(app.state.ledger)
         app.state.tokens = TokenStore(db_url)
         app.state.origin = origin
+        app.state.uscc_salt_file = os.environ.get("ONECLAIM_USCC_SALT")  # api/enterprise.py
         app.state.verifier_key = os.environ.get("ONECLAIM_VERIFIER_KEY")
         app.state.now = lambda: datetime.now(UTC)
         app.state.publish_soon = threading.Event()  # set by writes a partner waits on (api/transfers.py)

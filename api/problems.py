@@ -119,6 +119,67 @@ EXAMPLES: dict[str, tuple[int, str]] = {
     "TLOG_PROOF_NO_EVENT": (409, "the proof carries no event (extra)"),
     "QUORUM_NOT_MET": (409, "the checkpoint is cosigned by none; the policy wants jx"),
     "INCLUSION_PROOF_INVALID": (409, "the event is not at index 41"),
+    # the enterprise's side (api/enterprise.py)
+    "USCC_INVALID": (422, "the unified social credit code's check character is wrong"),
+    "SECTOR_INVALID": (422, "a carbon account needs its sector (up to 64 characters)"),
+    "CARBON_ACCOUNT_EXISTS": (409, "carbon_account SIP-FAB-01 already exists"),
+    "CARBON_ACCOUNT_NOT_FOUND": (404, "unknown carbon_account SIP-FAB-01"),
+    "USCC_SALT_UNAVAILABLE": (409, "this server was started without the registry's credit-code salt"),
+    "PARTICIPANT_NOT_YOURS": (403, "SIP-FAB-01 is not SIP-BIO-02"),
+    "YEAR_INVALID": (422, "a reporting year is four digits (e.g. 2025), got '25'"),
+    "REPORT_INCOMPLETE": (422, "name the verifier (a participant code)"),
+    "REPORT_NOT_FOUND": (409, "SIP-FAB-01 has no verified emissions report for 2025"),
+    "DIGEST_INVALID": (422, "inventory_sha256 must be a SHA-256 in lowercase hex"),
+    "QUANTITY_OUT_OF_RANGE": (422, "scope1 must be a whole number of kgCO2e from 0 to 10^15, got -1"),
+    "FACTOR_NOT_VALID": (409, "factor SIP-2020-PURCHASED is valid from 2020-01-01 to its replacement, not for 2019"),
+    "RATING_NEEDS_VALUE_ADDED": (409, "SIP-FAB-01's 2025 report gives no value added: no carbon efficiency to rate"),
+    "BENCHMARK_NOT_FOUND": (409, "no 2025 benchmark for the sector textiles"),
+    "RATING_SCHEME_UNKNOWN": (422, "unknown scheme 'X'"),
+    "OBLIGATION_EXISTS": (409, "JS-STEEL-01's 2025 ETS obligation is already recorded"),
+    "OBLIGATION_INCOMPLETE": (422, "name the obligation's source (the allocation notice)"),
+    "OBLIGATION_NOT_FOUND": (409, "JS-STEEL-01 has no ETS obligation for 2025"),
+    "ETS_OFFSET_CAP_EXCEEDED": (
+        409,
+        "surrendering 1,020,000 kg of CCER against 2025 is 5.10% of the 20,000,000 kg"
+        " obligation; at most 5% may be offset, so 1,000,000 kg remain",
+    ),  # fmt: skip
+    "ETS_UNIT_NOT_ELIGIBLE": (409, "GEC-202501-SIP-PV-0001-T/R1 is GEC; only CCER offsets an ETS obligation"),
+    "ETS_RULE_NOT_IN_FORCE": (409, "no ETS offset rule is in force on 2020-01-01"),
+    "RETIREMENT_NOT_FOR_SURRENDER": (409, "the units were retired for voluntary; an ETS surrender needs ets_offset"),
+    "RETIREMENT_ALREADY_USED": (
+        409,
+        "B/R1 already backs neutrality_claim NC-SIP-FAB-01-2025-1; a retirement backs one claim",
+    ),  # fmt: skip
+    "RETIREMENT_NOT_FOUND": (404, "unknown retirement B/R9"),
+    "RETIREMENT_ID_INVALID": (422, "a retirement id is <batch>/R<n>, got 'B'"),
+    "RULE_SET_UNKNOWN": (422, "unknown rule_set 'PAS2060'"),
+    "RULE_SET_NOT_IN_FORCE": (409, "ISO14068-1:2023 is in force from 2023-11-01"),
+    "SUBJECT_INVALID": (422, "name the claim's subject (the organisation or product, up to 256 characters)"),
+    "BOUNDARY_INVALID": (422, "a carbon-neutral claim's boundary includes scope1 and scope2"),
+    "CLAIM_EMPTY": (422, "a claim cites at least one retirement"),
+    "RETIREMENT_CITED_TWICE": (422, "a claim cites each retirement once"),
+    "INSTRUMENT_NOT_CLAIMABLE": (
+        409,
+        "B/R1 is X, which ISO14068-1:2023 counts neither for electricity nor as an offset",
+    ),  # fmt: skip
+    "RETIREMENT_NOT_FOR_CLAIMANT": (409, "B/R1 was retired for SIP-BIO-02, not for the claimant SIP-FAB-01"),
+    "RETIREMENT_PERIOD_MISMATCH": (409, "B/R1 was retired for the period 2024, not 2025"),
+    "RETIREMENT_PURPOSE_NOT_CLAIMABLE": (
+        409,
+        "B/R1 was retired for ets_offset; ISO14068-1:2023 counts offsets retired for carbon_neutrality, voluntary",
+    ),  # fmt: skip
+    "RETIREMENT_OUTSIDE_WINDOW": (
+        409,
+        "B/R1 was retired on 2027-01-05; a 2025 claim counts retirements from 2025-01-01 to 2026-12-31",
+    ),  # fmt: skip
+    "CLAIM_SHORTFALL": (
+        409,
+        "the claim does not add up: residual emissions 394,176 kg, offsets retired 300,000 kg, short by 94,176 kgCO2e",
+    ),  # fmt: skip
+    "CLAIM_NOT_FOUND": (404, "unknown claim NC-SIP-FAB-01-2025-9"),
+    "ALERT_NOT_FOUND": (404, "unknown alert 0123456789abcdef"),
+    "NOTE_INVALID": (422, "say what was found (a note of 1 to 1,000 characters)"),
+    "ALERT_ALREADY_ACKNOWLEDGED": (409, "alert 0123456789abcdef is already acknowledged"),
 }
 """An example problem for each code a route documents: its HTTP status and a detail."""
 
@@ -143,6 +204,11 @@ _PROOF = [
     "CONCURRENT_UPDATE",
 ]
 """What a route that takes a partner's proof answers when the proof does not hold."""
+
+_ACCOUNT = ["CARBON_ACCOUNT_NOT_FOUND", "PARTICIPANT_NOT_YOURS"]
+_CITE = ["RETIREMENT_ID_INVALID", "RETIREMENT_NOT_FOUND", "BATCH_NOT_FOUND", "RETIREMENT_ALREADY_USED",
+         "DATE_IN_FUTURE", "CONCURRENT_UPDATE"]  # fmt: skip
+"""What a route that cites retirements answers when one cannot be used."""
 
 ROUTE_CODES: dict[str, list[str]] = {
     "record_agreement": ["TERMS_INVALID", "NOT_A_PARTY", "AGREEMENT_EXISTS"],
@@ -244,6 +310,70 @@ ROUTE_CODES: dict[str, list[str]] = {
     "tiles_checkpoint": ["NO_CHECKPOINT"],
     "entry_bundle": ["TILE_NOT_FOUND", "TILE_PATH_INVALID"],
     "hash_tile": ["TILE_NOT_FOUND", "TILE_PATH_INVALID"],
+    # the enterprise's side
+    "open_carbon_account": [
+        "USCC_INVALID",
+        "SECTOR_INVALID",
+        "PARTICIPANT_NOT_FOUND",
+        "CARBON_ACCOUNT_EXISTS",
+        "USCC_SALT_UNAVAILABLE",
+    ],  # fmt: skip
+    "report_emissions": [
+        *_ACCOUNT,
+        "PARTICIPANT_NOT_FOUND",
+        "YEAR_INVALID",
+        "REPORT_INCOMPLETE",
+        "DIGEST_INVALID",
+        "QUANTITY_OUT_OF_RANGE",
+        "CONCURRENT_UPDATE",
+    ],  # fmt: skip
+    "carbon_account": _ACCOUNT,
+    "avoided": [*_ACCOUNT, "FACTOR_UNKNOWN", "FACTOR_NOT_VALID"],
+    "rating": [
+        *_ACCOUNT,
+        "REPORT_NOT_FOUND",
+        "RATING_NEEDS_VALUE_ADDED",
+        "BENCHMARK_NOT_FOUND",
+        "RATING_SCHEME_UNKNOWN",
+    ],  # fmt: skip
+    "record_obligation": [
+        *_ACCOUNT,
+        "YEAR_INVALID",
+        "OBLIGATION_EXISTS",
+        "OBLIGATION_INCOMPLETE",
+        "QUANTITY_OUT_OF_RANGE",
+        "CONCURRENT_UPDATE",
+    ],  # fmt: skip
+    "surrender": [
+        *_ACCOUNT,
+        *_CITE,
+        "OBLIGATION_NOT_FOUND",
+        "ETS_OFFSET_CAP_EXCEEDED",
+        "ETS_UNIT_NOT_ELIGIBLE",
+        "RETIREMENT_NOT_FOR_SURRENDER",
+        "ETS_RULE_NOT_IN_FORCE",
+    ],  # fmt: skip
+    "make_claim": [
+        *_ACCOUNT,
+        *_CITE,
+        "REPORT_NOT_FOUND",
+        "RULE_SET_UNKNOWN",
+        "RULE_SET_NOT_IN_FORCE",
+        "SUBJECT_INVALID",
+        "BOUNDARY_INVALID",
+        "CLAIM_EMPTY",
+        "RETIREMENT_CITED_TWICE",
+        "INSTRUMENT_NOT_CLAIMABLE",
+        "RETIREMENT_NOT_FOR_CLAIMANT",
+        "RETIREMENT_PERIOD_MISMATCH",
+        "RETIREMENT_PURPOSE_NOT_CLAIMABLE",
+        "RETIREMENT_OUTSIDE_WINDOW",
+        "CLAIM_SHORTFALL",
+        "YEAR_INVALID",
+    ],  # fmt: skip
+    "claim_certificate": ["CLAIM_NOT_FOUND", "PARTICIPANT_NOT_YOURS", "NO_CHECKPOINT", "SEQ_NOT_COVERED"],
+    "alert": ["ALERT_NOT_FOUND", "NO_CHECKPOINT", "SEQ_NOT_COVERED"],
+    "acknowledge": ["ALERT_NOT_FOUND", "NOTE_INVALID", "ALERT_ALREADY_ACKNOWLEDGED"],
 }
 """The refusals each route documents (by route function name); show routes add their kind's
 NOT_FOUND (see `codes_for`)."""

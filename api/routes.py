@@ -29,6 +29,7 @@ from starlette.background import BackgroundTask
 from api import problems
 from api.auth import PUBLIC, Role
 from api.deps import CallerDep, LedgerDep, ReadModelDep, WriteDep, allow, own_account
+from api.enterprise import enterprise
 from api.schemas import (
     AccountBody,
     CancelBody,
@@ -626,7 +627,7 @@ def hash_tile(ledger: LedgerDep, level: Annotated[int, Path(ge=0, le=63)], index
     return _tile(tile_format.hash_tile(ledger.log, level, n, width), width)
 
 
-ROUTERS = (log, registry, register, tiles, agreements)
+ROUTERS = (log, registry, register, tiles, agreements, enterprise)
 
 
 def _document_refusals() -> None:

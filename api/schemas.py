@@ -172,3 +172,55 @@ class SendBody(Selection):
     to_account: StrictStr = Field(description="The receiving account at the partner registry.")
     timeout_after: date = Field(description="The last day the partner may receive the units.")
     on: date | None = None
+
+
+# ------------------------------------------------------------------ the enterprise's side (docs/enterprise.md)
+
+
+class CarbonAccountBody(Body):
+    participant: StrictStr = Field(examples=["SIP-FAB-01"])
+    uscc: StrictStr = Field(description="The unified social credit code; the log keeps only a salted hash.",
+                            examples=["91350100M000100Y43"])  # fmt: skip
+    sector: StrictStr = Field(examples=["electronics"])
+
+
+class Scopes(Body):
+    scope1: StrictInt = Field(ge=0, description="kgCO2e")
+    scope2: StrictInt = Field(ge=0, description="kgCO2e, location-based")
+    scope3: StrictInt = Field(0, ge=0, description="kgCO2e")
+
+
+class ReportBody(Body):
+    year: StrictStr = Field(examples=["2025"])
+    inventory_sha256: StrictStr = Field(description="SHA-256 (hex) of the ISO 14064-1 inventory document.")
+    verifier: StrictStr = Field(description="The verifier, a registered participant.", examples=["CQC-SZ"])
+    statement_sha256: StrictStr = Field(description="SHA-256 (hex) of the verifier's statement.")
+    scopes_kg: Scopes
+    electricity_mwh: StrictInt = Field(ge=0, description="Electricity consumed in the year, MWh.")
+    value_added_10k_yuan: StrictInt | None = Field(None, gt=0, description="For the carbon-efficiency rating.")
+
+
+class ObligationBody(Body):
+    year: StrictStr
+    allowances_kg: StrictInt = Field(ge=0, description="Allowances to surrender for the year, kgCO2.")
+    source: StrictStr = Field(description="The allocation notice.")
+
+
+class SurrenderBody(Body):
+    year: StrictStr
+    retirements: list[StrictStr] = Field(min_length=1, description="Retirement ids of CCER retired for ets_offset.")
+    on: date | None = None
+
+
+class ClaimBody(Body):
+    claimant: StrictStr = Field(examples=["SIP-FAB-01"])
+    subject: StrictStr = Field(examples=["2025 operations"])
+    period: StrictStr = Field(examples=["2025"])
+    boundary: list[StrictStr] = Field(["scope1", "scope2"], min_length=1)
+    retirements: list[StrictStr] = Field(min_length=1, examples=[["GEC-202501-SIP-PV-0001-T/R1"]])
+    rule_set: StrictStr = "ISO14068-1:2023"
+    on: date | None = None
+
+
+class AcknowledgementBody(Body):
+    note: StrictStr = Field(description="What the review found.", examples=["related accounts of one group"])

@@ -60,6 +60,7 @@ sv_alerts = Table(
 )
 TOPICS = {get_topic(t): t for t in (Batch.Transferred, Case.Opened, Device.ReadingCorrected, AlertReview.Acknowledged)}
 NAME = "surveillance"
+POSITION = select(sv_tracking.c.position).where(sv_tracking.c.name == NAME)
 
 
 def alert_id(rule: str, seqs: list[int]) -> str:
@@ -93,19 +94,49 @@ class Surveillance:
         """Evaluate every event committed since the last call; the alerts raised."""
         raised = 0
         while True:
+            with self.engine.connect() as conn:
+                position = conn.execute(POSITION).scalar_one()
+            notifications = self.ledger.recorder.select_notifications(position, self.chunk_size,
+                                                                      inclusive_of_start=False)  # fmt: skip
+            if not notifications:
+                return raised
+            wanted = [n for n in notifications if n.topic in TOPICS]
+            seqs = self.ledger.log.seqs_for_notifications([n.id for n in wanted])
+            # Read what the rules need from the ledger first, with no lock held: on SQLite the
+            # projection's write lock is the database's (the read model's lesson, ledger/readmodel.py).
+            facts = [self._fact(self.ledger.mapper.to_domain_event(n), seqs[n.id]) for n in wanted]
             with self.engine.begin() as conn:
                 claim = sv_tracking.c.name == NAME
-                conn.execute(update(sv_tracking).where(claim).values(position=sv_tracking.c.position))  # lock it
-                position = conn.execute(select(sv_tracking.c.position).where(claim)).scalar_one()
-                notifications = self.ledger.recorder.select_notifications(position, self.chunk_size,
-                                                                          inclusive_of_start=False)  # fmt: skip
-                if not notifications:
-                    return raised
-                wanted = [n for n in notifications if n.topic in TOPICS]
-                seqs = self.ledger.log.seqs_for_notifications([n.id for n in wanted])
-                for n in wanted:
-                    raised += self._apply(conn, self.ledger.mapper.to_domain_event(n), seqs[n.id])
+                conn.execute(update(sv_tracking).where(claim).values(position=sv_tracking.c.position))  # queue here
+                if conn.execute(POSITION).scalar_one() != position:
+                    continue  # another catch-up applied this chunk meanwhile
+                for fact in facts:
+                    raised += self._evaluate(conn, fact) if fact else 0
                 conn.execute(update(sv_tracking).where(claim).values(position=notifications[-1].id))
+
+    def _fact(self, event: Any, seq: int) -> dict | None:
+        """What the rules need to know of one event (read from the ledger, outside the lock)."""
+        if isinstance(event, Batch.Transferred):
+            issued = self.ledger.repository.get(event.originator_id, version=1)
+            return {"kind": "transfer", "seq": seq, "batch": issued.code, "instrument": issued.instrument,
+                    "units": sum(e - s for s, e in event.ranges), "sender": event.from_account,
+                    "receiver": event.to_account, "on": event.on}  # fmt: skip
+        if isinstance(event, Case.Opened) and event.kind == "GEC_SOLD_TWICE":
+            return {"kind": "sold_twice", "seq": seq, "subject": event.subject, "case": event.code,
+                    "source": event.theirs.get("source", "another platform")}  # fmt: skip
+        if isinstance(event, Device.ReadingCorrected):
+            before = self.ledger.repository.get(event.originator_id, version=event.originator_version - 1)
+            reading, claimed = (
+                before.readings.get(event.corrects_version),
+                before.claimed.get(event.corrects_version, 0),
+            )
+            if reading is None or not claimed or event.on_grid_kwh >= reading.on_grid_kwh:
+                return None
+            return {"kind": "corrected", "seq": seq, "device": before.code, "claimed": claimed,
+                    "was": reading.on_grid_kwh, "now": event.on_grid_kwh, "reason": event.reason}  # fmt: skip
+        if isinstance(event, AlertReview.Acknowledged):
+            return {"kind": "acknowledged", "seq": seq, "alert_id": event.alert_id}
+        return None
 
     def _raise(self, conn: Connection, rule: str, subject: str, message: str, seqs: list[int]) -> int:
         key = alert_id(rule, seqs)
@@ -117,35 +148,27 @@ class Surveillance:
                                                n=n + 1))  # fmt: skip
         return 1
 
-    def _apply(self, conn: Connection, event: Any, seq: int) -> int:
-        if isinstance(event, Batch.Transferred):
-            return self._transferred(conn, event, seq)
-        if isinstance(event, Case.Opened) and event.kind == "GEC_SOLD_TWICE":
-            return self._raise(conn, "SOLD_ON_TWO_PLATFORMS", event.subject,
-                               f"{event.subject}: {event.theirs.get('source', 'another platform')} reports units sold"
-                               f" that were sold here (case {event.code})", [seq])  # fmt: skip
-        if isinstance(event, Device.ReadingCorrected):
-            before = self.ledger.repository.get(event.originator_id, version=event.originator_version - 1)
-            reading, claimed = (
-                before.readings.get(event.corrects_version),
-                before.claimed.get(event.corrects_version, 0),
-            )
-            if reading is not None and claimed and event.on_grid_kwh < reading.on_grid_kwh:
-                return self._raise(conn, "CLAIMED_KWH_CORRECTED_DOWN", before.code,
-                                   f"{before.code}: a reading of which {claimed:,} kWh are claimed was corrected from"
-                                   f" {reading.on_grid_kwh:,} to {event.on_grid_kwh:,} kWh ({event.reason})",
-                                   [seq])  # fmt: skip
-            return 0
-        if isinstance(event, AlertReview.Acknowledged):
-            conn.execute(update(sv_alerts).where(sv_alerts.c.alert_id == event.alert_id)
-                         .values(status="acknowledged", acknowledged_seq=seq))  # fmt: skip
+    def _evaluate(self, conn: Connection, fact: dict) -> int:
+        """Apply the rules to one event's facts, against the projection's own tables only."""
+        seq = fact["seq"]
+        if fact["kind"] == "transfer":
+            return self._transferred(conn, fact)
+        if fact["kind"] == "sold_twice":
+            return self._raise(conn, "SOLD_ON_TWO_PLATFORMS", fact["subject"],
+                               f"{fact['subject']}: {fact['source']} reports units sold that were sold here"
+                               f" (case {fact['case']})", [seq])  # fmt: skip
+        if fact["kind"] == "corrected":
+            return self._raise(conn, "CLAIMED_KWH_CORRECTED_DOWN", fact["device"],
+                               f"{fact['device']}: a reading of which {fact['claimed']:,} kWh are claimed was"
+                               f" corrected from {fact['was']:,} to {fact['now']:,} kWh ({fact['reason']})",
+                               [seq])  # fmt: skip
+        conn.execute(update(sv_alerts).where(sv_alerts.c.alert_id == fact["alert_id"])
+                     .values(status="acknowledged", acknowledged_seq=seq))  # fmt: skip
         return 0
 
-    def _transferred(self, conn: Connection, event: Batch.Transferred, seq: int) -> int:
-        issued = self.ledger.repository.get(event.originator_id, version=1)
-        batch, instrument = issued.code, issued.instrument
-        units = sum(e - s for s, e in event.ranges)
-        sender, receiver, on = event.from_account, event.to_account, event.on
+    def _transferred(self, conn: Connection, fact: dict) -> int:
+        seq, batch, instrument, units = fact["seq"], fact["batch"], fact["instrument"], fact["units"]
+        sender, receiver, on = fact["sender"], fact["receiver"], fact["on"]
         raised = 0
         wash = SURVEILLANCE_RULES["WASH_TRANSFER"].params
         since = (date.fromisoformat(on) - timedelta(days=wash["window_days"])).isoformat()

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ledger.errors import InvalidInput, LedgerError
-from oneclaim.home import Home
+from oneclaim.home import USCC_SALT, Home
 from oneclaim.output import HomeOpt, JsonOpt, emit, failures, opened
 
 
@@ -102,6 +102,8 @@ def serve(
             raise InvalidInput("several workers need PostgreSQL; SQLite takes one", code="WORKERS_NEED_POSTGRES")
     os.environ["ONECLAIM_DB_URL"], os.environ["ONECLAIM_ORIGIN"] = db_url, h.origin
     os.environ["ONECLAIM_VERIFIER_KEY"] = h.verifier_key()  # public: for the audit bundles it serves
+    h.uscc_salt()  # made now if new: the carbon-account routes hash credit codes with it
+    os.environ["ONECLAIM_USCC_SALT"] = str(h.path / USCC_SALT)
     if h.policy() is not None:
         from oneclaim.home import KEY
 

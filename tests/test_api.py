@@ -491,12 +491,55 @@ POLICY = {
     ("GET", "/v1/agreements/{code}/decisions"): {OPS, AUD, "partner"},
     ("POST", "/v1/agreements/{code}/receipts"): {OPS, "partner"},
     ("POST", "/v1/agreements/{code}/acknowledgements"): {OPS, "partner"},
+    ("POST", "/v1/carbon-accounts"): {OPS},
+    ("POST", "/v1/carbon-accounts/{participant}/reports"): {OPS},
+    ("GET", "/v1/carbon-accounts/{participant}"): {OPS, AUD, HOL},
+    ("GET", "/v1/carbon-accounts/{participant}/avoided"): {OPS, AUD, HOL},
+    ("GET", "/v1/carbon-accounts/{participant}/rating"): {OPS, AUD, HOL},
+    ("POST", "/v1/carbon-accounts/{participant}/obligations"): {OPS},
+    ("POST", "/v1/carbon-accounts/{participant}/surrenders"): {OPS, HOL},
+    ("POST", "/v1/claims"): {OPS, HOL},
+    ("GET", "/v1/claims/{code}/certificate"): {OPS, AUD, HOL},
+    ("GET", "/v1/alerts"): {OPS, AUD},
+    ("GET", "/v1/alerts/{alert_id}"): {OPS, AUD},
+    ("POST", "/v1/alerts/{alert_id}/acknowledgement"): {OPS},
 }
 """Who may call what (issue 14): the public reads provenance, checkpoints and proofs; auditors
 read everything and write nothing; holders move and retire; the operator issues and cancels."""
 
 PROOF_SAMPLE = {"proof": "c2sp.org/tlog-proof@v1\nindex 0\n\nno.such/log\n1\nAAAA\n"}
 SAMPLES = {
+    ("POST", "/v1/carbon-accounts"): ("/v1/carbon-accounts", {"participant": "NO-SUCH", "uscc": "x", "sector": "s"}),
+    ("POST", "/v1/carbon-accounts/{participant}/reports"): (
+        f"/v1/carbon-accounts/{GENERATOR}/reports",
+        {
+            "year": "2025",
+            "inventory_sha256": "0" * 64,
+            "verifier": GENERATOR,
+            "statement_sha256": "0" * 64,
+            "scopes_kg": {"scope1": 1, "scope2": 1},
+            "electricity_mwh": 1,
+        },
+    ),  # fmt: skip
+    ("GET", "/v1/carbon-accounts/{participant}"): (f"/v1/carbon-accounts/{GENERATOR}", None),
+    ("GET", "/v1/carbon-accounts/{participant}/avoided"): (f"/v1/carbon-accounts/{GENERATOR}/avoided?year=2025", None),
+    ("GET", "/v1/carbon-accounts/{participant}/rating"): (f"/v1/carbon-accounts/{GENERATOR}/rating?year=2025", None),
+    ("POST", "/v1/carbon-accounts/{participant}/obligations"): (
+        f"/v1/carbon-accounts/{GENERATOR}/obligations",
+        {"year": "2025", "allowances_kg": 1, "source": "s"},
+    ),
+    ("POST", "/v1/carbon-accounts/{participant}/surrenders"): (
+        f"/v1/carbon-accounts/{GENERATOR}/surrenders",
+        {"year": "2025", "retirements": ["{batch}/R99"]},
+    ),
+    ("POST", "/v1/claims"): (
+        "/v1/claims",
+        {"claimant": GENERATOR, "subject": "s", "period": "2025", "retirements": ["{batch}/R99"]},
+    ),  # fmt: skip
+    ("GET", "/v1/claims/{code}/certificate"): ("/v1/claims/NC-NONE/certificate", None),
+    ("GET", "/v1/alerts"): ("/v1/alerts", None),
+    ("GET", "/v1/alerts/{alert_id}"): ("/v1/alerts/0000000000000000", None),
+    ("POST", "/v1/alerts/{alert_id}/acknowledgement"): ("/v1/alerts/0000000000000000/acknowledgement", {"note": "n"}),
     ("POST", "/v1/agreements"): ("/v1/agreements", {"terms": {"code": "NO-SUCH"}}),
     ("GET", "/v1/agreements/{code}"): ("/v1/agreements/NO-SUCH", None),
     ("POST", "/v1/agreements/{code}/confirmation"): ("/v1/agreements/NO-SUCH/confirmation", PROOF_SAMPLE),
