@@ -13,7 +13,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import anchoring, api_load, append, claims, memory, proofs, registry, startup, transfers, verify, witness
+from bench import (
+    anchoring,
+    api_load,
+    append,
+    claims,
+    enterprise,
+    memory,
+    proofs,
+    registry,
+    startup,
+    transfers,
+    verify,
+    witness,
+)
 from bench.report import fmt_rate, fmt_ratio, machine, table, write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -29,6 +42,7 @@ ALL = (
     "api_load",
     "witness",
     "transfers",
+    "enterprise",
 )
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
@@ -240,6 +254,7 @@ def targets(results: dict) -> list[dict]:
     t += api_load.targets(results["api_load"]) if results.get("api_load") else []
     t += witness.targets(results["witness"]) if results.get("witness") else []
     t += transfers.targets(results["transfers"]) if results.get("transfers") else []
+    t += enterprise.targets(results["enterprise"]) if results.get("enterprise") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -379,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     if "transfers" in only:
         _log("cross-region transfers on loopback ...")
         results["transfers"] = transfers.run(args.quick)
+    if "enterprise" in only:
+        _log("the enterprise's side: a claim of 1,000 retirements and an account page ...")
+        results["enterprise"] = enterprise.run(args.quick)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -394,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + witness.render(results["witness"]))
     if "transfers" in results:
         print("\n" + transfers.render(results["transfers"]))
+    if "enterprise" in results:
+        print("\n" + enterprise.render(results["enterprise"]))
     for name in ("claims", "anchoring"):
         if name in results:
             print(f"\n{name}: " + json.dumps(results[name], indent=2))
