@@ -63,13 +63,14 @@ def report_emissions(ledger: LedgerDep, participant: str, body: ReportBody) -> d
 
 
 @enterprise.get("/v1/carbon-accounts/{participant}", **allow(*READERS))
-def carbon_account(ledger: LedgerDep, participant: str, who: CallerDep) -> dict:
+def carbon_account(ledger: LedgerDep, participant: str, who: CallerDep, proofs: bool = False) -> dict:
     """The account year by year: report, green electricity and credits retired (each retirement
-    with its log seq and what it backs), ETS use, claims."""
+    with its log seq and what it backs, and with `proofs=true` its tlog-proof under the current
+    published checkpoint), ETS use, claims."""
     from ledger.carbon import account_view
 
     own(who, participant)
-    return account_view(ledger, participant)
+    return account_view(ledger, participant, with_proofs=proofs)
 
 
 @enterprise.get("/v1/carbon-accounts/{participant}/avoided", **allow(*READERS))

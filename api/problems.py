@@ -327,7 +327,7 @@ ROUTE_CODES: dict[str, list[str]] = {
         "QUANTITY_OUT_OF_RANGE",
         "CONCURRENT_UPDATE",
     ],  # fmt: skip
-    "carbon_account": _ACCOUNT,
+    "carbon_account": [*_ACCOUNT, "NO_CHECKPOINT", "SEQ_NOT_COVERED"],
     "avoided": [*_ACCOUNT, "FACTOR_UNKNOWN", "FACTOR_NOT_VALID"],
     "rating": [
         *_ACCOUNT,

@@ -19,10 +19,12 @@ def _retired(ledger: Ledger, participant: str, year: str | None = None) -> list[
         return model.retirements(participant, year)
 
 
-def account_view(ledger: Ledger, participant: str) -> dict:
+def account_view(ledger: Ledger, participant: str, with_proofs: bool = False) -> dict:
     """Per reporting year: the verified report, the green electricity (GEC MWh) and the credits
     (kgCO2e) retired for the enterprise, its ETS obligation and surrenders, its claims, and each
-    retirement with the log seq of its event and what it backs."""
+    retirement with the log seq of its event and what it backs; with `with_proofs`, each
+    retirement also carries the tlog-proof of its event under the current checkpoint (without
+    the event's bytes: the checker fetches or is given them)."""
     account = ledger.carbon_account(participant)
     retired = _retired(ledger, participant)
     years = sorted({*account.reports, *account.obligations, *(r["reporting_period"] for r in retired)})
@@ -35,9 +37,16 @@ def account_view(ledger: Ledger, participant: str) -> dict:
             "credits_retired_kg": {i: sum(r["units"] for r in rows if r["instrument"] == i) for i in CREDITS},
             "ets": account.obligations.get(year),
             "claims": [c for c in account.claims if ledger.neutrality_claim(c).period == year],
-            "retirements": [{k: r[k] for k in RETIREMENT_COLUMNS} for r in rows],
+            "retirements": [_row(ledger, r, with_proofs) for r in rows],
         }
     return {"participant": participant, "sector": account.sector, "uscc_sha256": account.uscc_sha256, "years": out}
+
+
+def _row(ledger: Ledger, row: dict, with_proofs: bool) -> dict:
+    out = {k: row[k] for k in RETIREMENT_COLUMNS}
+    if with_proofs:
+        out["tlog_proof"] = ledger.log.tlog_proof(row["seq"], with_event=False)
+    return out
 
 
 AVOIDED_NOTE = (

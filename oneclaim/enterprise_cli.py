@@ -105,12 +105,20 @@ def carbon_surrender(
 
 
 @carbon_app.command("show")
-def carbon_show(participant: str, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def carbon_show(
+    participant: str,
+    proofs: Annotated[bool, typer.Option(help="Each retirement with its tlog-proof (signs the head first).")] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """An enterprise's carbon account, year by year, with the retirements behind each figure."""
     from ledger.carbon import account_view
 
     with opened(home, as_json) as ledger:
-        view = account_view(ledger, participant)
+        if proofs:
+            where = Home.at(home)
+            ledger.sign_checkpoint(where.signer(), where.origin)
+        view = account_view(ledger, participant, with_proofs=proofs)
     lines = [f"Carbon account of {participant} ({view['sector']})"]
     for year, y in view["years"].items():
         report = y["report"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from oneclaim.home import Home
 from tests.conftest import BUYER, GEN
 from tests.support import JAN, as_json, run, write_csv
@@ -106,3 +108,28 @@ def test_the_operator_lists_shows_and_acknowledges_a_wash_transfer_alert(cli_hom
     assert done["status"] == "acknowledged" and as_json("alerts", "list", "--status", "open")["alerts"] == []
     again = as_json("alerts", "acknowledge", alert["alert_id"], "--by", "SIP-OPS-1", "--note", "x", code=2)
     assert again["error"]["code"] == "ALERT_ALREADY_ACKNOWLEDGED"
+
+
+def test_the_account_page_proves_each_retirement_behind_its_figures(cli_home: Path) -> None:
+    from ledger.tlog.policy import parse_policy
+    from ledger.tlog.tlogproof import TlogProofError, verify_tlog_proof
+
+    run("meter", "import", str(write_csv(cli_home / "jan.csv", f"SIP-PV-0001,{JAN},52400,1200")))
+    run("issue", "gec", "--device", "SIP-PV-0001", "--month", "2025-01", "--account", GEN)
+    run("transfer", GEC_BATCH, "--from", GEN, "--to", BUYER, "--quantity", "52", "--on", "2025-03-01")
+    run("carbon-account", "open", FAB, "--uscc", USCC, "--sector", "electronics")
+    rid = _retire(GEC_BATCH, 30)
+    (row,) = as_json("carbon-account", "show", FAB, "--proofs")["years"]["2025"]["retirements"]
+    assert row["retirement_id"] == rid and row["units"] == 30
+    assert "extra " not in row["tlog_proof"]  # the proof without the event's bytes: the checker has them
+    ledger = Home.at(cli_home / "home").ledger()
+    try:
+        (event,) = ledger.log.entries(row["seq"], row["seq"] + 1)  # what the tiles serve
+    finally:
+        ledger.close()
+    policy = parse_policy(f"log {Home.at(cli_home / 'home').verifier_key()}\nquorum none\n")
+    assert json.loads(verify_tlog_proof(row["tlog_proof"], policy, event).event)["state"]["retirement_id"] == rid
+    forged = event.replace(b"30]", b"31]")  # the retired range made one unit longer
+    assert forged != event
+    with pytest.raises(TlogProofError):
+        verify_tlog_proof(row["tlog_proof"], policy, forged)
