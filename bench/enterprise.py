@@ -19,16 +19,14 @@ model (one indexed query). Both are reported as ratios to it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from bench.report import percentile
+from bench.report import percentile, standalone, target_lines
 from bench.workload import build_log
 from ledger.app import Ledger
 from ledger.carbon import account_view
@@ -162,21 +160,12 @@ def render(result: dict) -> str:
         f" the claim written once: {result['claim_write_ms']:.0f} ms",
         f"  account page: p50 {a['p50_ms']:.1f} ms, p95 {a['p95_ms']:.1f} ms ({a['p95_vs_baseline']:.1f}x baseline)",
     ]
-    for t in targets(result):
-        lines.append(
-            f"  target {t['name']}: {t['target']}, measured {t['measured']}: {'met' if t['met'] else 'MISSED'}"
-        )
+    lines += target_lines(targets(result))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.enterprise", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return standalone("python -m bench.enterprise", __doc__, run, render, argv)
 
 
 if __name__ == "__main__":

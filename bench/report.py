@@ -118,3 +118,25 @@ def write_json(path: Path, results: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+def target_lines(targets: list[dict]) -> list[str]:
+    """One line per target of a benchmark: what it is, its figure, measured, met or MISSED."""
+    return [
+        f"  target {t['name']}: {t['target']}, measured {t['measured']}: {'met' if t['met'] else 'MISSED'}"
+        for t in targets
+    ]
+
+
+def standalone(prog: str, doc: str | None, run, render, argv: list[str] | None = None) -> int:
+    """`python -m bench.X [--quick] [--json]` for a benchmark module with run() and render()."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0

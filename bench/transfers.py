@@ -20,8 +20,6 @@ The baseline is the checkpoint interval itself (1 s): the latency is reported as
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.report import percentile
+from bench.report import percentile, standalone, target_lines
 from ledger.app import today
 from oneclaim.home import Home
 from oneclaim.relay import Registry, Relayer
@@ -233,21 +231,12 @@ def render(result: dict) -> str:
         f"  one channel: {burst['transfers']} transfers sent at once, all exported in {burst['seconds']:.1f} s"
         f" ({burst['per_s']:.1f}/s)",
     ]
-    for t in targets(result):
-        lines.append(
-            f"  target {t['name']}: {t['target']}, measured {t['measured']}: {'met' if t['met'] else 'MISSED'}"
-        )
+    lines += target_lines(targets(result))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.transfers", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return standalone("python -m bench.transfers", __doc__, run, render, argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ Every witness is a real `oneclaim witness serve` process (its own data directory
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.report import percentile
+from bench.report import percentile, standalone, target_lines
 from bench.workload import build_log
 from ledger.app import Ledger
 from ledger.tlog.note import Checkpoint, generate_signer, sign_note
@@ -186,21 +184,12 @@ def render(result: dict) -> str:
         f"  add-checkpoint, one witness: {a['sequential_per_s']:,.0f}/s one log in order ({a['requests']} requests);"
         f" {a['parallel_per_s']:,.0f}/s with {a['logs_in_parallel']} logs at once"
     )
-    for t in targets(result):
-        lines.append(
-            f"  target {t['name']}: {t['target']}, measured {t['measured']}: {'met' if t['met'] else 'MISSED'}"
-        )
+    lines += target_lines(targets(result))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.witness", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(args.quick)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-    return 0
+    return standalone("python -m bench.witness", __doc__, run, render, argv)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,9 @@ def _agreement(url: str, token: str) -> dict:
     return httpx.get(f"{url}/v1/agreements/{CODE}", headers={"Authorization": f"Bearer {token}"}).json()
 
 
-def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) -> None:
+def _recorded(tmp_path: Path) -> tuple[Path, Path, str, dict, str]:
+    """Suzhou with credits and Chuzhou with a buyer, both having recorded the same terms (not yet
+    in force: neither has seen the other's record); partner tokens on each, and the holder's."""
     suzhou, batch = _home(tmp_path, SUZHOU, suzhou_with_credits)
     chuzhou, _ = _home(tmp_path, CHUZHOU, chuzhou_with_buyer)
     terms = tmp_path / "terms.json"
@@ -80,7 +82,11 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
     for home in (suzhou, chuzhou):
         assert not as_json("agreement", "record", str(terms), "--home", str(home))["in_force"]
     tokens = {home: _token(home, "PARTNER", "partner") for home in (suzhou, chuzhou)}
-    holder = _token(suzhou, "SIP-PV-OPS", "holder")
+    return suzhou, chuzhou, batch, tokens, _token(suzhou, "SIP-PV-OPS", "holder")
+
+
+def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) -> None:
+    suzhou, chuzhou, batch, tokens, holder = _recorded(tmp_path)
     timeout = (today() + timedelta(days=30)).isoformat()
 
     with _serve(suzhou) as (sz, _), _serve(chuzhou) as (cz, cz_proc):
@@ -210,17 +216,7 @@ def test_a_sigkill_at_any_step_of_a_transfer_loses_nothing_and_does_nothing_twic
     """The source, the destination or the relayer dies with SIGKILL at one step of a transfer
     (a failpoint makes the step deterministic); restarted, the transfer completes exactly once:
     one packet, one decision, the units exported there and held here, both logs verify."""
-    suzhou, batch = _home(tmp_path, SUZHOU, suzhou_with_credits)
-    chuzhou, _ = _home(tmp_path, CHUZHOU, chuzhou_with_buyer)
-    terms = tmp_path / "terms.json"
-    terms.write_text(run("agreement", "terms", "--code", CODE, "--partner-origin", CHUZHOU, "--partner-key",
-                         Home.at(chuzhou).verifier_key(), "--partner-policy", str(tmp_path / "chuzhou-policy.txt"),
-                         "--instruments", "INCLUSION", "--valid-until", "2099-12-31",
-                         "--home", str(suzhou)).stdout)  # fmt: skip
-    for home in (suzhou, chuzhou):
-        run("agreement", "record", str(terms), "--home", str(home))
-    tokens = {home: _token(home, "PARTNER", "partner") for home in (suzhou, chuzhou)}
-    holder = _token(suzhou, "SIP-PV-OPS", "holder")
+    suzhou, chuzhou, batch, tokens, holder = _recorded(tmp_path)
     body = {"batch": batch, "from_account": GEN, "to_account": BUYER, "quantity": 1_234,
             "timeout_after": (today() + timedelta(days=30)).isoformat()}  # fmt: skip
     sender = {"Authorization": f"Bearer {holder}", "Idempotency-Key": "crash-test-1"}
