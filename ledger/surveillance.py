@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, select, update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, select, text, update
 from sqlalchemy.engine import Connection, make_url
 
 from ledger.app import Ledger
@@ -29,7 +29,7 @@ from ledger.domain.case import Case
 from ledger.domain.device import Device
 from ledger.domain.rules import SURVEILLANCE_RULES
 from ledger.errors import Conflict, NotFound
-from ledger.readmodel import sqlalchemy_url
+from ledger.readmodel import SCHEMA_LOCK, sqlalchemy_url
 
 metadata = MetaData()
 sv_tracking = Table("sv_tracking", metadata, Column("name", String, primary_key=True),
@@ -74,9 +74,11 @@ class Surveillance:
         self.ledger, self.chunk_size = ledger, chunk_size
         url = make_url(sqlalchemy_url(ledger.db_url))
         self.engine = create_engine(url, connect_args={"timeout": 60} if url.get_backend_name() == "sqlite" else {})
-        metadata.create_all(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
-            if conn.execute(select(sv_tracking.c.position).where(sv_tracking.c.name == NAME)).first() is None:
+        with self.engine.begin() as conn:  # several API workers may start at once: one creates
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            metadata.create_all(conn, checkfirst=True)
+            if conn.execute(POSITION).first() is None:
                 conn.execute(sv_tracking.insert().values(name=NAME, position=0))
 
     def close(self) -> None:
