@@ -74,6 +74,9 @@ def test_an_enterprise_claims_carbon_neutrality_and_a_bank_checks_the_certificat
     policy.write_text(f"log {Home.at(cli_home / 'home').verifier_key()}\nquorum none\n")
     checked = as_json("claim", "verify", written["json"], "--policy", str(policy))
     assert checked["ok"] and checked["claim"] == code and checked["coverage"]["offsets_kg"] == 400_000
+    vkey = Home.at(cli_home / "home").verifier_key()
+    assert as_json("claim", "verify", written["json"], "--key", vkey)["ok"]
+    assert as_json("claim", "verify", written["json"], code=2)["error"]["code"] == "KEY_REQUIRED"
     assert "碳中和声明证明" in Path(written["html"]).read_text()
 
     document = json.loads(Path(written["json"]).read_text())
