@@ -485,12 +485,29 @@ def expire(
 @commands.command()
 def provenance(
     serial: Annotated[str, typer.Argument(help="A serial number, <batch>:<n>.")],
+    partner: Annotated[
+        str | None, typer.Option(help="For a serial received from a partner: its API, to trace the serial there.")
+    ] = None,
+    partner_token: Annotated[str | None, typer.Option(help="A partner token at that API.")] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Where a serial came from, who held it, who retired it: every event that touched it."""
+    """Where a serial came from, who held it, who retired it: every event that touched it. With
+    --partner, also its events in the source registry, each proved (oneclaim/trace.py)."""
     from ledger.readmodel import ReadModel
 
+    if partner is not None:
+        from oneclaim.trace import trace_across
+
+        with opened(home, as_json) as ledger:
+            traced = trace_across(ledger, serial, partner, partner_token)
+        there = traced["there"]
+        lines = [f"{serial}: {len(traced['here']['events'])} event(s) here; from {there['registry']} as"
+                 f" {there['serial']}, {len(there['events'])} event(s) there, each proved:"]  # fmt: skip
+        lines += [f"  {there['registry']} #{e['seq']} {e['type']} (tree size {e['proved']['tree_size']})"
+                  for e in there["events"]]  # fmt: skip
+        emit(as_json, traced, "\n".join(lines))
+        return
     with opened(home, as_json) as ledger:
         result = ReadModel(ledger).provenance(serial)
         if imported := ledger.imported(ledger.batch(result["batch"])):

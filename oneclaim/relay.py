@@ -32,9 +32,8 @@ class Registry:
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(
-            base_url=self.url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {self.token}"}
-        )
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}  # none: the public's view
+        self.client = httpx.Client(base_url=self.url.rstrip("/"), timeout=30, headers=headers)
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         return self.client.get(path, params=params)
@@ -62,6 +61,19 @@ def _answer(response: httpx.Response) -> dict:
     return {"status": response.status_code, **(body if isinstance(body, dict) else {"body": body})}
 
 
+def consistency_hashes(side: Registry, seen: dict | None, proof: str) -> list[str]:
+    """From `side`'s API: the consistency proof between the checkpoint of it relied on before
+    (`seen`: size, root) and the one `proof` rests on, in whichever order they come."""
+    if seen is None:
+        return []
+    lo, hi = sorted((seen["size"], _size(proof)))
+    if lo == hi:
+        return []
+    response = side.get("/v1/proofs/consistency", old=lo, new=hi)
+    response.raise_for_status()
+    return response.json()["hashes"]
+
+
 class Relayer:
     def __init__(self, a: Registry, b: Registry, channel: str) -> None:
         self.a, self.b, self.channel = a, b, channel
@@ -83,14 +95,7 @@ class Relayer:
         return response.text
 
     def consistency(self, side: Registry, seen: dict | None, proof: str) -> list[str]:
-        if seen is None:
-            return []
-        lo, hi = sorted((seen["size"], _size(proof)))
-        if lo == hi:
-            return []
-        response = side.get("/v1/proofs/consistency", old=lo, new=hi)
-        response.raise_for_status()
-        return response.json()["hashes"]
+        return consistency_hashes(side, seen, proof)
 
     def deliver(self, src: Registry, dst: Registry, seq: int, what: str) -> tuple[dict, str]:
         """Prove src's entry `seq` to dst's `what` route; dst's answer and the proof."""

@@ -148,6 +148,17 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
                             headers={"Authorization": f"Bearer {tokens[chuzhou]}"}).json()["imported"]  # fmt: skip
         assert (public["source"], public["source_batch"]) == (SUZHOU, batch)
         assert "extra " not in public["tlog_proof"] and "extra " in partner["tlog_proof"]
+        # traced end to end: the source's own events for the serial it came from, each proved there
+        traced = as_json("provenance", f"{CODE}-1:1", "--partner", sz, "--partner-token", tokens[suzhou],
+                         "--home", str(chuzhou))["there"]  # fmt: skip
+        assert (traced["registry"], traced["serial"]) == (SUZHOU, f"{batch}:1")
+        assert [e["type"] for e in traced["events"]] == ["Issued", "SentOut", "Exported"]
+        assert traced["events"][1]["state"]["sequence"] == 1 and traced["events"][1]["state"]["channel"] == CODE
+        no_bytes = as_json("provenance", f"{CODE}-1:1", "--partner", sz, "--home", str(chuzhou), code=2)  # public
+        assert no_bytes["error"]["code"] == "TLOG_PROOF_NO_EVENT"
+        wrong = as_json("provenance", f"{CODE}-1:1", "--partner", cz, "--partner-token", tokens[chuzhou],
+                        "--home", str(chuzhou), code=2)  # fmt: skip
+        assert wrong["error"]["code"] == "PARTNER_UNAVAILABLE"
         from ledger.tlog.policy import parse_policy
         from ledger.tlog.tlogproof import verify_tlog_proof
 
