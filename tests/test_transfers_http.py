@@ -85,7 +85,7 @@ def _recorded(tmp_path: Path) -> tuple[Path, Path, str, dict, str]:
     return suzhou, chuzhou, batch, tokens, _token(suzhou, "SIP-PV-OPS", "holder")
 
 
-def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) -> None:
+def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suzhou, chuzhou, batch, tokens, holder = _recorded(tmp_path)
     timeout = (today() + timedelta(days=30)).isoformat()
 
@@ -159,6 +159,30 @@ def test_two_registries_transfer_through_an_untrusted_relayer(tmp_path: Path) ->
         wrong = as_json("provenance", f"{CODE}-1:1", "--partner", cz, "--partner-token", tokens[chuzhou],
                         "--home", str(chuzhou), code=2)  # fmt: skip
         assert wrong["error"]["code"] == "PARTNER_UNAVAILABLE"
+        # a lying partner API: an event renamed in its answer, or a genuine proof of another entry
+        from oneclaim.relay import Registry
+
+        honest = Registry.get
+
+        def renamed(self, path: str, **params):
+            answer = honest(self, path, **params)
+            if path.endswith("/provenance"):
+                body = answer.json()
+                body["events"][1]["type"] = "Retired"
+                return httpx.Response(200, json=body)
+            return answer
+
+        def elsewhere(self, path: str, **params):
+            return honest(
+                self, "/v1/proofs/inclusion/0" if path.startswith("/v1/proofs/inclusion/") else path, **params
+            )
+
+        for lie, code in ((renamed, "PARTNER_EVENT_INVALID"), (elsewhere, "PARTNER_EVENT_WRONG_KIND")):
+            monkeypatch.setattr(Registry, "get", lie)
+            refused = as_json("provenance", f"{CODE}-1:1", "--partner", sz, "--partner-token", tokens[suzhou],
+                              "--home", str(chuzhou), code=2)  # fmt: skip
+            assert refused["error"]["code"] == code, refused
+            monkeypatch.setattr(Registry, "get", honest)
         from ledger.tlog.policy import parse_policy
         from ledger.tlog.tlogproof import verify_tlog_proof
 
