@@ -634,6 +634,7 @@ def _cross_region(home: Home, ledger: Ledger, console: Console, witnesses: _Witn
             ]  # fmt: skip
             relay_until(lambda: all(ledger.packet(CHANNEL, p["sequence"])["state"] != "in_transit" for p in sent),
                         "both transfers settled")  # fmt: skip
+            traced = _traced(chuzhou, f"{CHANNEL}-1:1", sz_url, tokens[0])  # Chuzhou asks Suzhou's API
         finally:
             relayer.close()
     cz = chuzhou.ledger()
@@ -645,6 +646,10 @@ def _cross_region(home: Home, ledger: Ledger, console: Console, witnesses: _Witn
         console.print(f"  #1: {sent[0]['ranges'][0][1] - sent[0]['ranges'][0][0]:,} kgCO2e received in Chuzhou as"
                       f" {received.code} ({received.held_by(buyer)}), exported here", markup=False)  # fmt: skip
         console.print(f"  #2: refused there ({decided[2]['code']}), refunded here", markup=False)
+        there = traced["there"]
+        console.print(f"  oneclaim provenance {traced['serial']} --partner (in Chuzhou): traced to {there['serial']} in"
+                      f" Suzhou, {' -> '.join(e['type'] for e in there['events'])}, each event proved under Suzhou's"
+                      " witness policy", markup=False)  # fmt: skip
     finally:
         cz.close()
     supply = ledger.batch(batch.code).supply()
@@ -720,6 +725,16 @@ def _enterprise(home: Home, ledger: Ledger, console: Console, witnesses: _Witnes
                   f" kgCO2e reported, {figures['green_electricity_mwh']:,} MWh of green electricity retired,"
                   f" {figures['credits_retired_kg']['INCLUSION']:,} kgCO2e of credits retired, claims"
                   f" {', '.join(figures['claims'])}", markup=False)  # fmt: skip
+
+
+def _traced(home: Home, serial: str, partner_url: str, token: str) -> dict:
+    from oneclaim.trace import trace_across
+
+    ledger = home.ledger()
+    try:
+        return trace_across(ledger, serial, partner_url, token)
+    finally:
+        ledger.close()
 
 
 def _verify(home: Home, console: Console) -> bool:

@@ -186,6 +186,8 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     issued, states = re.search(r"batches, ([\d,]+) units issued = (.*?) exported", out).groups()
     per_state = [int(n.replace(",", "")) for n in re.findall(r"[\d,]+", states)]  # active ... exported
     assert len(per_state) == 6 and int(issued.replace(",", "")) == sum(per_state) > 0
+    traced = r"traced to SIP-PHCER-EV_CHARGING-SIP-EV-HUB-01-2025:\d+ in Suzhou, Issued -> .*SentOut -> Exported"
+    assert re.search(traced + r", each event proved", out)  # the cross-region trace, end to end
     # the enterprise's year: a carbon-neutral claim, its certificate checked offline, a reuse refused
     assert re.search(r"Carbon neutrality: SIP-DC-03 claims 2025 as NC-SIP-DC-03-2025-1 under ISO14068-1:2023", out)
     assert "is refused: RETIREMENT_ALREADY_USED, it backs NC-SIP-DC-03-2025-1" in out
