@@ -40,6 +40,7 @@ CALENDAR_FREE = frozenset(
         "test_canonical",
         "test_chain",
         "test_compile",
+        "test_explorer_js",
         "test_freshness",
         "test_independent_verifier",
         "test_layers",
