@@ -157,6 +157,11 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
 
     for router in routes.ROUTERS:
         app.include_router(router)
+    from fastapi.staticfiles import StaticFiles
+
+    # the public explorer (issue 18): static files only; it reads the public routes, and verifies
+    # in the visitor's browser what they answer (api/explorer/tlog.js)
+    app.mount("/explorer", StaticFiles(directory=Path(__file__).parent / "explorer", html=True), name="explorer")
     if witness_dir := os.environ.get("ONECLAIM_WITNESS_DIR"):
         from api.witness import create_witness_app
 

@@ -234,6 +234,7 @@ ROUTE_CODES: dict[str, list[str]] = {
     ],
     "acknowledge_transfer": [*_PROOF, "PACKET_UNKNOWN", "PACKET_MISMATCH", "PARTNER_EQUIVOCATION"],
     "checkpoint": ["NO_CHECKPOINT"],
+    "log_policy": ["NO_VERIFIER_KEY"],
     "inclusion_proof": [
         "SEQ_OUT_OF_RANGE",
         "TREE_SIZE_OUT_OF_RANGE",

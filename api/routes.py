@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -123,6 +124,29 @@ def checkpoint(ledger: LedgerDep) -> PlainTextResponse:
     if latest is None:
         raise NotFound("no checkpoint has been signed yet", code="NO_CHECKPOINT")
     return PlainTextResponse(latest.note, media_type="text/plain; charset=utf-8")
+
+
+@log.get(
+    "/v1/log/policy",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"example": "log oneclaim.local/registry+1a2b3c4d+AX…\nquorum none\n"}}}
+    },
+    **allow(PUBLIC),
+)
+def log_policy() -> PlainTextResponse:
+    """The log's witness policy (C2SP tlog-policy) as a checker applies it: the log's key, the
+    witnesses' keys and the quorum, without the witnesses' addresses. The explorer reads it. It is
+    worth what its source is worth: compare the key with one you obtained elsewhere (e.g. the
+    anchor contract's registered key hash)."""
+    policy_file, vkey = os.environ.get("ONECLAIM_PUBLISH_POLICY"), os.environ.get("ONECLAIM_VERIFIER_KEY")
+    if policy_file and FilePath(policy_file).is_file():
+        lines = [" ".join(line.split()[:3]) if line.startswith("witness ") else line
+                 for line in FilePath(policy_file).read_text().splitlines()]  # fmt: skip
+        return PlainTextResponse("\n".join(lines) + "\n")
+    if not vkey:
+        raise NotFound("this server was started without the log's verifier key", code="NO_VERIFIER_KEY")
+    return PlainTextResponse(f"log {vkey}\nquorum none\n")
 
 
 @log.get(

@@ -446,6 +446,7 @@ INVENTORY = ("participants", "accounts", "devices", "batches", "contracts", "pro
 POLICY = {
     ("GET", "/healthz"): {PUB},
     ("GET", "/v1/checkpoint"): {PUB},
+    ("GET", "/v1/log/policy"): {PUB},
     ("GET", "/v1/proofs/inclusion/{seq}"): {PUB},
     ("GET", "/v1/proofs/consistency"): {PUB},
     ("GET", "/v1/serials/{serial}/provenance"): {PUB},
@@ -509,6 +510,7 @@ read everything and write nothing; holders move and retire; the operator issues 
 
 PROOF_SAMPLE = {"proof": "c2sp.org/tlog-proof@v1\nindex 0\n\nno.such/log\n1\nAAAA\n"}
 SAMPLES = {
+    ("GET", "/v1/log/policy"): ("/v1/log/policy", None),
     ("POST", "/v1/carbon-accounts"): ("/v1/carbon-accounts", {"participant": "NO-SUCH", "uscc": "x", "sector": "s"}),
     ("POST", "/v1/carbon-accounts/{participant}/reports"): (
         f"/v1/carbon-accounts/{GENERATOR}/reports",

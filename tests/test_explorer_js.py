@@ -36,7 +36,9 @@ def _fixture(tmp_path: Path) -> Path:
         proof = TlogProof(index, ledger.log.inclusion_proof(index, size).hashes, cosigned, event).text()
         fixture = {
             "log_key": log.verifier_key(), "witness_key": witness.cosignature_verifier().verifier_key(),
-            "stranger_key": stranger.verifier_key(), "checkpoint": cosigned, "size": size, "index": index,
+            "stranger_key": stranger.verifier_key(),
+            "other_witness_key": generate_signer("witness.test/w2").cosignature_verifier().verifier_key(),
+            "checkpoint": cosigned, "size": size, "index": index,
             "tlog_proof": proof, "leaf_hex": ledger.log.leaf(index).leaf.hex(), "topic": json.loads(event)["topic"],
         }  # fmt: skip
     finally:

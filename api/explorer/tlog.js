@@ -287,23 +287,77 @@ export function parseTlogProof(text) {
   return { index: Number(m[1]), extra, hashes, checkpoint: text.slice(at + 2) };
 }
 
-/** Verify a tlog-proof: the checkpoint signed by `log` (and cosigned by the witnesses as the
- * quorum asks), and the event (given, or the proof's extra) at its index. */
-export async function verifyTlogProof(text, { log, witnesses = [], quorum = 0 }, event = null) {
+// ------------------------------------------------------------------ c2sp.org/tlog-policy
+
+/** A policy: `log KEY [url]`, `witness NAME KEY [url]`, `group NAME K|all MEMBER...`,
+ * `quorum NAME|none`. */
+export async function parsePolicy(text) {
+  const policy = { log: null, witnesses: new Map(), groups: new Map(), quorum: null };
+  for (const raw of String(text).split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const [word, ...rest] = line.split(/\s+/);
+    if (word === "log") {
+      policy.log = await parseVerifierKey(rest[0]);
+      if (policy.log.type !== 1) throw new VerifyError("POLICY_INVALID", "the log's key is not a note-signing key");
+    }
+    else if (word === "witness") {
+      const key = await parseVerifierKey(rest[1]);
+      if (key.type !== 4) throw new VerifyError("POLICY_INVALID", `witness ${rest[0]}'s key is not a cosignature/v1 key`);
+      policy.witnesses.set(rest[0], key);
+    }
+    else if (word === "group") {
+      const [name, k, ...members] = rest;
+      const need = k === "all" ? members.length : Number(k);
+      if (!Number.isSafeInteger(need) || need < 1 || need > members.length) {
+        throw new VerifyError("POLICY_INVALID", `group ${name} needs 1 to ${members.length} of its members`);
+      }
+      policy.groups.set(name, { need, members });
+    } else if (word === "quorum") policy.quorum = rest[0];
+    else throw new VerifyError("POLICY_INVALID", `unknown policy line: ${line.slice(0, 40)}`);
+  }
+  if (!policy.log) throw new VerifyError("POLICY_INVALID", "the policy names no log key");
+  if (policy.quorum === null) throw new VerifyError("POLICY_INVALID", "the policy has no quorum line");
+  return policy;
+}
+
+/** Whether the witnesses in `cosigned` (names) meet the policy's quorum. */
+export function quorumMet(policy, cosigned, name = policy.quorum, depth = 0) {
+  if (name === "none") return true;
+  if (depth > 32) throw new VerifyError("POLICY_INVALID", "the policy's groups nest too deep");
+  if (policy.witnesses.has(name)) return cosigned.includes(name);
+  const group = policy.groups.get(name);
+  if (!group) throw new VerifyError("POLICY_INVALID", `the quorum names ${name}, which is no witness or group`);
+  return group.members.filter((m) => quorumMet(policy, cosigned, m, depth + 1)).length >= group.need;
+}
+
+/** A checkpoint note checked under a policy: signed by its log, and cosigned by witnesses that
+ * meet the quorum. Returns the checkpoint and the cosigners with their times. */
+export async function verifyCheckpoint(note, policy) {
+  const { text, lines } = await openNote(note, [policy.log]);
+  const checkpoint = parseCheckpoint(text);
+  if (checkpoint.origin !== policy.log.name) {
+    throw new VerifyError("WRONG_LOG", `the checkpoint is of ${checkpoint.origin}, not ${policy.log.name}`);
+  }
+  const cosigned = [];
+  for (const [name, w] of policy.witnesses) {
+    const line = lines.find((l) => l.name === w.name && l.keyId === w.keyId);
+    if (line) cosigned.push({ witness: name, time: await verifyCosignature(text, line, w) });
+  }
+  if (!quorumMet(policy, cosigned.map((c) => c.witness))) {
+    throw new VerifyError("QUORUM_NOT_MET", `cosigned by ${cosigned.map((c) => c.witness).join(", ") || "none"};`
+      + ` the policy's quorum ${policy.quorum} is not met`);
+  }
+  return { checkpoint, cosigned, text };
+}
+
+/** Verify a tlog-proof under a policy: the checkpoint (verifyCheckpoint), and the event (given,
+ * or the proof's extra) at its index. */
+export async function verifyTlogProof(text, policy, event = null) {
   const proof = parseTlogProof(text);
   const bytes = event ?? proof.extra;
   if (!bytes) throw new VerifyError("TLOG_PROOF_NO_EVENT", "the proof carries no event and none was given");
-  const { text: cpText, lines } = await openNote(proof.checkpoint, [log]);
-  const checkpoint = parseCheckpoint(cpText);
-  if (checkpoint.origin !== log.name) throw new VerifyError("TLOG_PROOF_ORIGIN", `the checkpoint is of ${checkpoint.origin}`);
-  const cosigned = [];
-  for (const w of witnesses) {
-    const line = lines.find((l) => l.name === w.name && l.keyId === w.keyId);
-    if (line) cosigned.push({ witness: w.name, time: await verifyCosignature(cpText, line, w) });
-  }
-  if (cosigned.length < quorum) {
-    throw new VerifyError("QUORUM_NOT_MET", `cosigned by ${cosigned.length} of the ${quorum} witnesses the policy needs`);
-  }
+  const { checkpoint, cosigned } = await verifyCheckpoint(proof.checkpoint, policy);
   await verifyInclusion(proof.index, checkpoint.size, await leafHash(bytes), proof.hashes, checkpoint.root);
   return { index: proof.index, checkpoint, cosigned, event: bytes };
 }

@@ -63,9 +63,12 @@ test("a checkpoint and a tlog-proof the Python code signed verify, cosignature a
   const { signed, text } = await tlog.openNote(fixture.checkpoint, [log]);
   assert.deepEqual(signed, [log.name]);
   assert.equal(tlog.parseCheckpoint(text).size, fixture.size);
-  const got = await tlog.verifyTlogProof(fixture.tlog_proof, { log, witnesses: [witness], quorum: 1 });
+  const policy = await tlog.parsePolicy(`log ${fixture.log_key}\nwitness w1 ${fixture.witness_key}\nquorum w1\n`);
+  const got = await tlog.verifyTlogProof(fixture.tlog_proof, policy);
   assert.equal(got.index, fixture.index);
-  assert.equal(got.cosigned[0].witness, witness.name);
+  assert.equal(got.cosigned[0].witness, "w1");
+  assert.equal(got.cosigned[0].time, 1_796_400_000);
+  assert.equal(witness.name, "witness.test/w1");
   assert.equal(tlog.hex(await tlog.leafHash(got.event)), fixture.leaf_hex);
   assert.equal(JSON.parse(tlog.utf8(got.event)).topic, fixture.topic);
 });
@@ -73,7 +76,8 @@ test("a checkpoint and a tlog-proof the Python code signed verify, cosignature a
 test("tampered notes and proofs are refused, each with its code", { skip: !fixture }, async () => {
   const log = await tlog.parseVerifierKey(fixture.log_key);
   const witness = await tlog.parseVerifierKey(fixture.witness_key);
-  const policy = { log, witnesses: [witness], quorum: 1 };
+  const policy = await tlog.parsePolicy(`log ${fixture.log_key}\nwitness w1 ${fixture.witness_key}\nquorum w1\n`);
+  assert.ok(witness.keyId > 0);
   const code = async (check) => {
     try {
       await check();
@@ -92,6 +96,12 @@ test("tampered notes and proofs are refused, each with its code", { skip: !fixtu
   assert.equal(await code(() => tlog.openNote(otherRoot, [log])), "SIGNATURE_INVALID");
   const stranger = await tlog.parseVerifierKey(fixture.stranger_key);
   assert.equal(await code(() => tlog.openNote(fixture.checkpoint, [stranger])), "NOT_SIGNED");
-  assert.equal(await code(() => tlog.verifyTlogProof(fixture.tlog_proof, { log, witnesses: [witness], quorum: 2 })),
-    "QUORUM_NOT_MET");
+  const twoOfTwo = await tlog.parsePolicy(`log ${fixture.log_key}\nwitness w1 ${fixture.witness_key}\n`
+    + `witness w2 ${fixture.other_witness_key}\ngroup both all w1 w2\nquorum both\n`);
+  assert.equal(await code(() => tlog.verifyTlogProof(fixture.tlog_proof, twoOfTwo)), "QUORUM_NOT_MET");
+  const oneOfTwo = await tlog.parsePolicy(`log ${fixture.log_key}\nwitness w1 ${fixture.witness_key}\n`
+    + `witness w2 ${fixture.other_witness_key}\ngroup any 1 w1 w2\nquorum any\n`);
+  assert.equal((await tlog.verifyTlogProof(fixture.tlog_proof, oneOfTwo)).index, fixture.index);
+  assert.equal(await code(() => tlog.parsePolicy(`log ${fixture.log_key}\nwitness w1 ${fixture.stranger_key}\nquorum w1\n`)),
+    "POLICY_INVALID"); // a note key where a cosigner's key belongs
 });
