@@ -23,13 +23,18 @@ echo "==> lint-imports (the layer rules in pyproject.toml)" >&2
 FUTURE_CLOCKS=("2027-06-01" "2029-01-01")
 
 # Debian packages the suite needs, installed with apt-get when missing: faketime (the clock
-# passes), and Go with golang.org/x/mod (tests/test_independent_verifier.py checks our bundles
-# and proofs with sumdb/note and sumdb/tlog).
+# passes), Go with golang.org/x/mod (tests/test_independent_verifier.py checks our bundles and
+# proofs with sumdb/note and sumdb/tlog), and chromium for the explorer's browser tests.
 ensure_debian_packages() {
     local missing=()
     command -v faketime >/dev/null 2>&1 || missing+=(faketime)
     command -v go >/dev/null 2>&1 || missing+=(golang-go)
     [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || missing+=(golang-golang-x-mod-dev)
+    # the explorer's browser tests (tests/test_explorer_browser.py): Debian's chromium and its
+    # driver, never a downloaded browser, and a CJK font for the pages' Chinese labels
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || missing+=(fonts-wqy-microhei)
     [ "${#missing[@]}" -eq 0 ] && return 0
     echo "==> apt-get install ${missing[*]}" >&2
     local sudo=()

@@ -73,6 +73,7 @@ $("forget").addEventListener("click", () => {
 
 check().catch((e) => {
   const forked = e.code === "FORKED";
+  $("checkpoint").hidden = true; // nothing unverified is shown
   show(forked ? "forked" : "failed", `${forked ? "The log forked" : "Verification failed"} · `
-    + `${forked ? "日志分叉" : "验证失败"}: ${e.code || "ERROR"}: ${e.message}`);
+    + `${forked ? "日志分叉" : "验证失败"}: ${e instanceof tlog.VerifyError ? e.message : `ERROR: ${e}`}`);
 });
