@@ -96,6 +96,19 @@ def _status(driver, url: str) -> tuple[str, str]:
     return element.get_attribute("data-state"), element.text
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _accessibility_violations(driver) -> list[str]:
+    """axe-core (npm, run in the page): the rules it finds broken, e.g. a missing label."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: scripts/_venv.sh installs the npm packages")
+    driver.execute_script(AXE.read_text())
+    driver.set_script_timeout(60)
+    run_axe = "const done = arguments[arguments.length - 1]; axe.run(document).then((r) => done(r.violations));"
+    return [f"{v['id']}: {v['help']}" for v in driver.execute_async_script(run_axe)]
+
+
 def test_the_explorer_verifies_the_log_in_the_browser_and_sees_a_fork(tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
 
@@ -118,6 +131,9 @@ def test_the_explorer_verifies_the_log_in_the_browser_and_sees_a_fork(tmp_path: 
             assert "first visit" in browser.find_element(By.ID, "cp-seen").text
             size = int(browser.find_element(By.ID, "cp-size").text.replace(",", ""))
             browser.save_screenshot(str(ARTIFACTS / "status-verified.png"))
+            assert _accessibility_violations(browser) == []
+            browser.find_element(By.TAG_NAME, "body").send_keys("\t")  # the keyboard reaches the button
+            assert browser.switch_to.active_element.get_attribute("id") == "forget"
 
             # the log grows; the next visit proves the new checkpoint extends the one seen
             ledger = Home.at(home).ledger()
