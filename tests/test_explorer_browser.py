@@ -177,3 +177,51 @@ def test_the_explorer_is_not_published_without_its_files() -> None:
     for name in ("index.html", "explorer.js", "tlog.js", "style.css"):
         assert (ROOT / "api" / "explorer" / name).is_file(), name
     assert shutil.which("node") is not None
+
+
+def test_the_offline_verifier_is_one_file_that_checks_a_downloaded_proof_from_disk(tmp_path: Path, browser) -> None:
+    import base64
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    built = subprocess.run([sys.executable, str(ROOT / "api" / "explorer" / "build.py"), "--check"])
+    assert built.returncode == 0, "api/explorer/offline.html is stale: run python api/explorer/build.py"
+    page = (ROOT / "api" / "explorer" / "offline.html").read_text()
+    assert "<script src" not in page and "import " not in page.split('<script type="module">')[1]  # one file
+    home = tmp_path / "home"
+    run("init", "--origin", "oneclaim.test/offline", "--home", str(home))
+    ledger = Home.at(home).ledger()
+    try:
+        market(ledger)
+        ledger.sign_checkpoint(Home.at(home).signer(), "oneclaim.test/offline")
+        proof = ledger.log.tlog_proof(3)
+    finally:
+        ledger.close()
+    policy = f"log {Home.at(home).verifier_key()}\nquorum none\n"
+
+    def verify(proof_text: str, policy_text: str) -> tuple[str, str]:
+        browser.get((ROOT / "api" / "explorer" / "offline.html").as_uri())  # from disk: no server at all
+        for field, value in (("policy", policy_text), ("proof", proof_text)):
+            browser.execute_script("arguments[0].value = arguments[1]", browser.find_element(By.ID, field), value)
+        browser.find_element(By.ID, "verify").click()
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_element(By.ID, "result").get_attribute("data-state") != "idle"
+        )
+        result = browser.find_element(By.ID, "result")
+        return result.get_attribute("data-state"), result.text
+
+    state, text = verify(proof, policy)
+    assert state == "verified" and "entry 3 of oneclaim.test/offline" in text, text
+    browser.save_screenshot(str(ARTIFACTS / "offline-verified.png"))
+    lines = proof.split("\n")
+    event = base64.b64decode(lines[1][len("extra ") :])
+    lines[1] = "extra " + base64.b64encode(event.replace(b'"originator_version":', b'"originator_version":7')).decode()
+    state, text = verify("\n".join(lines), policy)
+    assert state == "failed" and "INCLUSION_PROOF_INVALID" in text, text
+    from ledger.tlog.note import generate_signer
+
+    state, text = verify(proof, f"log {generate_signer('oneclaim.test/offline').verifier_key()}\nquorum none\n")
+    assert state == "failed" and "NOT_SIGNED" in text, text
