@@ -22,7 +22,6 @@ prints well; it carries no proof and is checked through the JSON.
 from __future__ import annotations
 
 import html
-import json
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.utils import get_topic
@@ -41,8 +40,8 @@ from ledger.domain.enterprise import (
 )  # fmt: skip
 from ledger.domain.rules import NEUTRALITY_RULES
 from ledger.errors import Conflict
+from ledger.receipt import proved_json
 from ledger.tlog.policy import Policy
-from ledger.tlog.tlogproof import TlogProofError, verify_tlog_proof
 
 if TYPE_CHECKING:
     from ledger.app import Ledger
@@ -87,14 +86,7 @@ def _proved(what: str, text: object, policy: Policy, topic: str, originator: str
     """The state of a proved event of `topic` from aggregate `originator` (hex)."""
     if not isinstance(text, str):
         raise Conflict(f"the certificate has no proof of {what}", code="CERTIFICATE_INCOMPLETE", proof=what)
-    try:
-        proved = verify_tlog_proof(text, policy)
-    except TlogProofError as e:
-        raise Conflict(f"{what}: {e.message}", code=e.code, proof=what) from None
-    try:
-        event = json.loads(proved.event)
-    except ValueError:
-        raise _invalid(f"{what}: the proved entry is not JSON", proof=what) from None
+    proved, event = proved_json(what, text, policy, "CERTIFICATE_INVALID", proof=what)
     if event.get("topic") != topic or event.get("originator_id") != originator:
         raise _invalid(f"{what}: the proved event is a {event.get('topic')} of {event.get('originator_id')}, not a"
                        f" {topic} of {originator}", proof=what)  # fmt: skip

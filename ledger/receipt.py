@@ -33,16 +33,22 @@ _OUT, _RECEIVED, _REFUSED, _SETTLED = (
 )
 
 
-def _event(name: str, text: str, policy: Policy) -> tuple[ProvedEvent, dict]:
+def proved_json(name: str, text: str, policy: Policy, invalid: str, **where: str) -> tuple[ProvedEvent, dict]:
+    """A tlog-proof verified under `policy`, and its event parsed as JSON; refused as a Conflict
+    with the proof's own code, or `invalid` if the entry is not JSON (`where` names the proof in
+    the details). Shared by the transfer receipt and the claim certificate."""
     try:
         proved = verify_tlog_proof(text, policy)
     except TlogProofError as e:
-        raise Conflict(f"{name}: {e.message}", code=e.code, file=name) from None
+        raise Conflict(f"{name}: {e.message}", code=e.code, **where) from None
     try:
-        event = json.loads(proved.event)
-        return proved, event
+        return proved, json.loads(proved.event)
     except ValueError:
-        raise Conflict(f"{name}: the entry is not JSON", code="RECEIPT_INVALID", file=name) from None
+        raise Conflict(f"{name}: the proved entry is not JSON", code=invalid, **where) from None
+
+
+def _event(name: str, text: str, policy: Policy) -> tuple[ProvedEvent, dict]:
+    return proved_json(name, text, policy, "RECEIPT_INVALID", file=name)
 
 
 def _require(ok: bool, message: str) -> None:

@@ -13,14 +13,12 @@ partner's API is trusted for nothing: what it answers is either proved or refuse
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from ledger.app import Ledger
 from ledger.domain.batch import batch_id
 from ledger.domain.serials import parse_range, parse_serial
-from ledger.errors import Conflict, LedgerError
+from ledger.errors import Conflict
 from ledger.partner import prove
 from ledger.readmodel import ReadModel
 from oneclaim.relay import Registry, consistency_hashes
@@ -76,8 +74,6 @@ def trace_across(ledger: Ledger, serial: str, partner_url: str, token: str | Non
                                       "event_sha256": event.sha256}})  # fmt: skip
     except httpx.HTTPError as e:
         raise Conflict(f"{partner_url} cannot be reached: {e}", code="PARTNER_UNAVAILABLE") from None
-    except LedgerError:
-        raise
     finally:
         partner.close()
     sent = [
@@ -91,7 +87,3 @@ def trace_across(ledger: Ledger, serial: str, partner_url: str, token: str | Non
                        f" of {imported['channel']}", code="TRACE_INCOMPLETE")  # fmt: skip
     return {"serial": serial, "here": here, "imported": imported,
             "there": {"registry": agreement.partner, "serial": origin, "events": events}}  # fmt: skip
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
