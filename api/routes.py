@@ -57,6 +57,7 @@ from ledger.database import EVENTS_TABLE, dialect
 from ledger.domain.batch import Batch
 from ledger.domain.serials import format_range, spans_for
 from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.personal import is_commitment
 from ledger.rows import CorrectionRow, MeterReadingRow, read_csv
 from ledger.tlog import audit
 from ledger.tlog import tiles as tile_format
@@ -82,16 +83,19 @@ def _digest(text: str) -> str:
 
 
 PERSONAL = ("beneficiary", "location")
-"""Fields of a retirement that may name a person or a household: public answers carry their
-SHA-256 instead, which a certifier holding the claim can check."""
+"""Fields of a retirement that may name a person or a household. The log records commitments to
+them (ledger/personal.py), which public answers give as they are; a ledger older than that
+recorded the text, and public answers give its SHA-256 instead (`<field>_sha256`)."""
+
+
+def _legacy_personal(k: str, v: Any) -> bool:
+    return k in PERSONAL and isinstance(v, str) and not is_commitment(v)
 
 
 def redacted(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            (f"{k}_sha256" if k in PERSONAL and isinstance(v, str) else k): (
-                _digest(v) if k in PERSONAL and isinstance(v, str) else redacted(v)
-            )
+            (f"{k}_sha256" if _legacy_personal(k, v) else k): (_digest(v) if _legacy_personal(k, v) else redacted(v))
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -226,7 +230,7 @@ def provenance(ledger: LedgerDep, model: ReadModelDep, serial: str, who: CallerD
     """Where a serial came from, who held it (pseudonymous account ids), who retired it: every
     event that touched it, with its seq for an inclusion proof. Without a token, a retirement's
     beneficiary and location are given as SHA-256 only."""
-    answer = model.provenance(serial)
+    answer = model.provenance(serial, reveal=who is not None)
     if imported := ledger.imported(
         ledger.batch(answer["batch"]), with_event=who is not None and who.role in EVENT_READERS
     ):
@@ -348,7 +352,7 @@ def retire(ledger: LedgerDep, code: str, body: RetireBody, w: WriteDep) -> dict:
         on=body.on,
         request_id=w.request_id,
     )
-    record = ledger.batch(code).retirements[retirement_id]
+    record = ledger.personal.reveal(ledger.batch(code).retirements[retirement_id])
     return {
         "retirement_id": retirement_id,
         "batch": code,
@@ -591,7 +595,8 @@ def _inventory(kind: str) -> None:
         }
 
     def show(ledger: LedgerDep, code: str) -> dict:
-        return inventory.detail(kind, getattr(ledger, kind)(code)) | {"read_against": read_against(ledger)}
+        record = ledger.personal.reveal(inventory.detail(kind, getattr(ledger, kind)(code)))
+        return record | {"read_against": read_against(ledger)}
 
     listing.__doc__ = f"Every {kind} the registry holds, in the order each was created, a page at a time."
     show.__doc__ = f"One {kind}: every field, with serials in the registry's notation."

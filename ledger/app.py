@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -46,6 +47,7 @@ from ledger.domain.values import (
     parse_month,
 )
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.personal import PersonalData
 from ledger.tlog.canonical import CanonicalJSONTranscoder
 from ledger.tlog.log import LogStore, StoredCheckpoint
 from ledger.tlog.note import Checkpoint, Signer, sign_note
@@ -96,6 +98,18 @@ class Ledger(CrossRegion, EnterpriseClaims, Application[UUID]):
         transcoder = CanonicalJSONTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    @cached_property
+    def personal(self) -> PersonalData:
+        """Beneficiaries and locations, kept outside the log and committed in it (ledger.personal)."""
+        from ledger.readmodel import sqlalchemy_url
+
+        return PersonalData(sqlalchemy_url(self.db_url))
+
+    def close(self) -> None:
+        if "personal" in self.__dict__:
+            self.personal.close()
+        super().close()
 
     @property
     def log(self) -> LogStore:
@@ -804,6 +818,10 @@ class Ledger(CrossRegion, EnterpriseClaims, Application[UUID]):
     ) -> str:
         self.owner_of(account)
         day = self.business_day(on)
+        # the log records commitments to who and where, never the text (ledger/personal.py)
+        beneficiary, location = (
+            self.personal.commit(v) if isinstance(v, str) and v.strip() else v for v in (beneficiary, location)
+        )
 
         def attempt() -> str:
             batch = self.batch(batch_code)

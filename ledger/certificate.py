@@ -11,6 +11,8 @@ The certificate is one JSON file:
       issuances     per batch, its Batch.Issued event (which says the instrument)
       retirements   per retirement, its Batch.Retired event (for whom, what period, when, how many)
       uses          per retirement, its Batch.RetirementUsed event naming this claim
+    openings      the salt and value of each beneficiary commitment the retirements record
+                  (ledger/personal.py): the claimant's own code, which the checker opens
 
 The check recomputes everything from the proved events: each event's id follows from its name
 (uuid5), each retirement belongs to its batch, each is used by this claim, and the coverage is
@@ -40,6 +42,7 @@ from ledger.domain.enterprise import (
 )  # fmt: skip
 from ledger.domain.rules import NEUTRALITY_RULES
 from ledger.errors import Conflict
+from ledger.personal import is_commitment, opens
 from ledger.receipt import proved_json
 from ledger.tlog.policy import Policy
 
@@ -60,6 +63,8 @@ def certificate(ledger: Ledger, code: str, origin: str) -> dict:
     seqs = ledger.event_seqs(claim)
     rules = NEUTRALITY_RULES[claim.rule_set]
     proof = ledger.log.tlog_proof
+    batches = {r: ledger.batch(r.rsplit("/R", 1)[0]) for r in seqs["retirements"]}
+    committed = [b.retirement(r)["beneficiary"] for r, b in batches.items()]
     return {
         "format": FORMAT,
         "registry": origin,
@@ -75,6 +80,7 @@ def certificate(ledger: Ledger, code: str, origin: str) -> dict:
             "retirements": {r: proof(s) for r, s in seqs["retirements"].items()},
             "uses": {r: proof(s) for r, s in seqs["uses"].items()},
         },
+        "openings": ledger.personal.openings(committed),
     }
 
 
@@ -91,6 +97,17 @@ def _proved(what: str, text: object, policy: Policy, topic: str, originator: str
         raise _invalid(f"{what}: the proved event is a {event.get('topic')} of {event.get('originator_id')}, not a"
                        f" {topic} of {originator}", proof=what)  # fmt: skip
     return event["state"], proved
+
+
+def _opened(recorded: object, openings: object, rid: str) -> object:
+    """The beneficiary a proved retirement records: its commitment opened by the certificate's
+    openings (a ledger older than commitments recorded the text itself)."""
+    if not is_commitment(recorded):
+        return recorded
+    opening = openings.get(recorded) if isinstance(openings, dict) else None
+    if not isinstance(opening, dict) or not opens(recorded, opening.get("salt"), opening.get("value")):
+        raise _invalid(f"the certificate does not open the beneficiary commitment of {rid}", retirement=rid)
+    return opening["value"]
 
 
 def verify_certificate(document: object, policy: Policy) -> dict:
@@ -136,7 +153,8 @@ def verify_certificate(document: object, policy: Policy) -> dict:
         if used.get("use") != {"kind": "neutrality_claim", "ref": code}:
             raise _invalid(f"{rid} is recorded as backing {used.get('use')}, not this claim")
         units = sum(e - s for s, e in retired["ranges"])
-        cited.append(Cited(rid, instruments[code_of_batch], units, retired["beneficiary"], retired["purpose"],
+        beneficiary = _opened(retired["beneficiary"], document.get("openings"), rid)
+        cited.append(Cited(rid, instruments[code_of_batch], units, beneficiary, retired["purpose"],
                            retired["reporting_period"], retired["on"]))  # fmt: skip
     if [c.recorded() for c in cited] != claim["retirements"]:
         raise _invalid("the claim's list of retirements is not what their proved events say")

@@ -598,8 +598,10 @@ class ReadModel:
             raise NotFound(f"no serial {serial} has been issued", code="SERIAL_UNKNOWN", serial=serial)
         return row, index
 
-    def provenance(self, serial: str) -> dict:
-        """Every event that touched one serial, in log order, with its seq for an inclusion proof."""
+    def provenance(self, serial: str, *, reveal: bool = True) -> dict:
+        """Every event that touched one serial, in log order, with its seq for an inclusion proof.
+        A retirement's beneficiary and location are what the log records, commitments
+        (ledger/personal.py), unless `reveal`: then the values kept beside the log, for the operator."""
         with self._reading() as conn:
             current, index = self._locate(conn, serial)
             code = current.batch
@@ -614,7 +616,7 @@ class ReadModel:
             }
             for row in sorted(rows, key=lambda r: r.seq)
         ]
-        return {
+        answer = {
             "serial": serial,
             "batch": code,
             "instrument": current.instrument,
@@ -622,6 +624,7 @@ class ReadModel:
             "current": {"holder": current.holder, "state": current.state},
             "events": events,
         }
+        return self.ledger.personal.reveal(answer) if reveal else answer
 
     def supply(self, batch_code: str) -> dict:
         """Units issued and per state: issued = active + frozen + retired + cancelled + expired + exported
@@ -663,13 +666,16 @@ class ReadModel:
 
     def retirements(self, beneficiary: str, period: str | None = None) -> list[dict]:
         """The retirements made for `beneficiary` (in `period`, if given), oldest first, each with
-        the log seq of its Retired event and what it backs (`used_by`), if anything."""
-        query = select(rm_retirements).where(rm_retirements.c.beneficiary == beneficiary)
+        the log seq of its Retired event and what it backs (`used_by`), if anything. The log and
+        this table hold the beneficiary's commitment (older ledgers: the text itself)."""
+        named = (beneficiary, self.ledger.personal.commitment(beneficiary))
+        query = select(rm_retirements).where(rm_retirements.c.beneficiary.in_(named))
         if period is not None:
             query = query.where(rm_retirements.c.reporting_period == period)
         with self._reading() as conn:
             rows = conn.execute(query.order_by(rm_retirements.c.seq)).mappings().all()
-        return [{**row, "used_by": row["used_by"] and json.loads(row["used_by"])} for row in rows]
+        rows = [{**row, "used_by": row["used_by"] and json.loads(row["used_by"])} for row in rows]
+        return self.ledger.personal.reveal(rows)
 
     def cases(self, status: str | None = None) -> list[dict]:
         """Double-counting cases in the order they opened, optionally only open or resolved ones."""

@@ -25,6 +25,7 @@ from rich.progress import Progress
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE, dialect
 from ledger.errors import LedgerError
+from ledger.personal import is_commitment
 from ledger.tlog import audit, reference, trust
 from ledger.tlog.note import parse_verifier_key
 from oneclaim.home import Home
@@ -544,9 +545,9 @@ def _over_http(home: Home, ledger: Ledger, console: Console) -> None:
         code, _, span = retired["serials"][0].rpartition(":")
         serial = f"{code}:{span.split('-')[0]}"
         trail = http.get(f"/v1/serials/{serial}/provenance").json()
-        hashed = sum("beneficiary_sha256" in e["detail"] for e in trail["events"])
-        console.print(f"  GET provenance of {serial} (public): {len(trail['events'])} events, {hashed} retirement(s)"
-                      " naming the beneficiary by SHA-256 only", markup=False)  # fmt: skip
+        hidden = sum(is_commitment(e["detail"].get("beneficiary")) for e in trail["events"])
+        console.print(f"  GET provenance of {serial} (public): {len(trail['events'])} events, {hidden} retirement(s)"
+                      " naming the beneficiary by a commitment only", markup=False)  # fmt: skip
         tile = http.get("/tile/0/000")
         console.print(f"  GET /tile/0/000 (tlog-tiles): {len(tile.content)} bytes, {tile.headers['cache-control']}")
         sold = http.post(path, json=move, headers={"Authorization": f"Bearer {holder}", "Idempotency-Key": "demo-1"})

@@ -425,7 +425,7 @@ def retire(
             on=day(on),
             request_id=request_id,
         )
-        record = ledger.batch(batch).retirements[retirement_id]
+        record = ledger.personal.reveal(ledger.batch(batch).retirements[retirement_id])
     retired = ranges_text(batch, record["ranges"])
     emit(
         as_json,
@@ -641,7 +641,7 @@ def _showing(kind: str):
         from ledger import inventory
 
         with opened(home, as_json) as ledger:
-            record = inventory.detail(kind, getattr(ledger, kind)(code))
+            record = ledger.personal.reveal(inventory.detail(kind, getattr(ledger, kind)(code)))
             if kind == "project":
                 record["frozen_gecs"] = ledger.frozen_gecs(code)
         if as_json:

@@ -254,15 +254,23 @@ TAMPERS = {
     "coverage inflated": (lambda d: d["certificate"]["coverage"].update(offsets_kg=999_999), "CERTIFICATE_INVALID"),
     "subject changed": (lambda d: d["certificate"].update(subject="另一家企业"), "CERTIFICATE_INVALID"),
     # a proved event altered: its bytes no longer hash to the signed tree
-    "retirement's beneficiary altered": (
+    "retirement's beneficiary commitment altered": (
         lambda d: d["proofs"]["retirements"].update(
             {
-                k: _swap_extra(v, b'"beneficiary":"SIP-FAB-01"', b'"beneficiary":"SIP-FAB-02"')
+                k: _swap_extra(v, b'"beneficiary":"sha256:', b'"beneficiary":"sha256:0')
                 for k, v in d["proofs"]["retirements"].items()
             }
         ),
         "INCLUSION_PROOF_INVALID",
     ),  # fmt: skip
+    # the beneficiary's opening: another value, another salt, none
+    "beneficiary opened as another participant": (
+        lambda d: [o.update(value="SIP-FAB-02") for o in d["openings"].values()], "CERTIFICATE_INVALID"
+    ),
+    "beneficiary opened with another salt": (
+        lambda d: [o.update(salt="00" * 16) for o in d["openings"].values()], "CERTIFICATE_INVALID"
+    ),
+    "openings removed": (lambda d: d["openings"].clear(), "CERTIFICATE_INVALID"),
     # a genuine proof of another event in its place
     "use proof swapped for the report's": (
         lambda d: d["proofs"]["uses"].update({k: d["proofs"]["report"] for k in d["proofs"]["uses"]}),

@@ -11,6 +11,8 @@ built), so the UNITS_FROZEN refusal is not exercised here.
 
 from __future__ import annotations
 
+import json
+
 from datetime import date
 
 import pytest
@@ -50,7 +52,11 @@ def test_a_gec_goes_from_a_meter_reading_to_a_retirement_certificate(registry: L
     certificate = registry.retire(batch.code, CON, spans=[(10, 25)], on=FEB_2025, **RETIREMENT)
 
     stored = registry.batch(batch.code)
-    retirement = stored.retirements[certificate]
+    # the log records commitments to who and where (ledger/personal.py); the operator's answers open them
+    committed = stored.retirements[certificate]
+    assert committed["beneficiary"] == registry.personal.commitment(RETIREMENT["beneficiary"])
+    assert RETIREMENT["beneficiary"] not in json.dumps(committed, ensure_ascii=False)
+    retirement = registry.personal.reveal(committed)
     assert retirement["ranges"] == [[10, 25]]
     assert format_range(batch.code, 10, 25) == "GEC-202501-SIP-PV-0001-T:11-25"
     assert (retirement["beneficiary"], retirement["purpose"]) == (RETIREMENT["beneficiary"], "green_consumption_claim")
