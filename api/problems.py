@@ -244,6 +244,14 @@ ROUTE_CODES: dict[str, list[str]] = {
     ],
     "consistency_proof": ["TREE_SIZE_OUT_OF_RANGE"],
     "provenance": ["SERIAL_MALFORMED", "BATCH_NOT_FOUND", "SERIAL_UNKNOWN"],
+    "record_events": [
+        "BATCH_NOT_FOUND",
+        "DEVICE_NOT_FOUND",
+        "CASE_NOT_FOUND",
+        "DISCLOSURE_NOT_FOUND",
+        "PROJECT_NOT_FOUND",
+        "PROGRAMME_NOT_FOUND",
+    ],  # fmt: skip
     "holdings": ["ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_YOURS"],
     "claims_check": ["DEVICE_NOT_FOUND"],
     "issue_gec": [

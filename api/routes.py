@@ -57,7 +57,7 @@ from ledger.database import EVENTS_TABLE, dialect
 from ledger.domain.batch import Batch
 from ledger.domain.serials import format_range, spans_for
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.personal import is_commitment
+from ledger.personal import is_commitment, public_event
 from ledger.rows import CorrectionRow, MeterReadingRow, read_csv
 from ledger.tlog import audit
 from ledger.tlog import tiles as tile_format
@@ -101,6 +101,30 @@ def redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [redacted(v) for v in value]
     return value
+
+
+EVENT_READERS = (OPERATOR, AUDITOR, Role.PARTNER)
+"""Who may read every event's own bytes. Anyone may read a public one (ledger.personal.public_event:
+certificates, devices, cases, anchors, projects; retirements name who and where by commitment)."""
+
+
+def may_read_event(who: Any, event: bytes) -> bool:
+    return (who is not None and who.role in EVENT_READERS) or public_event(event)
+
+
+def tlog_proofs(ledger: Ledger, who: Any, seqs: list[int]) -> dict[int, str | None]:
+    """The C2SP tlog-proof of each entry under the current checkpoint (None for an entry it does
+    not cover yet), with the event's bytes where the caller may read them."""
+    current = ledger.log.current_checkpoint()
+    covered = 0 if current is None else current.tree_size
+    out: dict[int, str | None] = {}
+    for seq in seqs:
+        if seq >= covered:
+            out[seq] = None
+            continue
+        (event,) = ledger.log.entries(seq, seq + 1)
+        out[seq] = ledger.log.tlog_proof(seq, with_event=may_read_event(who, event))
+    return out
 
 
 # ---------------------------------------------------------------------------------- the log
@@ -172,11 +196,12 @@ def inclusion_proof(
     as `oneclaim log prove-inclusion` prints it; with `format=tlog-proof`, the C2SP tlog-proof
     against the current checkpoint (or the signed one of `tree_size`), as
     `oneclaim log prove-inclusion --format tlog-proof` prints it. The tlog-proof carries the
-    event's bytes (its `extra` line) for an operator, auditor or partner token only: without one,
-    the proof has no `extra`, and whoever holds the event checks it with those bytes."""
+    event's bytes (its `extra` line) where the caller may read them: a public event's for anyone,
+    any event's for an operator, auditor or partner token. Otherwise the proof has no `extra`, and
+    whoever holds the event checks it with those bytes."""
     if proof_format == "tlog-proof":
-        with_event = who is not None and who.role in EVENT_READERS
-        proof = ledger.log.tlog_proof(seq, tree_size, with_event=with_event)
+        entry = ledger.log.entries(seq, seq + 1)
+        proof = ledger.log.tlog_proof(seq, tree_size, with_event=bool(entry) and may_read_event(who, entry[0]))
         return PlainTextResponse(proof, media_type="text/plain; charset=utf-8")
     return ledger.log.inclusion_proof(seq, tree_size).to_json()
 
@@ -226,11 +251,22 @@ registry = APIRouter(tags=["registry"])
 
 
 @registry.get("/v1/serials/{serial}/provenance", **allow(PUBLIC))
-def provenance(ledger: LedgerDep, model: ReadModelDep, serial: str, who: CallerDep) -> dict:
+def provenance(
+    ledger: LedgerDep,
+    model: ReadModelDep,
+    serial: str,
+    who: CallerDep,
+    proof: Annotated[bool, Query(description="Attach each event's C2SP tlog-proof, with its bytes.")] = False,
+) -> dict:
     """Where a serial came from, who held it (pseudonymous account ids), who retired it: every
     event that touched it, with its seq for an inclusion proof. Without a token, a retirement's
-    beneficiary and location are given as SHA-256 only."""
+    beneficiary and location are the commitments the log records (ledger/personal.py). With
+    `proof=true`, each event carries `tlog_proof` under the current checkpoint (null for an event
+    it does not cover yet): the explorer checks every row with it, from the event's own bytes."""
     answer = model.provenance(serial, reveal=who is not None)
+    if proof:
+        proofs = tlog_proofs(ledger, who, [e["seq"] for e in answer["events"]])
+        answer["events"] = [{**e, "tlog_proof": proofs[e["seq"]]} for e in answer["events"]]
     if imported := ledger.imported(
         ledger.batch(answer["batch"]), with_event=who is not None and who.role in EVENT_READERS
     ):
@@ -530,6 +566,38 @@ def disclosure(ledger: LedgerDep, code: str) -> dict:
                   "read_against": read_against(ledger)}  # fmt: skip
 
 
+RECORDS = {"batches": "batch", "devices": "device", "cases": "case", "disclosures": "disclosure",
+           "projects": "project", "programmes": "programme"}  # fmt: skip
+"""The records whose events are public (ledger.personal.PUBLIC_AGGREGATES), by their path."""
+
+
+@register.get("/v1/{kind}/{code}/events", **allow(PUBLIC))
+def record_events(
+    ledger: LedgerDep,
+    who: CallerDep,
+    kind: Literal["batches", "devices", "cases", "disclosures", "projects", "programmes"],
+    code: str,
+    after_version: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    proof: Annotated[bool, Query(description="Attach each event's C2SP tlog-proof, with its bytes.")] = False,
+) -> dict:
+    """Every event of one batch, device, case, disclosure, project or programme, in its own order
+    (version 1, 2, …), with its log seq: cursor-paginated on the version. A checker holding them
+    all knows none was left out, since versions have no gaps. With `proof=true`, each carries its
+    C2SP tlog-proof (with the event's bytes) under the current checkpoint, or null if that
+    checkpoint does not cover it yet."""
+    record = getattr(ledger, RECORDS[kind])(code)
+    rows = ledger.log.versions_of(record.id, after_version, limit)
+    proofs = tlog_proofs(ledger, who, [seq for _, seq, _ in rows]) if proof else {}
+    events = [
+        {"version": v, "seq": seq, "type": topic.rsplit(".", 1)[-1], **({"tlog_proof": proofs[seq]} if proof else {})}
+        for v, seq, topic in rows
+    ]
+    following = events[-1]["version"] if len(events) == limit else None
+    return {"kind": RECORDS[kind], "code": code, "originator_id": record.id.hex, "events": events,
+            "next_after_version": following, "read_against": read_against(ledger)}  # fmt: skip
+
+
 @register.get("/v1/anchors", **allow(PUBLIC))
 def anchors(ledger: LedgerDep) -> dict:
     """Where the log is anchored, as the ledger recorded it: each chain and contract, and every
@@ -629,10 +697,6 @@ def tiles_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 """A full entry bundle never changes either, but it holds the events' bytes: only the caller's
 own cache may keep it, never a shared one."""
-
-EVENT_READERS = (OPERATOR, AUDITOR, Role.PARTNER)
-"""Who may read events' own bytes: they name retirements' beneficiaries and locations, which no
-public answer carries (a public answer has their SHA-256, or only hashes of the events)."""
 
 
 def _tile(data: bytes, width: int, full: str = IMMUTABLE) -> Response:

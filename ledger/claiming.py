@@ -91,7 +91,8 @@ class EnterpriseClaims:
         for retirement_id in retirement_ids:
             code = batch_of(retirement_id)
             batch = batches.get(code) or batches.setdefault(code, self.batch(code))
-            cited.append(cited_from(retirement_id, batch.instrument, self.personal.reveal(batch.retirement(retirement_id))))
+            record = self.personal.reveal(batch.retirement(retirement_id))
+            cited.append(cited_from(retirement_id, batch.instrument, record))
         return cited, batches
 
     def surrender_for_ets(self: Ledger, participant: str, year: str, retirement_ids: list[str],

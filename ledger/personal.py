@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -95,7 +96,9 @@ def substitute(value: Any, values: dict[str, str]) -> Any:
 class PersonalData:
     """The ledger's personal data: values kept outside the log, committed in it."""
 
-    def __init__(self, sqlalchemy_url: str) -> None:
+    def __init__(self, sqlalchemy_url: str, *, secret: bytes | None = None) -> None:
+        """The ledger's store; a new one is keyed by a random secret (or by `secret`, for a
+        reproducible test fixture), kept in `personal_secret` for every later use."""
         url = make_url(sqlalchemy_url)
         self.engine = create_engine(url, connect_args={"timeout": 60} if url.get_backend_name() == "sqlite" else {})
         self._insert = (postgresql if url.get_backend_name() == "postgresql" else sqlite).insert
@@ -104,7 +107,9 @@ class PersonalData:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
             metadata.create_all(conn, checkfirst=True)
             conn.execute(
-                self._insert(personal_secret).values(name="hmac", secret=os.urandom(32)).on_conflict_do_nothing()
+                self._insert(personal_secret)
+                .values(name="hmac", secret=secret or os.urandom(32))
+                .on_conflict_do_nothing()
             )
             self._secret = conn.execute(select(personal_secret.c.secret)).scalar_one()
 
@@ -123,9 +128,8 @@ class PersonalData:
         salt = self._salt(value)
         commitment = commitment_of(salt, value)
         with self.engine.begin() as conn:
-            conn.execute(
-                self._insert(personal_data).values(commitment=commitment, salt=salt, value=value).on_conflict_do_nothing()
-            )
+            row = {"commitment": commitment, "salt": salt, "value": value}
+            conn.execute(self._insert(personal_data).values(**row).on_conflict_do_nothing())
         return commitment
 
     def openings(self, commitments: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -147,3 +151,35 @@ class PersonalData:
         """Forget the value behind `commitment` (the log keeps the commitment); True if it was kept."""
         with self.engine.begin() as conn:
             return conn.execute(delete(personal_data).where(personal_data.c.commitment == commitment)).rowcount > 0
+
+
+PUBLIC_AGGREGATES = (
+    "ledger.domain.batch:Batch.",
+    "ledger.domain.device:Device.",
+    "ledger.domain.case:Case.",
+    "ledger.domain.case:Disclosure.",
+    "ledger.domain.anchor:AnchorHistory.",
+    "ledger.domain.project:Project.",
+    "ledger.domain.project:Programme.",
+)
+"""The aggregates whose events anyone may read, byte for byte: certificates and credits (held by
+pseudonymous account ids), devices and their claims pools, double-counting cases and their
+disclosures (公示), anchors, and CCER and carbon-inclusion projects. Not public: participants
+(organisations' names), accounts, green-power contracts (prices), carbon accounts and claims
+(an enterprise's own figures), surveillance reviews, client requests and transfer agreements."""
+
+PERSONAL_FIELDS = {"ledger.domain.batch:Batch.Retired": ("beneficiary", "location")}
+"""Fields that may name a person: public only as commitments (a ledger older than commitments
+recorded the text, and those events stay private)."""
+
+
+def public_event(event: bytes) -> bool:
+    """Whether an event's canonical bytes may be given to anyone (see PUBLIC_AGGREGATES)."""
+    try:
+        parsed = json.loads(event)
+        topic, state = parsed["topic"], parsed["state"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    if not isinstance(topic, str) or not topic.startswith(PUBLIC_AGGREGATES) or not isinstance(state, dict):
+        return False
+    return all(is_commitment(state.get(field)) for field in PERSONAL_FIELDS.get(topic, ()))

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE
-from ledger.readmodel import ReadModel
+from ledger.personal import PersonalData
+from ledger.readmodel import ReadModel, sqlalchemy_url
 from ledger.tlog import audit
 from ledger.tlog.note import Signer
 from tests.registry_support import CON, GEN, RETIREMENT, TRD, gecs, market, offshore_project, pv
@@ -116,7 +117,8 @@ def leaves(db: Path) -> list[str]:
 
 
 def write(ledger: Ledger) -> Ledger:
-    """Run the scenario under the frozen clock, and sign the head."""
+    """Run the scenario under the frozen clock, with a fixed personal-data secret, and sign the head."""
+    ledger.personal = PersonalData(sqlalchemy_url(ledger.db_url), secret=bytes(range(32)))
     with time_machine.travel(WRITTEN_AT, tick=False):
         scenario(ledger)
         ledger.sign_checkpoint(SIGNER, ORIGIN)

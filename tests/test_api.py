@@ -184,6 +184,58 @@ def test_public_provenance_gives_personal_fields_as_commitments_only(served: Ser
     assert seen["read_against"]["log_size"] >= seen["events"][-1]["seq"] + 1
 
 
+def _policy(served: Served):
+    from ledger.tlog.policy import parse_policy
+
+    vkey = run("log", "verifier-key", "--home", str(served.home)).stdout.strip()
+    return parse_policy(f"log {vkey}\nquorum none\n")
+
+
+def test_anyone_reads_a_public_event_s_bytes_and_proof_and_no_one_else_s(served: Served) -> None:
+    """A batch's events (retirements included: they record commitments) come to anyone with their
+    bytes in a tlog-proof that verifies; a participant's registration (an organisation's name)
+    comes without them unless the caller may read every event."""
+    from ledger.tlog.tlogproof import verify_tlog_proof
+
+    with served.client("holder") as c:
+        body = {"account": GEN, "quantity": 1, "on": "2025-02-12", **RETIREMENT}
+        assert c.post(f"/v1/batches/{served.batch}/retirements", json=body).status_code == 201
+    run("log", "sign", "--home", str(served.home))
+    policy = _policy(served)
+    with served.client() as public, served.client("auditor") as auditor:
+        listed = public.get(f"/v1/batches/{served.batch}/events", params={"proof": "true"}).json()
+        first = public.get("/v1/proofs/inclusion/0", params={"format": "tlog-proof"}).text
+        privileged = auditor.get("/v1/proofs/inclusion/0", params={"format": "tlog-proof"}).text
+    versions = [e["version"] for e in listed["events"]]
+    assert versions == list(range(1, len(versions) + 1)) and "Retired" in {e["type"] for e in listed["events"]}
+    for e in listed["events"]:
+        proved = verify_tlog_proof(e["tlog_proof"], policy)  # the bytes are in the proof: no --event needed
+        event = json.loads(proved.event)
+        assert (proved.index, event["originator_id"], event["originator_version"]) == (
+            e["seq"],
+            listed["originator_id"],
+            e["version"],
+        )
+        assert event["topic"].endswith("Batch." + e["type"])
+        text = proved.event.decode()
+        assert RETIREMENT["beneficiary"] not in text and RETIREMENT["location"] not in text
+    assert "\nextra " not in first and "\nextra " in privileged
+    assert json.loads(verify_tlog_proof(privileged, policy).event)["topic"].endswith("Participant.Registered")
+
+
+def test_a_record_s_events_are_paged_by_version_and_an_unknown_one_is_named(served: Served) -> None:
+    with served.client() as c:
+        whole = c.get(f"/v1/batches/{served.batch}/events").json()["events"]
+        page = c.get(f"/v1/batches/{served.batch}/events", params={"limit": 1}).json()
+        rest = c.get(f"/v1/batches/{served.batch}/events", params={"after_version": 1}).json()
+        missing = c.get("/v1/devices/NO-SUCH/events")
+        wrong = c.get(f"/v1/participants/{GENERATOR}/events")
+    assert page["events"] == whole[:1] and page["next_after_version"] == 1
+    assert rest["events"] == whole[1:] and rest["next_after_version"] is None
+    assert missing.status_code == 404 and missing.json()["code"] == "DEVICE_NOT_FOUND"
+    assert wrong.status_code == 422 and wrong.json()["code"] == "REQUEST_INVALID"  # participants are not public
+
+
 def test_errors_are_problem_json_with_the_ledger_s_code(served: Served) -> None:
     with served.client("holder") as c:
         cases = [
@@ -483,6 +535,7 @@ POLICY = {
     ("POST", "/v1/meter/corrections/csv"): {OPS},
     ("GET", "/v1/disclosures/{code}"): {PUB},
     ("GET", "/v1/anchors"): {PUB},
+    ("GET", "/v1/{kind}/{code}/events"): {PUB},
     ("GET", "/v1/audit/bundle"): {OPS, AUD},
     **{("GET", f"/v1/{kinds}"): {OPS, AUD} for kinds in INVENTORY},
     **{("GET", f"/v1/{kinds}/{{code}}"): {OPS, AUD} for kinds in INVENTORY},
@@ -656,6 +709,7 @@ SAMPLES = {
     ("POST", "/v1/meter/corrections/csv"): ("/v1/meter/corrections/csv", None),
     ("GET", "/v1/disclosures/{code}"): ("/v1/disclosures/NO-SUCH", None),
     ("GET", "/v1/anchors"): ("/v1/anchors", None),
+    ("GET", "/v1/{kind}/{code}/events"): ("/v1/batches/{batch}/events?proof=true", None),
     ("GET", "/v1/audit/bundle"): ("/v1/audit/bundle", None),
     **{("GET", f"/v1/{kinds}"): (f"/v1/{kinds}?limit=2", None) for kinds in INVENTORY},
     **{("GET", f"/v1/{kinds}/{{code}}"): (f"/v1/{kinds}/NO-SUCH", None) for kinds in INVENTORY},

@@ -178,7 +178,8 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     assert "a second run expired 0" in out  # expire is idempotent
     assert "Provenance of GEC-" in out and "Retired" in out
     # over HTTP: public reads, a holder's move, an auditor's move refused
-    assert re.search(r"GET /v1/checkpoint \(public\): 200", out) and "naming the beneficiary by a commitment only" in out
+    assert re.search(r"GET /v1/checkpoint \(public\): 200", out)
+    assert "naming the beneficiary by a commitment only" in out
     assert re.search(r"holder token\): 201", out) and "auditor's token: 403 FORBIDDEN (application/problem+json)" in out
     # the operator's inventory, and conservation over every batch, as `batch list` totals it
     assert re.search(r"Inventory .*: 9 participants, \d+ accounts, \d+ devices, 1 contract", out)

@@ -13,8 +13,10 @@ import pytest
 
 from ledger.app import Ledger
 from ledger.database import EVENTS_TABLE
+from ledger.personal import substitute
 from ledger.tlog import audit, reference, trust
 from tests.compat import FIXTURE, ORIGIN, SIGNER, TODAY, leaves, replayed, write
+from tests.registry_support import RETIREMENT
 
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text())
 TRUSTED = trust.from_key(SIGNER.verifier_key(), ORIGIN)
@@ -51,9 +53,24 @@ def test_the_old_log_replays_to_the_same_answers(old_db: Path, tmp_path: Path) -
 
 
 def test_the_same_commands_write_the_same_bytes(tmp_path: Path) -> None:
+    """Byte for byte, but for the one intended change since the fixture: a retirement records
+    commitments to its beneficiary and location where it recorded their text (ledger/personal.py).
+    Those events must be the old ones with each value replaced by this ledger's commitment to it."""
     db = tmp_path / "new.sqlite"
-    write(Ledger(f"sqlite:///{db}", clock=lambda: TODAY)).close()
-    assert leaves(db) == EXPECTED["leaves"]
+    ledger = write(Ledger(f"sqlite:///{db}", clock=lambda: TODAY))
+    try:
+        new = ledger.log.entries(0, ledger.log.size())
+        commitments = {v: ledger.personal.commitment(v) for v in (RETIREMENT["beneficiary"], RETIREMENT["location"])}
+    finally:
+        ledger.close()
+    with sqlite3.connect(f"file:{FIXTURE / 'ledger.sqlite'}?mode=ro", uri=True) as conn:
+        old = [json.loads(state) for (state,) in conn.execute("SELECT state FROM stored_events ORDER BY rowid")]
+    got, expected = leaves(db), EXPECTED["leaves"]
+    assert len(got) == len(expected) == len(new) == len(old)
+    changed = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+    assert changed and all(json.loads(new[i])["topic"].endswith(":Batch.Retired") for i in changed)
+    for i in changed:
+        assert json.loads(new[i])["state"] == substitute(old[i], commitments)
 
 
 def test_the_fixture_is_what_it_claims(old_db: Path) -> None:

@@ -265,10 +265,12 @@ TAMPERS = {
     ),  # fmt: skip
     # the beneficiary's opening: another value, another salt, none
     "beneficiary opened as another participant": (
-        lambda d: [o.update(value="SIP-FAB-02") for o in d["openings"].values()], "CERTIFICATE_INVALID"
+        lambda d: [o.update(value="SIP-FAB-02") for o in d["openings"].values()],
+        "CERTIFICATE_INVALID",
     ),
     "beneficiary opened with another salt": (
-        lambda d: [o.update(salt="00" * 16) for o in d["openings"].values()], "CERTIFICATE_INVALID"
+        lambda d: [o.update(salt="00" * 16) for o in d["openings"].values()],
+        "CERTIFICATE_INVALID",
     ),
     "openings removed": (lambda d: d["openings"].clear(), "CERTIFICATE_INVALID"),
     # a genuine proof of another event in its place

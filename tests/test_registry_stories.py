@@ -12,7 +12,6 @@ built), so the UNITS_FROZEN refusal is not exercised here.
 from __future__ import annotations
 
 import json
-
 from datetime import date
 
 import pytest

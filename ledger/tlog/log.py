@@ -343,6 +343,22 @@ class LogStore:
             row = cur.fetchone()
         return None if row is None else row["seq"]
 
+    def versions_of(self, originator_id: Any, after_version: int, limit: int) -> list[tuple[int, int, str]]:
+        """(version, seq, topic) of one aggregate's events after `after_version`, oldest first, at
+        most `limit`."""
+        key = "rowid" if self.dialect == "sqlite" else "notification_id"
+        oid = originator_id.hex if self.dialect == "sqlite" else originator_id
+        with self.reading() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT e.originator_version, l.seq, e.topic FROM {self.events_table} e"
+                    f" JOIN log_leaves l ON l.notification_id = e.{key}"
+                    " WHERE e.originator_id = ? AND e.originator_version > ? ORDER BY e.originator_version LIMIT ?"
+                ),
+                [oid, after_version, limit],
+            )
+            return [(r["originator_version"], r["seq"], r["topic"]) for r in cur.fetchall()]
+
     def seqs_for_notifications(self, notification_ids: Sequence[int]) -> dict[int, int]:
         if not notification_ids:
             return {}
