@@ -599,17 +599,46 @@ def record_events(
 
 
 @register.get("/v1/anchors", **allow(PUBLIC))
-def anchors(ledger: LedgerDep) -> dict:
+def anchors(
+    ledger: LedgerDep,
+    who: CallerDep,
+    proof: Annotated[bool, Query(description="Attach each anchor's Anchored event with its tlog-proof.")] = False,
+) -> dict:
     """Where the log is anchored, as the ledger recorded it: each chain and contract, and every
     anchor (tree size, root, transaction, block). Check them against the chain yourself
-    (`oneclaim anchor verify`); this answer is the operator's word."""
+    (`oneclaim anchor verify`); this answer is the operator's word. With `proof=true`, each anchor
+    carries the seq and the C2SP tlog-proof of the `Anchored` event that recorded it, so a checker
+    proves the log records it (and the anchored root against a checkpoint it verified)."""
     size = ledger.log.size()
-    histories = [
-        {"chain_id": h.chain_id, "contract": h.contract, "log_id": h.log_id, "anchors": h.anchors,
-         "anchored_tree_size": h.anchors[-1]["tree_size"] if h.anchors else 0}
-        for h in ledger.registered("anchor")
-    ]  # fmt: skip
+    histories = []
+    for h in ledger.registered("anchor"):
+        listed = h.anchors
+        if proof:  # the n-th anchor is the history's event n + 2 (version 1 started it)
+            seqs = [ledger.log.seq_of(h.id, n + 2) for n in range(len(h.anchors))]
+            proofs = tlog_proofs(ledger, who, [s for s in seqs if s is not None])
+            listed = [{**a, "seq": s, "tlog_proof": proofs.get(s)} for a, s in zip(h.anchors, seqs, strict=True)]
+        histories.append({"chain_id": h.chain_id, "contract": h.contract, "log_id": h.log_id, "anchors": listed,
+                          "anchored_tree_size": h.anchors[-1]["tree_size"] if h.anchors else 0})  # fmt: skip
     return {"tree_size": size, "anchorings": histories, "read_against": read_against(ledger)}
+
+
+INDEXED = {"batches": "batch", "devices": "device", "cases": "case", "projects": "project", "programmes": "programme"}
+
+
+@register.get("/v1/index/{kind}", **allow(PUBLIC))
+def record_index(
+    ledger: LedgerDep,
+    kind: Literal["batches", "devices", "cases", "projects", "programmes"],
+    after_seq: Annotated[int, Query(ge=-1)] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict:
+    """The codes of the public records of a kind, in the order they were created, each with the
+    seq of its creation event: what a visitor of the explorer starts from. Cursor-paginated on
+    that seq. The records themselves are at `/v1/{kind}/{code}/events`."""
+    found = ledger.registered_page(INDEXED[kind], after_seq, limit)
+    codes = [{"code": r.code, "seq": seq} for seq, r in found]
+    following = codes[-1]["seq"] if len(codes) == limit else None
+    return {"kind": INDEXED[kind], "records": codes, "next_after_seq": following, "read_against": read_against(ledger)}
 
 
 @register.get(

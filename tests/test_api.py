@@ -236,6 +236,18 @@ def test_a_record_s_events_are_paged_by_version_and_an_unknown_one_is_named(serv
     assert wrong.status_code == 422 and wrong.json()["code"] == "REQUEST_INVALID"  # participants are not public
 
 
+def test_the_public_index_lists_records_by_creation_and_pages_on_its_seq(served: Served) -> None:
+    with served.client() as c:
+        batches = c.get("/v1/index/batches", params={"limit": 1000}).json()
+        first = c.get("/v1/index/devices", params={"limit": 2}).json()
+        second = c.get("/v1/index/devices", params={"limit": 2, "after_seq": first["next_after_seq"]}).json()
+        refused = c.get("/v1/index/participants")
+    assert served.batch in {r["code"] for r in batches["records"]} and batches["next_after_seq"] is None
+    seqs = [r["seq"] for r in first["records"] + second["records"]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    assert refused.status_code == 422  # participants are not public
+
+
 def test_errors_are_problem_json_with_the_ledger_s_code(served: Served) -> None:
     with served.client("holder") as c:
         cases = [
@@ -536,6 +548,7 @@ POLICY = {
     ("GET", "/v1/disclosures/{code}"): {PUB},
     ("GET", "/v1/anchors"): {PUB},
     ("GET", "/v1/{kind}/{code}/events"): {PUB},
+    ("GET", "/v1/index/{kind}"): {PUB},
     ("GET", "/v1/audit/bundle"): {OPS, AUD},
     **{("GET", f"/v1/{kinds}"): {OPS, AUD} for kinds in INVENTORY},
     **{("GET", f"/v1/{kinds}/{{code}}"): {OPS, AUD} for kinds in INVENTORY},
@@ -710,6 +723,7 @@ SAMPLES = {
     ("GET", "/v1/disclosures/{code}"): ("/v1/disclosures/NO-SUCH", None),
     ("GET", "/v1/anchors"): ("/v1/anchors", None),
     ("GET", "/v1/{kind}/{code}/events"): ("/v1/batches/{batch}/events?proof=true", None),
+    ("GET", "/v1/index/{kind}"): ("/v1/index/devices?limit=5", None),
     ("GET", "/v1/audit/bundle"): ("/v1/audit/bundle", None),
     **{("GET", f"/v1/{kinds}"): (f"/v1/{kinds}?limit=2", None) for kinds in INVENTORY},
     **{("GET", f"/v1/{kinds}/{{code}}"): (f"/v1/{kinds}/NO-SUCH", None) for kinds in INVENTORY},

@@ -4,6 +4,7 @@ that the Python code wrote, accepted, then refused when altered (tests/js/tlog.t
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -48,6 +49,42 @@ def _fixture(tmp_path: Path) -> Path:
     return path
 
 
+def _records(tmp_path: Path) -> Path:
+    """Every public record of the compat scenario (every aggregate, most commands), its events'
+    bytes, and what the registry says of it: ids, batches' supply, devices' claims pools."""
+    from collections import defaultdict
+    from datetime import datetime
+
+    from ledger.domain.values import month_of
+    from ledger.personal import public_event
+    from tests.compat import TODAY, scenario
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'records.sqlite'}", clock=lambda: TODAY)
+    try:
+        scenario(ledger)
+        by_record: dict[str, list[str]] = defaultdict(list)
+        for entry in ledger.log.entries(0, ledger.log.size()):
+            if public_event(entry):
+                by_record[json.loads(entry)["originator_id"]].append(base64.b64encode(entry).decode())
+        batches = {b.code: {"id": b.id.hex, "supply": b.totals()} for b in ledger.registered("batch")}
+        devices = {}
+        for d in ledger.registered("device"):
+            pools: dict = defaultdict(lambda: defaultdict(int))
+            for interval in ledger.claims_check(d.code)["intervals"]:
+                month = month_of(datetime.fromisoformat(interval["start"]))
+                pools[month]["metered"] += interval["metered_kwh"]
+                pools[month]["free"] += interval["free_kwh"]
+                for c in interval["claims"]:
+                    pools[month][c["instrument"]] += c["kwh"]
+            devices[d.code] = {"id": d.id.hex, "pool": pools}
+        cases = {c.code: c.id.hex for c in ledger.registered("case")}
+    finally:
+        ledger.close()
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps({"events": by_record, "batches": batches, "devices": devices, "cases": cases}))
+    return path
+
+
 def test_the_browser_verifier_passes_the_vectors_and_checks_what_python_signed(tmp_path: Path) -> None:
     if not SHARED_VECTORS.is_dir():
         missing_evidence("the RFC 6962 vectors under node", SHARED_VECTORS)
@@ -55,9 +92,9 @@ def test_the_browser_verifier_passes_the_vectors_and_checks_what_python_signed(t
     if node is None:
         pytest.fail("node is not installed (scripts/_venv.sh installs the npm packages with it)")
     env = {"PATH": str(Path(node).parent), "ONECLAIM_VECTORS": str(SHARED_VECTORS),
-           "ONECLAIM_JS_FIXTURE": str(_fixture(tmp_path))}  # fmt: skip
+           "ONECLAIM_JS_FIXTURE": str(_fixture(tmp_path)), "ONECLAIM_JS_RECORDS": str(_records(tmp_path))}  # fmt: skip
     done = subprocess.run([node, "--test", str(ROOT / "tests" / "js")], capture_output=True, text=True, env=env,
                           timeout=120, cwd=ROOT)  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped) (\d+)$", done.stdout, re.M))
-    assert counts == {"pass": "4", "fail": "0", "skipped": "0"}, done.stdout[-2000:]
+    assert counts == {"pass": "8", "fail": "0", "skipped": "0"}, done.stdout[-2000:]
