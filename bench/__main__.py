@@ -19,6 +19,7 @@ from bench import (
     append,
     claims,
     enterprise,
+    explorer,
     memory,
     proofs,
     registry,
@@ -43,6 +44,7 @@ ALL = (
     "witness",
     "transfers",
     "enterprise",
+    "explorer",
 )
 
 # (memory sizes, verify/proof log size, proof samples, consistency samples, verify rounds,
@@ -255,6 +257,7 @@ def targets(results: dict) -> list[dict]:
     t += witness.targets(results["witness"]) if results.get("witness") else []
     t += transfers.targets(results["transfers"]) if results.get("transfers") else []
     t += enterprise.targets(results["enterprise"]) if results.get("enterprise") else []
+    t += explorer.targets(results["explorer"]) if results.get("explorer") else []
     a = results.get("append")
     if a:
         for backend in ("sqlite", "postgres"):
@@ -397,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     if "enterprise" in only:
         _log("the enterprise's side: a claim of 1,000 retirements and an account page ...")
         results["enterprise"] = enterprise.run(args.quick)
+    if "explorer" in only:
+        _log("the explorer: a 100-event timeline proved in chromium ...")
+        results["explorer"] = explorer.run(args.quick)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_end"] = os.getloadavg()
@@ -414,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + transfers.render(results["transfers"]))
     if "enterprise" in results:
         print("\n" + enterprise.render(results["enterprise"]))
+    if "explorer" in results:
+        print("\n" + explorer.render(results["explorer"]))
     for name in ("claims", "anchoring"):
         if name in results:
             print(f"\n{name}: " + json.dumps(results[name], indent=2))

@@ -132,3 +132,21 @@ def missing_evidence(what: str, where: Path) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def claims_by_month(check: dict) -> dict[str, dict[str, int]]:
+    """A device's claims check (`Ledger.claims_check`) as kWh per production month: metered, free,
+    and claimed per instrument, as the explorer's claims-pool table shows them."""
+    from collections import defaultdict
+    from datetime import datetime
+
+    from ledger.domain.values import month_of
+
+    pools: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for interval in check["intervals"]:
+        month = month_of(datetime.fromisoformat(interval["start"]))
+        pools[month]["metered"] += interval["metered_kwh"]
+        pools[month]["free"] += interval["free_kwh"]
+        for c in interval["claims"]:
+            pools[month][c["instrument"]] += c["kwh"]
+    return {m: dict(p) for m, p in pools.items()}

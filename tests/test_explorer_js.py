@@ -17,7 +17,7 @@ from ledger.app import Ledger
 from ledger.tlog.note import _split_note, cosign, generate_signer
 from ledger.tlog.tlogproof import TlogProof
 from tests.registry_support import market
-from tests.support import SHARED_VECTORS, missing_evidence
+from tests.support import SHARED_VECTORS, claims_by_month, missing_evidence
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "oneclaim.test/explorer"
@@ -53,9 +53,7 @@ def _records(tmp_path: Path) -> Path:
     """Every public record of the compat scenario (every aggregate, most commands), its events'
     bytes, and what the registry says of it: ids, batches' supply, devices' claims pools."""
     from collections import defaultdict
-    from datetime import datetime
 
-    from ledger.domain.values import month_of
     from ledger.personal import public_event
     from tests.compat import TODAY, scenario
 
@@ -67,16 +65,8 @@ def _records(tmp_path: Path) -> Path:
             if public_event(entry):
                 by_record[json.loads(entry)["originator_id"]].append(base64.b64encode(entry).decode())
         batches = {b.code: {"id": b.id.hex, "supply": b.totals()} for b in ledger.registered("batch")}
-        devices = {}
-        for d in ledger.registered("device"):
-            pools: dict = defaultdict(lambda: defaultdict(int))
-            for interval in ledger.claims_check(d.code)["intervals"]:
-                month = month_of(datetime.fromisoformat(interval["start"]))
-                pools[month]["metered"] += interval["metered_kwh"]
-                pools[month]["free"] += interval["free_kwh"]
-                for c in interval["claims"]:
-                    pools[month][c["instrument"]] += c["kwh"]
-            devices[d.code] = {"id": d.id.hex, "pool": pools}
+        devices = {d.code: {"id": d.id.hex, "pool": claims_by_month(ledger.claims_check(d.code))}
+                   for d in ledger.registered("device")}  # fmt: skip
         cases = {c.code: c.id.hex for c in ledger.registered("case")}
     finally:
         ledger.close()
