@@ -71,9 +71,9 @@ def measure(driver, api: str, page: str, serial: str, verifier_key: str) -> dict
     """One round: the page on the serial (fresh load), then Python on the same proofs."""
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from ledger.tlog.merkle.proof import verify_inclusion
     from ledger.tlog.merkle.rfc6962 import leaf_hash
     from ledger.tlog.policy import parse_policy
-    from ledger.tlog.merkle.proof import verify_inclusion
     from ledger.tlog.tlogproof import parse_tlog_proof, verify_tlog_proof
 
     driver.get("about:blank")
