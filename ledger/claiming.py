@@ -87,12 +87,13 @@ class EnterpriseClaims:
         if not isinstance(retirement_ids, list) or not retirement_ids:
             raise InvalidInput("name at least one retirement", code="CLAIM_EMPTY")
         batches: dict[str, Batch] = {}
-        cited = []
+        named = []
         for retirement_id in retirement_ids:
             code = batch_of(retirement_id)
             batch = batches.get(code) or batches.setdefault(code, self.batch(code))
-            record = self.personal.reveal(batch.retirement(retirement_id))
-            cited.append(cited_from(retirement_id, batch.instrument, record))
+            named.append((retirement_id, batch.instrument, batch.retirement(retirement_id)))
+        records = self.personal.reveal([record for _, _, record in named])  # one query for all
+        cited = [cited_from(rid, instrument, r) for (rid, instrument, _), r in zip(named, records, strict=True)]
         return cited, batches
 
     def surrender_for_ets(self: Ledger, participant: str, year: str, retirement_ids: list[str],

@@ -238,18 +238,21 @@ def test_the_api_publishes_in_the_background_and_serves_the_current_cosigned_che
         )
         with _witness_on(port, *witness):  # back: publishing catches up
             wait_for(lambda: served(api)[0] == grown, "publishing to catch up")
-        cli = run("log", "prove-inclusion", "1", "--format", "tlog-proof").stdout
-        public = api.get("/v1/proofs/inclusion/1", params={"format": "tlog-proof"}).text
-        # a public answer does not carry the event's bytes (they may name a beneficiary): the
-        # same proof without its extra line, which whoever holds the event checks with the bytes
+        # entry 0 registers a participant (an organisation's name): a public answer does not carry
+        # its bytes, only the same proof without the extra line, which whoever holds them checks
+        cli = run("log", "prove-inclusion", "0", "--format", "tlog-proof").stdout
+        public = api.get("/v1/proofs/inclusion/0", params={"format": "tlog-proof"}).text
         extra = cli.split("\n")[1]
         assert extra.startswith("extra ") and "extra " not in public and public == cli.replace(extra + "\n", "", 1)
+        # entry 1 registers a device, a public record: its proof carries the bytes for anyone
+        device = run("log", "prove-inclusion", "1", "--format", "tlog-proof").stdout
+        assert api.get("/v1/proofs/inclusion/1", params={"format": "tlog-proof"}).text == device
         (tmp_path / "public.tlog-proof").write_text(public)
         (tmp_path / "event.json").write_bytes(base64.b64decode(extra[len("extra ") :]))
         auditor = _auditor_policy(home, tmp_path)
         checked = as_json("audit", "verify-proof", str(tmp_path / "public.tlog-proof"), "--policy", str(auditor),
                           "--event", str(tmp_path / "event.json"), "--json")  # fmt: skip
-        assert checked["index"] == 1
+        assert checked["index"] == 0
         refused = as_json("audit", "verify-proof", str(tmp_path / "public.tlog-proof"), "--policy", str(auditor),
                           "--json", code=2)  # fmt: skip
         assert refused["error"]["code"] == "TLOG_PROOF_NO_EVENT"
