@@ -12,6 +12,7 @@ import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -25,7 +26,7 @@ from oneclaim.home import Home
 from oneclaim.serve_cli import serving_process
 from tests.anchor_support import home_service
 from tests.compat import ROOFTOP, TODAY, scenario
-from tests.registry_support import RETIREMENT, market
+from tests.registry_support import GEN, GENERATOR, RETIREMENT, gecs, market, pv
 from tests.support import claims_by_month, missing_evidence, run
 
 pytest_plugins = ["tests.anchor_fixtures"]  # home: a home with its managed chain up
@@ -277,6 +278,18 @@ def _swap_extra(proof: str, old: bytes, new: bytes) -> str:
 SERIAL = "GEC-202501-SIP-PV-0001-T:61"  # tests/compat.py: issued, sold to the consumer, retired
 
 
+def _disclosed(ledger: Ledger) -> str:
+    """A second offshore wind farm whose January GECs meet CCER reductions for the same MWh: some
+    are cancelled, and the GEC–CCER disclosure (公示) says which. Returns its code."""
+    device, project = "GD-OFFSHORE-02", "CCER-GD-0002"
+    pv(ledger, device, "deep_sea_offshore_wind", capacity_kw=5_000, schemes=("GEC", "CCER"))
+    gecs(ledger, device, 2025, 1, 500_000)
+    assert ledger.elect(device, "CCER", "2025-01-01") is True
+    ledger.register_ccer_project(project, "CCER-01-001-V01", GENERATOR, [device], "2025-01-01", "2031-12-31",
+                                 factor="SIP-2020-PURCHASED", on=date(2025, 1, 1))  # fmt: skip
+    return ledger.issue_ccer(project, "2025-01-01", "2025-01-31", 200_000, GEN).code
+
+
 def test_the_explorer_proves_every_row_and_shows_a_lie_on_exactly_its_row(home: Path, browser) -> None:
     """The compat scenario (every kind of record), anchored on the managed chain, served; the page
     proves each row of a serial's timeline, a batch, a device's claims pool, a case and the anchor.
@@ -287,6 +300,7 @@ def test_the_explorer_proves_every_row_and_shows_a_lie_on_exactly_its_row(home: 
     ledger = Ledger(Home.at(home).db_url, clock=lambda: TODAY)
     try:
         scenario(ledger)
+        disclosure = _disclosed(ledger)
         expected_pool = claims_by_month(ledger.claims_check(ROOFTOP))
         (case,) = [c.code for c in ledger.registered("case")]
     finally:
@@ -409,6 +423,16 @@ def test_the_explorer_proves_every_row_and_shows_a_lie_on_exactly_its_row(home: 
             text = browser.find_element(By.ID, "view").text
             assert "OVERLAPPING_CLAIM" in text and "ours_cancelled" in text and "JS-PHCER-PLATFORM" in text
             browser.save_screenshot(str(ARTIFACTS / "case.png"))
+
+            # a CCER batch links its GEC–CCER disclosure, which names the GECs cancelled for it
+            _ready(browser, f"{explorer}#/batch/{disclosure}")
+            browser.find_element(By.LINK_TEXT, f"disclosure {disclosure} · 公示").click()
+            WebDriverWait(browser, 60).until(lambda d: "disclosure/" in d.current_url)
+            _ready(browser)
+            assert browser.find_element(By.ID, "view-status").get_attribute("data-state") == "verified"
+            text = browser.find_element(By.ID, "view").text
+            assert "Disclosed" in text and "GEC-202501-GD-OFFSHORE-02-T" in text
+            browser.save_screenshot(str(ARTIFACTS / "disclosure.png"))
         finally:
             proxy.close()
 

@@ -127,12 +127,21 @@ const FIELD_LABELS = {
   kg_co2e: "kgCO2e · 减排量", kwh: "kWh · 电量", tree_size: "Tree size · 树大小", root_hash: "Root · 根哈希",
   tx_hash: "Transaction · 交易", block_number: "Block · 区块", chain_id: "Chain · 链", contract: "Contract · 合约",
   scheme: "Scheme · 机制", effective_from: "From · 起", corrects_version: "Corrects version · 更正版本",
+  cancelled: "GECs cancelled · 注销的绿证", device: "Device · 设备", factor: "Emission factor · 排放因子",
+  period: "Period · 期间", traded_untouched: "Sold GECs left with their buyers · 已售绿证（未注销）",
+  interval: "Interval · 区间", ours: "Claims here · 本登记声明", theirs: "The claim reported · 外部声明",
+  tradable: "Tradable · 可交易", schemes: "Schemes · 机制", accepted: "Accepted · 采纳", disputed: "Disputed · 争议",
+  claim: "Claim · 声明", carry_kwh: "Carried kWh · 结转电量", claim_id: "Claim · 声明", allocations: "kWh by reading · 分配",
+  rule: "Rule · 规则", crediting_start: "Crediting from · 计入期起", crediting_end: "Crediting to · 计入期止",
 }; // prettier-ignore
 
 const HIDDEN = new Set(["timestamp", "originator_topic", "request", "ranges", "spans", "origin"]);
 
 function shown(value) {
   if (value === null || value === undefined) return "—";
+  if (Array.isArray(value) && value.length && value.every((v) => v && Array.isArray(v.serials))) {
+    return value.flatMap((v) => v.serials).join(", "); // GECs named by serial (a disclosure)
+  }
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
