@@ -674,8 +674,10 @@ class ReadModel:
             query = query.where(rm_retirements.c.reporting_period == period)
         with self._reading() as conn:
             rows = conn.execute(query.order_by(rm_retirements.c.seq)).mappings().all()
-        rows = [{**row, "used_by": row["used_by"] and json.loads(row["used_by"])} for row in rows]
-        return self.ledger.personal.reveal(rows)
+        opened = self.ledger.personal.openings({row["beneficiary"] for row in rows})  # one query
+        return [{**row, "beneficiary": opened[row["beneficiary"]]["value"] if row["beneficiary"] in opened
+                 else row["beneficiary"], "used_by": row["used_by"] and json.loads(row["used_by"])}
+                for row in rows]  # fmt: skip
 
     def cases(self, status: str | None = None) -> list[dict]:
         """Double-counting cases in the order they opened, optionally only open or resolved ones."""
