@@ -92,8 +92,13 @@ class EnterpriseClaims:
             code = batch_of(retirement_id)
             batch = batches.get(code) or batches.setdefault(code, self.batch(code))
             named.append((retirement_id, batch.instrument, batch.retirement(retirement_id)))
-        records = self.personal.reveal([record for _, _, record in named])  # one query for all
-        cited = [cited_from(rid, instrument, r) for (rid, instrument, _), r in zip(named, records, strict=True)]
+        # the log records the beneficiary's commitment: opened for all in one query
+        opened = self.personal.openings({record["beneficiary"] for _, _, record in named})
+        cited = [
+            cited_from(rid, instrument, {**r, "beneficiary": opened[r["beneficiary"]]["value"]}
+                       if r["beneficiary"] in opened else r)
+            for rid, instrument, r in named
+        ]  # fmt: skip
         return cited, batches
 
     def surrender_for_ets(self: Ledger, participant: str, year: str, retirement_ids: list[str],
