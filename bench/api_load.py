@@ -100,9 +100,13 @@ def build(home: Path, db_url: str | None, events: int, devices: int, env: dict) 
             ledger.save(*pending)
         from ledger.readmodel import ReadModel
 
+        from ledger.surveillance import Surveillance
+
         model = ReadModel(ledger)
         model.catch_up()
         model.close()
+        with Surveillance(ledger) as watch:  # the server's projections start caught up, as in service
+            watch.catch_up()
         size = ledger.log.size()
     finally:
         ledger.close()
@@ -134,7 +138,8 @@ def serving(home: Path, workers: int, env: dict):
                 break
         if url is None:
             raise RuntimeError("the server stopped before it was listening")
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        log = open(os.environ.get("ONECLAIM_BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115
+        threading.Thread(target=lambda: [log.write(line) or log.flush() for line in proc.stderr], daemon=True).start()
         yield url
     finally:
         proc.terminate()

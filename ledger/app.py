@@ -24,7 +24,7 @@ from eventsourcing.utils import get_topic
 from ledger import queries
 from ledger.claiming import EnterpriseClaims
 from ledger.crossing import CrossRegion
-from ledger.database import persistence_env
+from ledger.database import LOCK_TIMEOUT, persistence_env
 from ledger.domain.agreement import Agreement
 from ledger.domain.anchor import AnchorHistory
 from ledger.domain.batch import FROZEN, Batch, batch_id, gec_valid_through
@@ -93,6 +93,13 @@ class Ledger(CrossRegion, EnterpriseClaims, Application[UUID]):
         # indexed read), so a device's pool check costs the same whatever its history.
         cache = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
         super().__init__(env={**persistence_env(db_url), **cache, **(env or {})})
+        pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
+        if pool is not None and hasattr(pool, "pool_timeout"):
+            # eventsourcing lets one writer at a time hold its SQLite pool's writer connection and
+            # gives up on the wait after 5 s, while SQLite itself waits 60 s for the file's lock
+            # (SQLITE_LOCK_TIMEOUT): a writer queued behind a slow commit (a WAL checkpoint, say)
+            # was refused with a 500. It now waits as long as SQLite does.
+            pool.pool_timeout = float(LOCK_TIMEOUT)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = CanonicalJSONTranscoder()

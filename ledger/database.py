@@ -14,6 +14,10 @@ from ledger.errors import InvalidInput
 EVENTS_TABLE = {"sqlite": "stored_events", "postgres": "oneclaim_events"}
 
 
+LOCK_TIMEOUT = 60
+"""Seconds a command waits for the database's write lock before it is refused."""
+
+
 def persistence_env(db_url: str) -> dict[str, str]:
     """eventsourcing settings for a database URL: `sqlite:///PATH` or `postgresql://...`."""
     parts = urlsplit(db_url)
@@ -24,7 +28,7 @@ def persistence_env(db_url: str) -> dict[str, str]:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "60",
+            "SQLITE_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
             "APPLICATION_RECORDER_TOPIC": "ledger.tlog.log:SQLiteLogRecorder",
         }
     if parts.scheme in ("postgresql", "postgres"):
@@ -35,7 +39,7 @@ def persistence_env(db_url: str) -> dict[str, str]:
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_LOCK_TIMEOUT": "60",
+            "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "APPLICATION_RECORDER_TOPIC": "ledger.tlog.log_postgres:PostgresLogRecorder",
         }

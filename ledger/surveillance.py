@@ -2,11 +2,13 @@
 log grows by a projection (never in a command's write path), and the operator's review of each
 alert (docs/enterprise.md).
 
-The projection reads the notification log from its own position, in chunks, and keeps two
+The projection reads the notification log from its own position, in chunks, and keeps three
 tables in the ledger's database: `sv_transfers` (the transfers it has seen, for the patterns
-that look back) and `sv_alerts`. Each alert names the log seqs of the events it was raised
-on; its id is the SHA-256 of its rule and those seqs, so a rebuilt projection raises the same
-alerts with the same ids. Acknowledging one is an `AlertReview.Acknowledged` event, which the
+that look back), `sv_senders` (per sender and instrument, how many transfers and the largest,
+so that a transfer costs the same however many its sender made before) and `sv_alerts`. Each
+alert names the log seqs of the events it was raised on; its id is the SHA-256 of its rule and
+those seqs, so a rebuilt projection raises the same alerts with the same ids. Acknowledging one
+is an `AlertReview.Acknowledged` event, which the
 projection then records as the alert's status.
 """
 
@@ -19,7 +21,21 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, make_url
 
 from ledger.app import Ledger
@@ -44,6 +60,14 @@ sv_transfers = Table(
     Column("receiver", String, nullable=False),
     Column("units", BigInteger, nullable=False),
     Column("on", String, nullable=False),
+)
+sv_senders = Table(
+    "sv_senders",
+    metadata,
+    Column("sender", String, primary_key=True),
+    Column("instrument", String, primary_key=True),
+    Column("transfers", BigInteger, nullable=False),
+    Column("largest", BigInteger, nullable=False),
 )
 sv_alerts = Table(
     "sv_alerts",
@@ -77,9 +101,14 @@ class Surveillance:
         with self.engine.begin() as conn:  # several API workers may start at once: one creates
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            older = inspect(conn).has_table(sv_tracking.name) and not inspect(conn).has_table(sv_senders.name)
             metadata.create_all(conn, checkfirst=True)
             if conn.execute(POSITION).first() is None:
                 conn.execute(sv_tracking.insert().values(name=NAME, position=0))
+            if older:  # a projection from before sv_senders: rebuilt from the log, to the same alerts
+                conn.execute(delete(sv_transfers))
+                conn.execute(delete(sv_alerts))
+                conn.execute(update(sv_tracking).where(sv_tracking.c.name == NAME).values(position=0))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,14 +212,19 @@ class Surveillance:
                                   f"{batch}: units went {receiver} -> {sender} on {back.on} and {sender} -> {receiver}"
                                   f" on {on}, within {wash['window_days']} days", [back.seq, seq])  # fmt: skip
         far = SURVEILLANCE_RULES["TRANSFER_FAR_ABOVE_HISTORY"].params
-        history = conn.execute(select(sv_transfers.c.units).where(  # units of one instrument are comparable
-            sv_transfers.c.sender == sender, sv_transfers.c.instrument == instrument)).scalars().all()  # fmt: skip
-        if len(history) >= far["min_history"] and units > far["factor"] * max(history):
+        key = (sv_senders.c.sender == sender) & (sv_senders.c.instrument == instrument)
+        history = conn.execute(select(sv_senders.c.transfers, sv_senders.c.largest).where(key)).first()
+        if history is not None and history.transfers >= far["min_history"] and units > far["factor"] * history.largest:
             raised += self._raise(conn, "TRANSFER_FAR_ABOVE_HISTORY", sender,
                                   f"{sender} transferred {units:,} units of {batch}, more than {far['factor']} times"
-                                  f" its largest of {len(history)} earlier {instrument} transfers"
-                                  f" ({max(history):,})",
+                                  f" its largest of {history.transfers} earlier {instrument} transfers"
+                                  f" ({history.largest:,})",
                                   [seq])  # fmt: skip
+        if history is None:  # units of one instrument are comparable: one row per sender and instrument
+            conn.execute(sv_senders.insert().values(sender=sender, instrument=instrument, transfers=1, largest=units))
+        else:
+            conn.execute(update(sv_senders).where(key).values(transfers=history.transfers + 1,
+                                                              largest=max(history.largest, units)))  # fmt: skip
         conn.execute(sv_transfers.insert().values(seq=seq, batch=batch, instrument=instrument, sender=sender,
                                                   receiver=receiver, units=units, on=on))  # fmt: skip
         return raised

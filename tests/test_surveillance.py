@@ -91,6 +91,36 @@ def test_a_transfer_far_above_the_senders_history_raises_an_alert(market) -> Non
     assert (alert["rule"], alert["subject"]) == ("TRANSFER_FAR_ABOVE_HISTORY", GEN)
 
 
+def test_each_senders_history_is_one_row_and_an_older_projection_is_rebuilt_to_the_same_alerts(market) -> None:
+    """A transfer reads one row of its sender's history (sv_senders: how many, the largest), so
+    the projection's cost does not grow with what the sender did before (it read every earlier
+    transfer of the sender, and a catch-up over a long log held SQLite's write lock for minutes).
+    The row must be what the transfers seen add up to; a projection from before it is rebuilt."""
+    from sqlalchemy import func, select, text
+
+    from ledger.surveillance import sv_senders
+
+    ledger, credits = market
+    for day in range(1, 6):
+        ledger.transfer(credits, GEN, A, quantity=1_000 * day, on=date(2025, 3, day))
+    ledger.transfer(credits, A, B, quantity=500, on=date(2025, 3, 8))
+    ledger.transfer(credits, GEN, C, quantity=100_000, on=date(2025, 3, 11))  # > 10 x the largest (5,000)
+    before = alerts(ledger)
+    with Surveillance(ledger) as watch, watch.engine.connect() as conn:
+        summary = {(r.sender, r.instrument): (r.transfers, r.largest) for r in conn.execute(select(sv_senders))}
+        grouped = conn.execute(
+            select(
+                sv_transfers.c.sender, sv_transfers.c.instrument, func.count(), func.max(sv_transfers.c.units)
+            ).group_by(sv_transfers.c.sender, sv_transfers.c.instrument)
+        )
+        assert summary == {(s, i): (n, m) for s, i, n, m in grouped}
+        assert summary[GEN, "INCLUSION"] == (6, 100_000) and summary[A, "INCLUSION"] == (1, 500)
+    assert [a["rule"] for a in before] == ["TRANSFER_FAR_ABOVE_HISTORY"]
+    with Surveillance(ledger) as watch, watch.engine.begin() as conn:  # as a ledger before sv_senders
+        conn.execute(text("DROP TABLE sv_senders"))
+    assert alerts(ledger) == before
+
+
 def test_a_gec_reported_sold_on_another_platform_raises_an_alert(market) -> None:
     ledger, _ = market
     ledger.record_reading(DEVICE, *month(2025, 1), 52_400, 0)
