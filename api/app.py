@@ -11,6 +11,7 @@ ONECLAIM_ORIGIN), so that uvicorn can start several workers of it over one Postg
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
@@ -92,6 +93,22 @@ def _publisher(app: FastAPI, stop: threading.Event, every: float) -> None:
             continue
 
 
+def busy(e: BaseException) -> bool:
+    """Whether `e` is the database's write lock not coming within the lock timeout: eventsourcing's
+    writer connection not returned, or SQLite's "database is locked", or PostgreSQL's lock timeout."""
+    from eventsourcing.persistence import ConnectionUnavailableError, OperationalError
+
+    while e is not None:
+        if isinstance(e, ConnectionUnavailableError):
+            return True
+        if isinstance(e, OperationalError | sqlite3.OperationalError) and (
+            "locked" in str(e) or "lock timeout" in str(e)
+        ):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def create_app(db_url: str | None = None, origin: str | None = None, *, projector_every: float = 0.5) -> FastAPI:
     db_url = db_url or os.environ["ONECLAIM_DB_URL"]
     origin = origin or os.environ.get("ONECLAIM_ORIGIN", "")
@@ -128,6 +145,8 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
             app.state.tokens.close()
             app.state.ledger.close()
 
+    from ledger.database import LOCK_TIMEOUT
+
     app = FastAPI(
         title="OneClaim",
         version="1",
@@ -153,6 +172,11 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, e: Exception) -> JSONResponse:
+        if busy(e):  # nothing was written: the command's transaction never began or was rolled back
+            answer = problem(503, "LEDGER_BUSY", f"the ledger's database stayed locked for {LOCK_TIMEOUT} s; nothing"
+                             " was written: retry (with the same Idempotency-Key)")  # fmt: skip
+            answer.headers["Retry-After"] = "1"
+            return answer
         return problem(500, "INTERNAL", f"an unexpected {type(e).__name__} in the server; see its log")
 
     for router in routes.ROUTERS:

@@ -2,9 +2,10 @@
 
 `EXAMPLES` holds one example per code, with its HTTP status and a detail as the ledger words it.
 `ROUTE_CODES` names the codes each route can answer with, beyond what every route documents
-(`REQUEST_INVALID`, and, for a route that needs a token, `UNAUTHENTICATED`, `TOKEN_EXPIRED`,
-`TOKEN_REVOKED` and `FORBIDDEN`). tests/test_api_properties.py checks that every code here is
-one the sources define, and that every route has its examples.
+(`REQUEST_INVALID`; `LEDGER_BUSY`, 503 with Retry-After, when the database's write lock did not
+come within the lock timeout and nothing was written; and, for a route that needs a token,
+`UNAUTHENTICATED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED` and `FORBIDDEN`). tests/test_api_properties.py
+checks that every code here is one the sources define, and that every route has its examples.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import Any
 
 EXAMPLES: dict[str, tuple[int, str]] = {
     "REQUEST_INVALID": (422, "body.quantity: Input should be greater than 0"),
+    "LEDGER_BUSY": (
+        503,
+        "the ledger's database stayed locked for 60 s; nothing was written: retry (with the same Idempotency-Key)",
+    ),
     "UNAUTHENTICATED": (401, "this route needs a bearer token"),
     "TOKEN_EXPIRED": (401, "the bearer token expired at 2026-01-31T00:00:00+00:00"),
     "TOKEN_REVOKED": (401, "the bearer token was revoked"),
@@ -391,7 +396,7 @@ CREDENTIALS = ["UNAUTHENTICATED", "TOKEN_EXPIRED", "TOKEN_REVOKED", "FORBIDDEN"]
 
 
 def codes_for(name: str, public: bool) -> list[str]:
-    codes = ["REQUEST_INVALID", *ROUTE_CODES.get(name, [])]
+    codes = ["REQUEST_INVALID", "LEDGER_BUSY", *ROUTE_CODES.get(name, [])]
     if name.startswith("show_"):
         codes.append(f"{name.removeprefix('show_').upper()}_NOT_FOUND")
     return codes if public else [*codes, *CREDENTIALS]

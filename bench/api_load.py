@@ -99,7 +99,6 @@ def build(home: Path, db_url: str | None, events: int, devices: int, env: dict) 
         if pending:
             ledger.save(*pending)
         from ledger.readmodel import ReadModel
-
         from ledger.surveillance import Surveillance
 
         model = ReadModel(ledger)

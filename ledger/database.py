@@ -4,6 +4,7 @@ that only read (a checkpoint, an audit) need this without loading the applicatio
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from ledger.errors import InvalidInput
 EVENTS_TABLE = {"sqlite": "stored_events", "postgres": "oneclaim_events"}
 
 
-LOCK_TIMEOUT = 60
-"""Seconds a command waits for the database's write lock before it is refused."""
+LOCK_TIMEOUT = int(os.environ.get("ONECLAIM_LOCK_TIMEOUT", "60"))
+"""Seconds a command waits for the database's write lock before it is refused (LEDGER_BUSY)."""
 
 
 def persistence_env(db_url: str) -> dict[str, str]:
