@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from anchoring.chain import connect
@@ -14,11 +15,83 @@ from anchoring.registry import AnchorRegistry, ContractRefused, key_hash, log_id
 from ledger.database import checkpoint_notes, event_states
 from ledger.errors import InvalidInput
 from ledger.tlog.note import parse_checkpoint, parse_verifier_key
+from ledger.tlog.policy import Policy
 from ledger.tlog.reference import BUNDLE_FORMAT
 
 ANCHORED_TOPIC = "ledger.domain.anchor:AnchorHistory.Anchored"
 """The topic of the log's Anchored events (see `ledger.domain.anchor`)."""
 ANCHOR_FIELDS = ("tree_size", "root_hash", "tx_hash", "block_number", "contract")
+
+
+@dataclass(frozen=True)
+class ChainWitnesses:
+    """What an auditor brings to check the witnesses' cosignatures on chain: the tlog-policy it
+    trusts (the witnesses and the quorum) and each witness's EVM address, obtained from the
+    witness itself as its verifier key is (`oneclaim witness chain` prints it; the witness's
+    GET /logs serves it). The operator's word on who is a witness (the contract's grants) is
+    not used: a cosignature counts only from an address the auditor names."""
+
+    policy: Policy
+    addresses: dict[str, str]  # policy witness name -> EVM address
+
+    @classmethod
+    def parse(cls, policy: Policy, pairs: list[str]) -> ChainWitnesses:
+        """From NAME=ADDRESS pairs; every name must be a witness of the policy, every address an
+        EVM address, and no address given for two witnesses."""
+        from web3 import Web3
+
+        addresses: dict[str, str] = {}
+        for pair in pairs:
+            name, sep, address = pair.partition("=")
+            if not sep or name not in policy.witnesses:
+                known = ", ".join(policy.witnesses) or "none"
+                raise InvalidInput(f"--witness-address {pair!r}: give NAME=ADDRESS with NAME a witness of the policy"
+                                   f" ({known})", code="WITNESS_ADDRESS_INVALID")  # fmt: skip
+            if not Web3.is_address(address):
+                raise InvalidInput(f"--witness-address {pair!r}: {address!r} is not an EVM address",
+                                   code="WITNESS_ADDRESS_INVALID")  # fmt: skip
+            checksum = Web3.to_checksum_address(address)
+            if name in addresses or checksum in addresses.values():
+                raise InvalidInput(f"--witness-address {pair!r}: each witness takes one address, each address one"
+                                   " witness", code="WITNESS_ADDRESS_INVALID")  # fmt: skip
+            addresses[name] = checksum
+        return cls(policy, addresses)
+
+
+def chain_witnessing(
+    registry: AnchorRegistry, anchors: list[tuple[bytes, int, str]], witnesses: ChainWitnesses
+) -> dict:
+    """Which of the auditor's witnesses cosigned each verified anchor on chain (the contract's
+    `cosigned` storage, by the addresses the auditor named), whether they meet the policy's
+    quorum, and the largest anchored tree size that does. `anchors` are (log id, tree size,
+    root hex) of anchors already checked to be checkpoints of the audited log.
+
+    ANCHOR_QUORUM_NOT_MET when the log has anchors and none of them meets the quorum: the chain
+    then binds no root that the auditor's witnesses vouched for. Anchors after the last witnessed
+    one are reported (witnesses cosign an anchor after it is made, on their next pass)."""
+    rows = []
+    for lid, size, root in sorted(anchors, key=lambda a: a[1]):
+        names = sorted(n for n, a in witnesses.addresses.items() if registry.cosigned(lid, size, a))
+        rows.append({"tree_size": size, "root": root, "cosigned_by": names,
+                     "quorum_met": witnesses.policy.satisfied(set(names))})  # fmt: skip
+    met = [r["tree_size"] for r in rows if r["quorum_met"]]
+    report = {
+        "quorum": witnesses.policy.describe(),
+        "addresses": witnesses.addresses,
+        "witnesses_without_address": sorted(set(witnesses.policy.witnesses) - set(witnesses.addresses)),
+        "anchors": rows,
+        "witnessed_tree_size": max(met, default=0),
+        "anchors_after_witnessed": sum(1 for r in rows if r["tree_size"] > max(met, default=0)),
+        "failures": [],
+    }
+    if rows and not met:
+        missing = "; no address given for " + ", ".join(report["witnesses_without_address"]) if (
+            report["witnesses_without_address"]) else ""  # fmt: skip
+        report["failures"].append({"code": "ANCHOR_QUORUM_NOT_MET", "message": f"none of the {len(rows)} anchor(s) of"
+                                   f" this log on chain is cosigned on chain by the quorum {report['quorum']}"
+                                   f" (latest, tree size {rows[-1]['tree_size']}: cosigned by"
+                                   f" {', '.join(rows[-1]['cosigned_by']) or 'none'}){missing}"})  # fmt: skip
+    return report
 
 
 def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
@@ -42,14 +115,18 @@ def bundle_anchors(directory: Path) -> tuple[str, list[dict], dict[int, str]]:
     return manifest["origin"], anchors, roots
 
 
-def check_bundle_anchored(directory: Path, rpc: str, contract: str, vkey: str) -> dict:
+def check_bundle_anchored(
+    directory: Path, rpc: str, contract: str, vkey: str, witnesses: ChainWitnesses | None = None
+) -> dict:
     """For `audit verify DIR --rpc --contract` (after the bundle itself verified with `vkey`)."""
     origin, anchors, roots = bundle_anchors(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
-    return audit_anchors(origin, roots, manifest["tree_size"], anchors, rpc, contract, vkey)
+    return audit_anchors(origin, roots, manifest["tree_size"], anchors, rpc, contract, vkey, witnesses)
 
 
-def check_database_anchored(db_url: str, rpc: str, contract: str, vkey: str) -> dict:
+def check_database_anchored(
+    db_url: str, rpc: str, contract: str, vkey: str, witnesses: ChainWitnesses | None = None
+) -> dict:
     """For `audit verify --db URL --rpc --contract`: the same, with the database's checkpoints and
     its own Anchored records."""
     rows = checkpoint_notes(db_url)
@@ -58,7 +135,7 @@ def check_database_anchored(db_url: str, rpc: str, contract: str, vkey: str) -> 
     checkpoints = [parse_checkpoint(note.split("\n\n", 1)[0] + "\n") for _, _, note in rows]
     roots = {c.size: c.root.hex() for c in checkpoints}
     anchors = [{k: state[k] for k in ANCHOR_FIELDS} for state in event_states(db_url, ANCHORED_TOPIC)]
-    return audit_anchors(checkpoints[-1].origin, roots, max(roots), anchors, rpc, contract, vkey)
+    return audit_anchors(checkpoints[-1].origin, roots, max(roots), anchors, rpc, contract, vkey, witnesses)
 
 
 def audit_anchors(
@@ -69,6 +146,7 @@ def audit_anchors(
     rpc: str,
     contract: str,
     vkey: str,
+    witnesses: ChainWitnesses | None = None,
 ) -> dict:
     """Everything an auditor checks on chain for a log of `tree_size` events whose verified
     checkpoints are `roots` (a dict by size, or a function of the size, for a log at hand) and
@@ -82,7 +160,9 @@ def audit_anchors(
     - LOG_BEHIND_CHAIN: the chain anchors a larger tree than the log holds;
     - KEY_NOT_PINNED: the contract registered another verifier key for the log than `vkey` (the
       trusted one); ANCHOR_NOT_SIGNED: an anchor on chain whose checkpoint signature is not that
-      key's (junk anchored with the anchorer's key alone), whatever its size.
+      key's (junk anchored with the anchorer's key alone), whatever its size;
+    - with `witnesses`: which of them cosigned each matched anchor on chain, and the quorum
+      (chain_witnessing: ANCHOR_QUORUM_NOT_MET).
     """
     from anchoring.service import signed_anchor, verify_anchors
 
@@ -118,6 +198,7 @@ def audit_anchors(
         failures.append({"code": "KEY_NOT_PINNED", "message": f"the contract registered key hash"
                          f" {pinned.hex() if pinned else 'none'} for {origin}, not the trusted key's"})  # fmt: skip
     matched = superseded = 0
+    verified: list[tuple[bytes, int, str]] = []  # (log id, size, root) of the anchors that are checkpoints
     for step in lineage:
         logs = registry.contract.events.Anchored.get_logs(from_block=0, argument_filters={"logId": step["id"]})
         for log in logs:
@@ -135,6 +216,7 @@ def audit_anchors(
             ours = root_of(size)
             if ours == root:
                 matched += 1
+                verified.append((step["id"], size, root))
             else:
                 failures.append(
                     {
@@ -150,9 +232,13 @@ def audit_anchors(
                          f" {on_chain} for it: it is an older copy, or a fork"})  # fmt: skip
     # the head: what follows the latest anchor is covered by the log's own checkpoints (verified
     # before this), which extend the anchored root; say how much of the log the chain does not bind yet
+    witnessing = None if witnesses is None else chain_witnessing(registry, verified, witnesses)
+    if witnessing is not None:
+        failures += witnessing.pop("failures")
     return {"anchors_matched": matched, "anchors_recorded": len(mine), "chain_tree_size": on_chain,
             "events_after_latest_anchor": max(0, tree_size - on_chain), "superseded_anchors": superseded,
-            "log_ids": [step["id"].hex() for step in lineage], "failures": failures}  # fmt: skip
+            "log_ids": [step["id"].hex() for step in lineage], "witnessing": witnessing,
+            "failures": failures}  # fmt: skip
 
 
 def log_lineage(registry: AnchorRegistry, first: bytes) -> list[dict]:

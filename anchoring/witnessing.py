@@ -64,6 +64,13 @@ def settings(directory: Path) -> ChainSettings | None:
     return ChainSettings(config["rpc_url"], config["contract"], account)
 
 
+def chain_address(directory: Path) -> str | None:
+    """The EVM address a witness cosigns anchors from, or None without a chain key (read from
+    chain.json: the private key is not opened)."""
+    config = Path(directory) / CHAIN_CONFIG
+    return json.loads(config.read_text()).get("address") if config.exists() else None
+
+
 def cosign_anchors(witness: Witness, chain: ChainSettings) -> list[dict]:
     """One pass over the logs the witness knows: what it did for each latest anchor."""
     registry = AnchorRegistry(connect(chain.rpc_url), chain.contract)

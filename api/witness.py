@@ -3,7 +3,8 @@ inside `oneclaim serve --witness DIR`.
 
     POST /add-checkpoint              the protocol (ledger/tlog/witness.py), status for status
     GET  /{origin hash}/checkpoint    the latest checkpoint cosigned for a log (monitoring prefix)
-    GET  /logs                        the logs witnessed, with the size last cosigned
+    GET  /logs                        the logs witnessed, with the size last cosigned, and the
+                                      EVM address it cosigns anchors from, if any
     GET  /alerts                      proofs of misbehaviour recorded (split views, rollbacks)
     GET  /healthz
 
@@ -79,7 +80,12 @@ def create_witness_app(directory: str | Path | None = None, witness: Witness | N
 
     @app.get("/logs")
     def logs() -> JSONResponse:
-        return JSONResponse({"witness": witness.name, "verifier_key": witness.verifier_key, "logs": witness.logs()})
+        from anchoring.witnessing import chain_address
+
+        # the EVM address it cosigns anchors from (if it has a chain key): auditors name it in
+        # `anchor verify --witness-address`, as they take the verifier key into their policy
+        return JSONResponse({"witness": witness.name, "verifier_key": witness.verifier_key,
+                             "chain_address": chain_address(witness.directory), "logs": witness.logs()})  # fmt: skip
 
     @app.get("/alerts")
     def alerts() -> JSONResponse:

@@ -18,7 +18,7 @@ import typer
 
 from ledger.errors import InvalidInput, LedgerError
 from oneclaim.home import Home
-from oneclaim.output import HomeOpt, JsonOpt, emit, err, failures
+from oneclaim.output import HomeOpt, JsonOpt, emit, err, failures, usage_error
 
 if TYPE_CHECKING:  # web3 and the chain load only when a chain or anchor command runs
     from anchoring.chain import Chain
@@ -298,6 +298,14 @@ def anchor_verify(
     key: Annotated[
         str | None, typer.Option("--key", help="With --bundle: the log's verifier key (default: the pinned one).")
     ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="A C2SP tlog-policy: require its witness quorum on chain (--witness-address)."),
+    ] = None,
+    witness_address: Annotated[
+        list[str] | None,
+        typer.Option("--witness-address", help="NAME=0xADDRESS: a policy witness's EVM address, from the witness."),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -305,12 +313,23 @@ def anchor_verify(
     contract storage; the contract's pinned key; and that the log is not behind the chain.
 
     With --bundle (and --rpc, --contract) it needs no OneClaim database: the anchors and the
-    roots they must equal come from the bundle (run `oneclaim audit verify` on it first)."""
+    roots they must equal come from the bundle (run `oneclaim audit verify` on it first).
+
+    With --policy and --witness-address, it also reports which of the policy's witnesses
+    cosigned each anchor on chain, and fails (ANCHOR_QUORUM_NOT_MET) if no anchor meets the
+    quorum. Only the addresses you give count, not the contract's grants."""
     import json as json_
 
-    from anchoring.audit import audit_anchors, bundle_anchors
+    from anchoring.audit import ChainWitnesses, audit_anchors, bundle_anchors
 
+    if (policy_file is None) != (not witness_address):
+        raise usage_error("--policy and --witness-address go together")
     with failures(as_json):
+        witnesses = None
+        if policy_file is not None:
+            from oneclaim.audit_cli import _load_policy
+
+            witnesses = ChainWitnesses.parse(_load_policy(policy_file), witness_address or [])
         if bundle is not None:
             if rpc is None or contract is None:
                 raise InvalidInput("give --rpc and --contract with --bundle", code="USAGE")
@@ -319,7 +338,7 @@ def anchor_verify(
             # the key to check signatures with: yours, or else the bundle's, which must then be the
             # one the contract pinned for the log (KEY_NOT_PINNED otherwise)
             vkey = key or (bundle / "verifier.key").read_text().strip()
-            result = audit_anchors(origin, roots, size, anchors, rpc, contract, vkey)
+            result = audit_anchors(origin, roots, size, anchors, rpc, contract, vkey, witnesses)
         else:
             h = Home.at(home)
             service = service_for(h)
@@ -333,7 +352,7 @@ def anchor_verify(
                     return log.root(s).hex() if s <= size else None
 
                 recorded = [a | {"contract": history.contract} for a in history.anchors] if history else []
-                result = audit_anchors(h.origin, root_of, size, recorded, rpc, contract, h.verifier_key())
+                result = audit_anchors(h.origin, root_of, size, recorded, rpc, contract, h.verifier_key(), witnesses)
             finally:
                 service.ledger.close()
         result["checked"] = result["anchors_recorded"]
@@ -343,5 +362,20 @@ def anchor_verify(
         if ok
         else "\n".join(f"FAILED {f['code']}: {f['message']}" for f in result["failures"])
     )
+    if ok and result["witnessing"] is not None:
+        text += "\n" + witnessing_lines(result["witnessing"])
     emit(as_json, {"ok": ok, **result}, text)
     raise typer.Exit(0 if ok else 1)
+
+
+def witnessing_lines(w: dict) -> str:
+    """The on-chain cosignatures, in words (anchor verify, audit verify)."""
+    latest = w["anchors"][-1] if w["anchors"] else None
+    size = w["witnessed_tree_size"]
+    lines = [f"OK witnessed on chain: the anchor of tree size {size} meets the quorum {w['quorum']}"]
+    for row in w["anchors"]:
+        if row["tree_size"] == w["witnessed_tree_size"] or row is latest:
+            lines.append(f"  anchor {row['tree_size']}: cosigned on chain by {', '.join(row['cosigned_by']) or 'none'}")
+    if w["anchors_after_witnessed"]:
+        lines.append(f"  {w['anchors_after_witnessed']} later anchor(s) not yet cosigned by the quorum")
+    return "\n".join(lines)

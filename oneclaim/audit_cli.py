@@ -95,6 +95,10 @@ def audit_verify(
         Path | None,
         typer.Option("--policy", help="A C2SP tlog-policy: its log key is trusted, and its witness quorum required."),
     ] = None,
+    witness_address: Annotated[
+        list[str] | None,
+        typer.Option("--witness-address", help="NAME=0xADDRESS (with --policy, --rpc): a witness's EVM address."),
+    ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -111,6 +115,10 @@ def audit_verify(
     given), and the checkpoint covering the last event must carry cosignatures from the policy's
     witnesses that meet its quorum (QUORUM_NOT_MET otherwise); the witnesses who cosigned each
     checkpoint are reported, with their timestamps. Unknown signatures are ignored.
+
+    With --policy, --rpc and --witness-address NAME=ADDRESS (each witness's EVM address, from the
+    witness), the anchors must also be cosigned on chain by the quorum (ANCHOR_QUORUM_NOT_MET),
+    as `oneclaim anchor verify --policy` checks.
     """
     from ledger.tlog import audit, reference
     from ledger.tlog import trust as trusting
@@ -119,6 +127,8 @@ def audit_verify(
         raise usage_error("--rpc and --contract go together")
     if directory is not None and db is not None:
         raise usage_error("give a bundle DIR or --db URL, not both")
+    if witness_address and (policy_file is None or rpc is None):
+        raise usage_error("--witness-address goes with --policy and --rpc")
     if key is not None and trust_file is not None:
         raise usage_error("give --key or --trust, not both")
     with failures(as_json):
@@ -173,10 +183,11 @@ def audit_verify(
         with failures(as_json):
             from anchoring import audit as anchor_audit  # web3 loads only when anchors are checked
 
+            on_chain = anchor_audit.ChainWitnesses.parse(policy, witness_address) if witness_address else None
             anchors = (
-                anchor_audit.check_bundle_anchored(directory, rpc, contract, trust.vkey)
+                anchor_audit.check_bundle_anchored(directory, rpc, contract, trust.vkey, on_chain)
                 if directory is not None
-                else anchor_audit.check_database_anchored(db, rpc, contract, trust.vkey)
+                else anchor_audit.check_database_anchored(db, rpc, contract, trust.vkey, on_chain)
             )
         if anchors["failures"]:
             report = replace(report, ok=False)
@@ -214,6 +225,10 @@ def audit_verify(
                 f" {anchors['chain_tree_size']}, not beyond the log; {anchors['events_after_latest_anchor']}"
                 " later event(s) are bound by the signed head only, until the next anchor"
             )
+            if anchors["witnessing"] is not None:
+                from oneclaim.anchor_cli import witnessing_lines
+
+                out.print(witnessing_lines(anchors["witnessing"]), markup=False)
     else:
         f = report.failure
         where = "" if f.seq is None else f" at seq {f.seq}"

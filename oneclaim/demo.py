@@ -126,8 +126,10 @@ def _run(home: Home, devices: int, console: Console, rng: random.Random, witness
         _over_http(home, ledger, console)
         _cross_region(home, ledger, console, witnesses)
         _enterprise(home, ledger, console, witnesses)
-        anchors.once()  # the final anchor; its Anchored record is then covered by a last checkpoint
+        witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))  # the head, witnessed...
+        anchors.once()  # ...then anchored; its Anchored record is covered by a last checkpoint
         witnesses.published(ledger.publish_checkpoint(signer, ORIGIN, policy))
+        witnesses.cosign_on_chain(anchors)  # the partners vouch on chain for the anchor they witnessed
         size, _, root = ledger.log.head()
         console.print(f"Log: {size:,} events, {len(ledger.log.checkpoints())} checkpoints; root {root.hex()[:16]}…")
         console.print(f"[bold]Current checkpoint[/], cosigned by the witnesses ({witnesses.summary()}):")
@@ -143,7 +145,7 @@ def _run(home: Home, devices: int, console: Console, rng: random.Random, witness
         raise
     finally:
         ledger.close()
-    return _verify(home, console) and witnesses.verify() and anchors.verify()
+    return _verify(home, console) and witnesses.verify() and anchors.verify(witnesses)
 
 
 class _Witnesses:
@@ -161,6 +163,7 @@ class _Witnesses:
         self.home, self.console, self.stack = home, console, ExitStack()
         self.policy_file = home.path / "policy-for-auditors.txt"
         self.rounds = self.published_rounds = 0
+        self.addresses: dict[str, str] = {}  # partner -> EVM address, once it has a chain key
         lines = [f"log {home.verifier_key()}"]
         for partner, name in self.PARTNERS:
             directory = home.path / "witnesses" / partner
@@ -204,6 +207,32 @@ class _Witnesses:
         self.console.print(f"[bold]oneclaim audit verify --policy {self.policy_file.name}[/]:")
         self.console.print((done.stdout + done.stderr).rstrip(), markup=False, soft_wrap=True)
         return done.returncode == 0
+
+    def cosign_on_chain(self, anchors: _Anchors) -> None:
+        """Each partner's witness gets an EVM account (funded by the managed chain's admin, and
+        granted as a witness), then cosigns on chain the latest anchor, which it cosigned off chain."""
+        from eth_account import Account
+
+        from anchoring.witnessing import configure, cosign_anchors, settings
+        from ledger.tlog.witness import Witness
+
+        self.addresses = {}
+        for partner, _ in self.PARTNERS:
+            directory = self.home.path / "witnesses" / partner
+            account = Account.create()
+            anchors.service.w3.eth.send_transaction(
+                {"from": anchors.config["admin"], "to": account.address, "value": 10**17}
+            )
+            self.addresses[partner] = configure(directory, anchors.status.rpc_url, anchors.config["contract"],
+                                                account.key.hex())  # fmt: skip
+            anchors.service.registry.grant_witness(account.address, sender=anchors.config["admin"])
+            witness = Witness(directory)
+            try:
+                done = cosign_anchors(witness, settings(directory))
+            finally:
+                witness.close()
+            actions = "; ".join(f"anchor {d['tree_size']}: {d['action']}" for d in done)
+            self.console.print(f"{partner}'s witness ({account.address}): {actions}", markup=False)
 
     def stop(self) -> None:
         self.stack.close()
@@ -779,8 +808,13 @@ class _Anchors:
             self.gas.append(anchored["gas_used"])
             self.last = anchored
 
-    def verify(self) -> bool:
-        """Check every anchor against the chain (receipt, event, storage), from a new connection."""
+    def verify(self, witnesses: _Witnesses) -> bool:
+        """Check every anchor against the chain (receipt, event, storage), from a new connection;
+        then `oneclaim anchor verify --policy`, as an auditor holding the policy and the partners'
+        addresses runs it: the witnesses' cosignatures on chain."""
+        import subprocess
+        import sys
+
         from anchoring.service import verify_anchors
         from oneclaim.anchor_cli import managed_chain, service_for
 
@@ -794,8 +828,16 @@ class _Anchors:
             )
         finally:
             service.ledger.close()
+        pairs = [a for name, address in witnesses.addresses.items() for a in ("--witness-address", f"{name}={address}")]
+        try:
+            on_chain = subprocess.run(
+                [sys.executable, "-m", "oneclaim", "anchor", "verify", "--policy", str(witnesses.policy_file), *pairs,
+                 "--home", str(self.home.path)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+        finally:
             managed_chain(self.home).down()
-        ok = not result["failures"]
+        ok = not result["failures"] and on_chain.returncode == 0
         self.console.print(
             f"Anchored {len(self.gas)} checkpoints, the last at tree size {self.last['tree_size']:,}"
             f" (block {self.last['block_number']}); {min(self.gas):,}-{max(self.gas):,} gas per anchor,"
@@ -806,6 +848,9 @@ class _Anchors:
             if ok
             else f"[bold red]✘[/] anchor verify: {result['failures']}"
         )
+        self.console.print(f"[bold]oneclaim anchor verify --policy {witnesses.policy_file.name}"
+                           " --witness-address …[/]:")  # fmt: skip
+        self.console.print((on_chain.stdout + on_chain.stderr).rstrip(), markup=False, soft_wrap=True)
         self.console.print("The chain is stopped; `oneclaim chain up` restarts it with its state.")
         return ok
 

@@ -193,6 +193,9 @@ def test_the_demo_runs_end_to_end_and_verifies(tmp_path: Path, monkeypatch: pyte
     assert re.search(r"Carbon neutrality: SIP-DC-03 claims 2025 as NC-SIP-DC-03-2025-1 under ISO14068-1:2023", out)
     assert "is refused: RETIREMENT_ALREADY_USED, it backs NC-SIP-DC-03-2025-1" in out
     assert "`oneclaim claim verify` OK offline" in out and "cosigned by chuzhou, jiaxing" in out
+    # the partners cosigned the last anchor on chain, and anchor verify --policy found the quorum there
+    assert re.search(r"anchor (\d+): cosigned on chain by chuzhou, jiaxing", out), out[-2000:]
+    assert "OK witnessed on chain: the anchor of tree size" in out
     certificate = tmp_path / "demo" / "certificates" / "NC-SIP-DC-03-2025-1.json"
     policy = tmp_path / "demo" / "policy-for-auditors.txt"
     assert json.loads(run("claim", "verify", str(certificate), "--policy", str(policy), "--json").stdout)["ok"]
