@@ -350,3 +350,36 @@ def audit_compare(
         text += f"\ntheirs:\n{result['theirs']}\nours:\n{result['ours']}"
     emit(as_json, result, text)
     raise typer.Exit(0 if result["consistent"] else 1)
+
+
+@audit_app.command("monitor")
+def audit_monitor(
+    policy_file: Annotated[Path, typer.Option("--policy", help="The C2SP tlog-policy you trust: log, witnesses.")],
+    log_url: Annotated[str, typer.Option("--log", help="The log's API (GET /v1/checkpoint, /v1/proofs/consistency).")],
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="The log's origin (default: the policy's one log).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds each source has to answer.")] = 5.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gossip between witnesses: read what each witness of the policy last cosigned for the log
+    (its monitoring endpoint) and what the log serves, keep what the log key signed and the
+    witness cosigned, and check it is one history: SPLIT_VIEW (two roots at one size, proved by
+    the two notes) or CONSISTENCY_UNPROVEN (the log cannot prove a smaller view a prefix of the
+    largest) exit 1. A witness that does not answer is reported, and proves nothing."""
+    from ledger.tlog.monitor import monitor
+
+    with failures(as_json):
+        policy = _load_policy(policy_file)
+        origin = origin or _policy_log_key(policy, None).split("+", 1)[0]
+        result = monitor(policy, origin, log_url, timeout=timeout)
+    lines = [f"{s['source']}: size {s['tree_size']}, root {s['root'][:16]}…" for s in result["seen"]]
+    lines += [f"{p['code']} {p['source']}: {p['message']}" for p in result["problems"]]
+    if result["consistent"]:
+        lines.append(f"OK {len(result['seen'])} views of {origin} are one history, up to size {result['largest']}")
+    else:
+        for f in result["findings"]:
+            lines.append(f"{f['code']}: {f['message']}")
+            lines += [f"--- {source}\n{note}" for source, note in zip(f["sources"], f["notes"], strict=True)]
+    emit(as_json, result, "\n".join(lines))
+    raise typer.Exit(0 if result["consistent"] else 1)

@@ -878,3 +878,68 @@ def test_a_home_refuses_an_invalid_policy_file(tmp_path: Path) -> None:
     assert "POLICY_INVALID" in refused.stderr
     assert not log.home.policy_path.exists()
     assert "NO_POLICY" in run("log", "publish", "--home", str(log.path), code=2).stderr
+
+
+# ---------------------------------------------------------------------- monitoring
+
+
+def test_a_monitor_compares_what_the_witnesses_hold_and_catches_the_split_view_a_small_quorum_let_through(
+    tmp_path: Path, witnesses: WitnessPool
+) -> None:
+    from oneclaim.serve_cli import serving_command
+
+    a = LogHome.create(tmp_path / "a")
+    w1, w2 = witnesses.new("w1", a), witnesses.new("w2", a)
+    a.set_policy([w1, w2], "group both all w1 w2", "quorum both")
+    base = a.write()
+    assert a.publish()["published"]
+    b = a.copy_to(tmp_path / "b")  # the same log up to `base`, then another history
+    auditor = tmp_path / "auditor-policy.txt"  # both witnesses, one enough: a split can get through
+    auditor.write_text(f"log {a.vkey}\nwitness w1 {w1.vkey} {w1.url}\nwitness w2 {w2.vkey} {w2.url}\n"
+                       "group one any w1 w2\nquorum one\n")  # fmt: skip
+
+    def monitor(url: str, code: int = 0) -> dict:
+        return as_json("audit", "monitor", "--policy", str(auditor), "--log", url, code=code)
+
+    # the server's own publisher stays idle: the test decides who is shown what
+    with serving_command("serve", "--home", str(a.path), "--publish-every", "86400") as url:
+        same = monitor(url)
+        assert same["consistent"] and same["findings"] == [] and same["problems"] == []
+        assert sorted((s["source"], s["tree_size"]) for s in same["seen"]) == [("log", base), ("w1", base),
+                                                                                ("w2", base)]  # fmt: skip
+
+        # A grows and is witnessed by w1 alone: w2's older view is proved a prefix, by the log's proof
+        size = a.write()
+        a.set_policy([w1], "quorum w1")
+        assert a.publish()["published"]
+        grown = monitor(url)
+        assert grown["consistent"] and {s["source"]: s["tree_size"] for s in grown["seen"]} == {
+            "log": size, "w1": size, "w2": base}  # fmt: skip
+
+        # B, the same key and size, another root, shown to w2 only: each witness was consistent,
+        # one of two met the quorum, and the monitor holds the two signed notes of the split
+        assert b.write() == size
+        b.set_policy([w2], "quorum w2")
+        assert b.publish()["published"]
+        split = monitor(url, code=1)
+        assert not split["consistent"]
+        (finding,) = [f for f in split["findings"] if f["code"] == "SPLIT_VIEW" and "w2" in f["sources"]]
+        assert finding["size"] == size and set(finding["sources"]) <= {"w1", "w2", "log"}
+        theirs, ours = sorted(finding["notes"], key=lambda n: "witness.test/w2" in n)
+        assert theirs.startswith(a.signed(size)) and ours.startswith(b.signed(size))
+        text = run("audit", "monitor", "--policy", str(auditor), "--log", url, code=1).stdout
+        assert "SPLIT_VIEW" in text and b.signed(size) in text
+
+        # B further, at w2: A cannot prove its own view a prefix of B's larger tree
+        bigger = b.write()
+        assert b.publish()["published"]
+        beyond = monitor(url, code=1)
+        unproven = [f for f in beyond["findings"] if f["code"] == "CONSISTENCY_UNPROVEN"]
+        assert {f["sources"][0] for f in unproven} == {"w1", "log"}
+        assert all(f["sources"][1] == "w2" and f["size"] == size for f in unproven) and beyond["largest"] == bigger
+
+    # a witness that does not answer is reported, and proves nothing either way
+    w2.stop()
+    with serving_command("serve", "--home", str(a.path), "--publish-every", "86400") as url:
+        down = monitor(url)
+        assert down["consistent"] and [p["code"] for p in down["problems"]] == ["WITNESS_UNREACHABLE"]
