@@ -29,6 +29,8 @@ from api.background import pause
 from ledger.errors import LedgerError
 
 PROBLEM = "application/problem+json"
+NOBLE_ED25519 = Path(__file__).resolve().parents[1] / "node_modules" / "@noble" / "ed25519"
+"""@noble/ed25519 as npm installed it (package.json): served to browsers without Ed25519 in WebCrypto."""
 
 HTTP_CODES = {
     400: "REQUEST_MALFORMED",  # e.g. a body that is not JSON
@@ -185,6 +187,8 @@ def create_app(db_url: str | None = None, origin: str | None = None, *, projecto
 
     # the public explorer (issue 18): static files only; it reads the public routes, and verifies
     # in the visitor's browser what they answer (api/explorer/tlog.js)
+    if NOBLE_ED25519.is_dir():  # the browser's Ed25519 where WebCrypto has none (api/explorer/tlog.js)
+        app.mount("/explorer/vendor/noble-ed25519", StaticFiles(directory=NOBLE_ED25519), name="noble-ed25519")
     app.mount("/explorer", StaticFiles(directory=Path(__file__).parent / "explorer", html=True), name="explorer")
     if witness_dir := os.environ.get("ONECLAIM_WITNESS_DIR"):
         from api.witness import create_witness_app

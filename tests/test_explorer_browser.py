@@ -326,6 +326,7 @@ def test_the_explorer_proves_every_row_and_shows_a_lie_on_exactly_its_row(home: 
 
             WebDriverWait(browser, 60).until(lambda d: "serial/" in d.current_url)
             _ready(browser)
+            assert browser.find_element("tag name", "body").get_attribute("data-ed25519") == "webcrypto"
             provenance = httpx.get(f"{url}/v1/serials/{SERIAL}/provenance", params={"proof": "true"}).json()
             rows = _rows(browser)
             assert set(rows) == {e["seq"] for e in provenance["events"]} and len(rows) == 3
@@ -452,3 +453,47 @@ def test_a_hundred_event_timeline_is_proved_row_by_row_and_its_cost_recorded(tmp
     assert figures["browser_ms"] > 0 and figures["page_load_ms"] > 0 and figures["python_full_ms_per_row"] > 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "performance.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+NO_ED25519 = """
+// a browser whose WebCrypto has no Ed25519 (older Safari and Firefox): importKey refuses it
+const importKey = SubtleCrypto.prototype.importKey;
+SubtleCrypto.prototype.importKey = function (format, key, algorithm, ...rest) {
+  const name = typeof algorithm === "string" ? algorithm : algorithm && algorithm.name;
+  if (String(name).toLowerCase() === "ed25519") {
+    return Promise.reject(new DOMException("Ed25519 is not supported", "NotSupportedError"));
+  }
+  return importKey.call(this, format, key, algorithm, ...rest);
+};
+"""
+
+
+def test_a_browser_without_ed25519_in_webcrypto_verifies_with_noble_and_still_refuses_a_bad_signature(
+    tmp_path: Path, browser
+) -> None:
+    from bench.explorer import shuttle_home
+
+    home = tmp_path / "home"
+    serial = shuttle_home(home)
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NO_ED25519})
+    with serving_process("serve", "--home", str(home)) as (url, _):
+        _ready(browser, f"{url}/explorer/#/serial/{serial}")
+        body = browser.find_element("tag name", "body")
+        assert body.get_attribute("data-ed25519") == "noble"  # WebCrypto refused the key: the fallback ran
+        states = [state for state, _ in _rows(browser).values()]
+        assert len(states) == 100 and set(states) == {"verified"}, states
+        browser.set_script_timeout(60)
+        refused = browser.execute_async_script(
+            """const [note, vkey] = arguments, done = arguments[arguments.length - 1];
+            import("/explorer/tlog.js").then(async (tlog) => {
+              const key = await tlog.parseVerifierKey(vkey);
+              const genuine = await tlog.openNote(note, [key]).then(() => "ok", (e) => e.code);
+              const i = note.lastIndexOf(" ") + 20;  // a byte of the signature, past its 4-byte key id
+              const bad = note.slice(0, i) + (note[i] === "A" ? "B" : "A") + note.slice(i + 1);
+              const altered = await tlog.openNote(bad, [key]).then(() => "ok", (e) => e.code);
+              done([tlog.ed25519.implementation, genuine, altered]);
+            }, (e) => done(["import failed", String(e)]));""",
+            httpx.get(f"{url}/v1/checkpoint").text,
+            Home.at(home).verifier_key(),
+        )  # fmt: skip
+    assert refused == ["noble", "ok", "SIGNATURE_INVALID"], refused

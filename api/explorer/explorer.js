@@ -493,6 +493,7 @@ async function route() {
     document.body.dataset.verifyMs = page.provingMs.toFixed(3);
     document.body.dataset.rowsVerified = String(page.proved);
     document.body.dataset.viewMs = (performance.now() - started).toFixed(1);
+    document.body.dataset.ed25519 = tlog.ed25519.implementation || ""; // webcrypto, or noble without it
     document.body.dataset.ready = "yes";
     $("view-title")?.focus();
   }

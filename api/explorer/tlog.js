@@ -1,7 +1,9 @@
 // The explorer's verifier (issue 18): RFC 9162 proofs, C2SP signed notes, checkpoints,
 // cosignatures and tlog-proofs, checked in the visitor's own browser (or under node) with
-// WebCrypto only: SHA-256 and Ed25519. It shares no code with the server; the same RFC 6962
-// vectors as the Python verifier run against it (tests/js/tlog.test.mjs).
+// WebCrypto: SHA-256 and Ed25519. A browser whose WebCrypto lacks Ed25519 verifies signatures
+// with @noble/ed25519 instead (npm; `oneclaim serve` serves it at vendor/noble-ed25519/index.js,
+// loaded only then). It shares no code with the server; the same RFC 6962 vectors as the Python
+// verifier run against it (tests/js/tlog.test.mjs).
 //
 // Every function that checks something throws a VerifyError with a stable `code` and a message
 // saying what was wrong; it returns only when the check passed.
@@ -14,6 +16,47 @@ export class VerifyError extends Error {
   constructor(code, message) {
     super(`${code}: ${message}`);
     this.code = code;
+  }
+}
+
+// ------------------------------------------------------------------ Ed25519
+
+/** Which implementation verified the signatures: "webcrypto", or "noble" where the browser's
+ * WebCrypto has no Ed25519 (set once a key is imported; the page shows it). */
+export const ed25519 = { implementation: null };
+let noble = null;
+
+async function nobleEd25519() {
+  if (noble === null) {
+    try {
+      noble = await import(new URL("./vendor/noble-ed25519/index.js", import.meta.url).href);
+    } catch (e) {
+      throw new VerifyError("ED25519_UNSUPPORTED", "this browser's WebCrypto has no Ed25519, and the @noble/ed25519"
+        + ` fallback could not be loaded (${e.message})`);
+    }
+  }
+  return noble;
+}
+
+async function importEd25519(raw) {
+  try {
+    const key = await subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+    ed25519.implementation = "webcrypto";
+    return { webcrypto: key };
+  } catch (e) {
+    if (e.name !== "NotSupportedError") throw e;
+  }
+  await nobleEd25519();
+  ed25519.implementation = "noble";
+  return { raw };
+}
+
+async function verifyEd25519(key, signature, message) {
+  if (key.webcrypto) return subtle.verify({ name: "Ed25519" }, key.webcrypto, signature, message);
+  try {
+    return await noble.verifyAsync(signature, message, key.raw);
+  } catch {
+    return false; // a malformed signature or key is one that does not verify
   }
 }
 
@@ -208,7 +251,7 @@ export async function parseVerifierKey(vkey) {
   }
   const id = await keyId(parts[0], typeAndKey);
   if (id !== parseInt(parts[1], 16)) throw new VerifyError("KEY_INVALID", `the key hash of ${parts[0]} does not match`);
-  const key = await subtle.importKey("raw", typeAndKey.slice(1), { name: "Ed25519" }, false, ["verify"]);
+  const key = await importEd25519(typeAndKey.slice(1));
   return { name: parts[0], keyId: id, type: typeAndKey[0], key };
 }
 
@@ -237,7 +280,7 @@ export async function openNote(note, verifiers) {
   for (const line of lines) {
     const v = verifiers.find((k) => k.type === 1 && k.name === line.name && k.keyId === line.keyId);
     if (!v) continue;
-    if (!(await subtle.verify({ name: "Ed25519" }, v.key, line.sig, enc.encode(text)))) {
+    if (!(await verifyEd25519(v.key, line.sig, enc.encode(text)))) {
       throw new VerifyError("SIGNATURE_INVALID", `the signature of ${v.name} does not verify`);
     }
     signed.push(v.name);
@@ -264,7 +307,7 @@ export async function verifyCosignature(text, line, witness) {
   let time = 0n;
   for (const b of line.sig.slice(0, 8)) time = (time << 8n) | BigInt(b);
   const message = enc.encode(`cosignature/v1\ntime ${time}\n${text}`);
-  if (!(await subtle.verify({ name: "Ed25519" }, witness.key, line.sig.slice(8), message))) {
+  if (!(await verifyEd25519(witness.key, line.sig.slice(8), message))) {
     throw new VerifyError("COSIGNATURE_INVALID", `${witness.name}'s cosignature does not verify`);
   }
   return Number(time);
