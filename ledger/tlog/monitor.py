@@ -15,8 +15,9 @@ cosignature on it verifies, and then compares every checkpoint it kept, and the 
   (`GET /v1/proofs/consistency`), which is verified here. A proof that does not verify, or none,
   is CONSISTENCY_UNPROVEN: the log cannot show that the smaller view is a prefix of the larger.
 
-A witness that does not answer, or answers with something that does not verify, is reported
-(WITNESS_UNREACHABLE, CHECKPOINT_INVALID) but is no proof against the log.
+A witness (or the log) that does not answer, or answers with something that does not verify, is
+reported (WITNESS_UNREACHABLE, LOG_UNREACHABLE, CHECKPOINT_INVALID) but is no proof against the
+log.
 """
 
 from __future__ import annotations
@@ -52,13 +53,14 @@ def gather(policy: Policy, origin: str, log_url: str, client: httpx.Client) -> t
     sources = [(w.name, f"{w.url.rstrip('/')}/{origin_hash(origin)}/checkpoint") for w in policy.witnesses.values()
                if w.url]  # fmt: skip
     for name, url in [*sources, ("log", f"{log_url.rstrip('/')}/v1/checkpoint")]:
+        unreachable = "LOG_UNREACHABLE" if name == "log" else "WITNESS_UNREACHABLE"
         try:
             answer = client.get(url)
         except httpx.HTTPError as e:
-            problems.append({"source": name, "code": "WITNESS_UNREACHABLE", "message": f"{url}: {type(e).__name__}"})
+            problems.append({"source": name, "code": unreachable, "message": f"{url}: {type(e).__name__}"})
             continue
         if answer.status_code != 200:
-            problems.append({"source": name, "code": "WITNESS_UNREACHABLE", "message": f"{url}: {answer.status_code}"})
+            problems.append({"source": name, "code": unreachable, "message": f"{url}: HTTP {answer.status_code}"})
             continue
         note = answer.text
         try:
