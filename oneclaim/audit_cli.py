@@ -375,11 +375,13 @@ def audit_monitor(
         result = monitor(policy, origin, log_url, timeout=timeout)
     lines = [f"{s['source']}: size {s['tree_size']}, root {s['root'][:16]}…" for s in result["seen"]]
     lines += [f"{p['code']} {p['source']}: {p['message']}" for p in result["problems"]]
-    if result["consistent"]:
+    if result["consistent"] is None:
+        lines.append(f"NOTHING_VERIFIED: no witness and not the log gave a checkpoint of {origin} that verifies")
+    elif result["consistent"]:
         lines.append(f"OK {len(result['seen'])} views of {origin} are one history, up to size {result['largest']}")
     else:
         for f in result["findings"]:
             lines.append(f"{f['code']}: {f['message']}")
             lines += [f"--- {source}\n{note}" for source, note in zip(f["sources"], f["notes"], strict=True)]
     emit(as_json, result, "\n".join(lines))
-    raise typer.Exit(0 if result["consistent"] else 1)
+    raise typer.Exit(0 if result["consistent"] else 1)  # None (nothing verified) is no pass

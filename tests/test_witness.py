@@ -943,3 +943,13 @@ def test_a_monitor_compares_what_the_witnesses_hold_and_catches_the_split_view_a
     with serving_command("serve", "--home", str(a.path), "--publish-every", "86400") as url:
         down = monitor(url)
         assert down["consistent"] and [p["code"] for p in down["problems"]] == ["WITNESS_UNREACHABLE"]
+        # a log the policy has no key for: refused, not "consistent" over nothing
+        other = run("audit", "monitor", "--policy", str(auditor), "--log", url, "--origin", "other.test/log", code=2)
+        assert "ORIGIN_NOT_IN_POLICY" in other.stderr + other.stdout
+    # nothing answers: nothing verified is no pass
+    w1.stop()
+    nothing = monitor("http://127.0.0.1:9", code=1)
+    assert nothing["consistent"] is None and {p["code"] for p in nothing["problems"]} == {
+        "WITNESS_UNREACHABLE",
+        "LOG_UNREACHABLE",
+    }

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from ledger.errors import InvalidInput
 from ledger.tlog.merkle import ProofError, verify_consistency
 from ledger.tlog.note import NoteError, open_note, parse_checkpoint
 from ledger.tlog.policy import Policy
@@ -117,13 +118,17 @@ def compare(seen: list[Seen], log_url: str, client: httpx.Client) -> list[dict]:
 
 
 def monitor(policy: Policy, origin: str, log_url: str, *, timeout: float = TIMEOUT) -> dict:
-    """Gather and compare; `consistent` is False when a finding proves or suggests two histories."""
+    """Gather and compare; `consistent` is False when a finding proves or suggests two histories,
+    and None when no view at all could be verified (nothing was compared)."""
+    if not policy.log_verifiers(origin):
+        raise InvalidInput(f"the policy has no log key for origin {origin!r}: nothing could be verified",
+                           code="ORIGIN_NOT_IN_POLICY")  # fmt: skip
     with httpx.Client(timeout=timeout) as client:
         seen, problems = gather(policy, origin, log_url, client)
         findings = compare(seen, log_url, client)
     return {
         "origin": origin,
-        "consistent": not findings,
+        "consistent": None if not seen else not findings,
         "seen": [{"source": s.source, "tree_size": s.size, "root": s.root.hex()} for s in seen],
         "largest": max((s.size for s in seen), default=0),
         "findings": findings,
